@@ -1,0 +1,30 @@
+/** Default values for every option, in one place. */
+
+/** Retries after a failed attempt, counted per stretch without progress. */
+export const DEFAULT_RETRIES = 5
+/** First backoff ceiling; the delay is random in [0, ceiling) (full jitter). */
+export const DEFAULT_BACKOFF_BASE_MS = 500
+/** The backoff ceiling never grows beyond this. */
+export const DEFAULT_BACKOFF_CAP_MS = 30_000
+/** A Retry-After longer than this fails the attempt instead of waiting. */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 5 * 60_000
+/** No byte for this long on a connection counts as a stall. */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000
+/** Below this average speed over {@link DEFAULT_LOW_SPEED_WINDOW_MS} counts as a stall. */
+export const DEFAULT_LOW_SPEED_BYTES_PER_SECOND = 1024
+/** Window for the minimum-speed check. */
+export const DEFAULT_LOW_SPEED_WINDOW_MS = 30_000
+/** Parallel connections for one file. */
+export const DEFAULT_CONNECTIONS = 1
+/** Segments smaller than this are not split further. */
+export const DEFAULT_MIN_SEGMENT_BYTES = 1024 * 1024
+/** Bytes that a journal record may cover before the next one is appended. */
+export const DEFAULT_CHECKPOINT_BYTES = 4 * 1024 * 1024
+/** Longest time between journal records while bytes arrive. */
+export const DEFAULT_CHECKPOINT_MS = 1000
+/** Free space left over after the download, on top of the remaining bytes. */
+export const DEFAULT_SPACE_MARGIN_BYTES = 1024 * 1024
+/** Interval between progress events. */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 200
+/** Bytes buffered per connection before writes apply backpressure. */
+export const DEFAULT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024

@@ -1,0 +1,75 @@
+/**
+ * Events a download emits: the same objects the CLI prints with `--json`, one a line.
+ * `progress.bytes` never decreases; the last event is `done` or `error`.
+ */
+export type HaulEvent =
+  | StartEvent
+  | WaitEvent
+  | ProgressEvent
+  | RetryEvent
+  | SourceEvent
+  | DoneEvent
+  | ErrorEvent
+
+export interface StartEvent {
+  event: 'start'
+  /** The source as the caller named it (URL, CID). */
+  source: string
+  /** The destination path. */
+  output: string
+  /** Total size in bytes, when known. */
+  total?: number
+  /** Bytes already verified on disk from an earlier run (0 for a fresh download). */
+  resumedFrom: number
+}
+
+export interface WaitEvent {
+  event: 'wait'
+  /** The destination whose lock another process holds. */
+  output: string
+  /** The lock file waited on. */
+  lock: string
+}
+
+export interface ProgressEvent {
+  event: 'progress'
+  bytes: number
+  total?: number
+  bytesPerSecond: number
+  /** Connections currently transferring. */
+  connections: number
+}
+
+export interface RetryEvent {
+  event: 'retry'
+  /** The attempt about to start (2 is the first retry). */
+  attempt: number
+  delayMs: number
+  reason: string
+  /** The source (URL, gateway) that failed. */
+  source?: string
+}
+
+export interface SourceEvent {
+  event: 'source'
+  /** The URL or gateway now in use. */
+  source: string
+  reason?: string
+}
+
+export interface DoneEvent {
+  event: 'done'
+  path: string
+  bytes: number
+  sha256: string
+  /** True when the file was already there and nothing was fetched. */
+  cached?: boolean
+}
+
+export interface ErrorEvent {
+  event: 'error'
+  code: string
+  message: string
+}
+
+export type EventListener = (event: HaulEvent) => void

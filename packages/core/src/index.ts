@@ -1,0 +1,31 @@
+/**
+ * @haul/core — the download transaction every haul driver uses:
+ * lock → stage → fetch (resume, retry, rotate sources) → verify → atomic commit.
+ *
+ * @example
+ * ```ts
+ * import { runDownload, type Source } from '@haul/core'
+ * const result = await runDownload([mySource], { output: '/data/file.bin', sha256: '…' })
+ * ```
+ * @packageDocumentation
+ */
+export { HaulError, isHaulError } from './errors.js'
+export type { HaulErrorCode, HaulErrorFacts } from './errors.js'
+export type {
+  HaulEvent,
+  StartEvent,
+  WaitEvent,
+  ProgressEvent,
+  RetryEvent,
+  SourceEvent,
+  DoneEvent,
+  ErrorEvent,
+  EventListener,
+} from './events.js'
+export type { Source, RemoteInfo, ReadRequest, ReadResponse } from './source.js'
+export type { DownloadOptions, DownloadResult, DigestOptions } from './options.js'
+export * from './defaults.js'
+export { backoffDelay, parseRetryAfter, isTransientStatus, sleep } from './retry.js'
+export type { BackoffOptions } from './retry.js'
+export { acquireLock } from './lock.js'
+export type { DestinationLock, LockOptions } from './lock.js'

@@ -1,0 +1,73 @@
+/**
+ * The interface a driver implements so that core's transaction can pull bytes from it.
+ *
+ * A Source knows one remote copy of the bytes (one URL, one gateway+CID, one S3 object…).
+ * Core owns everything else: locking, staging, the journal, retries, rotation between
+ * sources, segments, verification and commit. A driver only answers "give me the bytes from
+ * offset X (up to Y), and tell me what you know about the remote".
+ */
+
+/** What a source knows about the remote object. */
+export interface RemoteInfo {
+  /** Total size in bytes, when the source knows it. */
+  size?: number
+  /**
+   * An opaque string that changes whenever the remote content changes (a strong ETag, a
+   * Last-Modified date, a CID, an S3 VersionId…). Recorded in the journal and handed back on
+   * resume so the source can make its read conditional.
+   */
+  validator?: string
+  /** The source can start a read at any offset and stop at any end (resume, segments). */
+  ranges: boolean
+  /** A file name the remote suggests (Content-Disposition, a UnixFS path segment). Untrusted. */
+  fileName?: string
+}
+
+/** One read that core asks of a source. */
+export interface ReadRequest {
+  /** First byte wanted. */
+  offset: number
+  /** One past the last byte wanted; absent means to the end. */
+  end?: number
+  /**
+   * The validator the journal recorded for this source when it wrote the bytes before
+   * `offset`. A source that can make the read conditional (HTTP If-Range) must then either
+   * return the range unchanged, or restart at 0 with the new content.
+   */
+  validator?: string
+  /** Aborts the read (core uses it for stalls, segment re-splits and the caller's signal). */
+  signal: AbortSignal
+}
+
+/** What a source answers to a read. */
+export interface ReadResponse {
+  /** What the source learned about the remote while answering. */
+  info: RemoteInfo
+  /**
+   * Where the body's first byte belongs: the requested offset, or 0 when the source had to
+   * start over (no range support, content changed). Any other value is a driver bug.
+   */
+  offset: number
+  /**
+   * The bytes, in order, starting at `offset`. A driver that verifies content (IPFS) yields only
+   * verified bytes. Breaking out of the iteration must release the connection.
+   */
+  body: AsyncIterable<Uint8Array>
+}
+
+/** A remote copy of the bytes. */
+export interface Source {
+  /** Identity recorded in the journal: the URL, `ipfs://CID`, `s3://bucket/key`… */
+  readonly id: string
+  /** A human label for events and errors (a mirror URL, a gateway origin). */
+  readonly label: string
+  /** Start a read. Errors are HaulErrors; set `transient` when trying again may help. */
+  read(request: ReadRequest): Promise<ReadResponse>
+  /**
+   * Learn the remote's info without transferring the body (HTTP HEAD). Optional: core
+   * otherwise learns it from the first read.
+   */
+  probe?(signal: AbortSignal): Promise<RemoteInfo>
+  /** Release pooled connections. Called once when the transaction ends. */
+  close?(): Promise<void>
+}

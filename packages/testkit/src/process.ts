@@ -1,0 +1,2 @@
+// Filled by its owner; see the README of packages/testkit.
+export {}
