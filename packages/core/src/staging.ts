@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdir, open, readdir, rename, rm, rmdir, type FileHandle } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { basename, dirname, join } from 'node:path'
+import { fsError } from './errors.js'
+import { readJournal, verifyClaims, type JournalState } from './journal.js'
+import type { RangeSet } from './range-set.js'
+
+/**
+ * Staging lives beside the destination (same directory, so the final rename never crosses a
+ * filesystem): `.NAME.haul/` holds the lock file and one directory per writer, each with the
+ * partial `data` and its `journal`.
+ *
+ * Correctness does not rest on the lock (flock/OFD can silently succeed on network filesystems):
+ * every writer writes only inside its own directory, and takes over an orphan's directory by one
+ * atomic rename, which exactly one process can win. A directory is an orphan only when its
+ * writer, named in the directory's name, is known dead (same host, pid gone or reused).
+ */
+
+const WRITER_PREFIX = 'w.'
+
+/** The hidden staging directory for a destination. */
+export function stagingDirFor(destination: string): string {
+  return join(dirname(destination), `.${basename(destination)}.haul`)
+}
+
+/** The lock file for a destination. */
+export function lockPathFor(destination: string): string {
+  return join(stagingDirFor(destination), 'lock')
+}
+
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Field 22 (starttime) follows the parenthesised command, which may contain spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '_')
+
+function writerName(): string {
+  const start = processStartTime(process.pid) ?? '0'
+  return `${WRITER_PREFIX}${HOST}.${process.pid}.${start}.${randomBytes(4).toString('hex')}`
+}
+
+interface WriterId {
+  host: string
+  pid: number
+  start: string
+}
+
+function parseWriterName(name: string): WriterId | undefined {
+  const m = /^w\.([A-Za-z0-9_-]+)\.(\d+)\.(\d+)\.[0-9a-f]+$/.exec(name)
+  return m === null ? undefined : { host: m[1]!, pid: Number(m[2]), start: m[3]! }
+}
+
+/** Whether the writer that named a staging directory is certainly gone. */
+function writerIsDead(id: WriterId): boolean {
+  if (id.host !== HOST) return false // another host on a shared filesystem: can't tell, leave it
+  if (id.pid === process.pid) return id.start !== (processStartTime(process.pid) ?? '0')
+  try {
+    process.kill(id.pid, 0)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true
+  }
+  return processStartTime(id.pid) !== id.start
+}
+
+/** A writer's own staging directory with its partial file open. */
+export interface Stage {
+  dir: string
+  dataPath: string
+  journalPath: string
+  data: FileHandle
+  /** The adopted journal, when resuming. */
+  previous: JournalState | undefined
+  /** Ranges of `data` re-checked against the adopted journal. */
+  verified: RangeSet | undefined
+}
+
+/** Decides whether an orphan's journal belongs to the download at hand. */
+export type JournalMatcher = (state: JournalState) => boolean
+
+/**
+ * Opens this writer's staging directory: adopts the best dead writer's partial when its journal
+ * matches, removes dead writers' partials that don't, and otherwise starts empty.
+ */
+export async function openStage(destination: string, matches: JournalMatcher, signal?: AbortSignal): Promise<Stage> {
+  const root = stagingDirFor(destination)
+  const mine = join(root, writerName())
+  try {
+    await mkdir(root, { recursive: true })
+  } catch (err) {
+    throw fsError(err, 'create the staging directory', root)
+  }
+  let entries: string[]
+  try {
+    entries = await readdir(root)
+  } catch (err) {
+    throw fsError(err, 'list the staging directory', root)
+  }
+  let adopted: JournalState | undefined
+  for (const name of entries) {
+    const id = parseWriterName(name)
+    if (id === undefined || !writerIsDead(id)) continue
+    const dir = join(root, name)
+    const state = await readJournal(join(dir, 'journal'))
+    if (adopted === undefined && state !== undefined && matches(state)) {
+      try {
+        await rename(dir, mine)
+        adopted = state
+        continue
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue // another process won it
+        throw fsError(err, 'adopt the partial download in', dir)
+      }
+    }
+    // Dead and useless (other source, or we already adopted one): it only takes space.
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+  }
+  if (adopted === undefined) {
+    try {
+      await mkdir(mine)
+    } catch (err) {
+      throw fsError(err, 'create the staging directory', mine)
+    }
+  }
+  const dataPath = join(mine, 'data')
+  let data: FileHandle
+  try {
+    data = await open(dataPath, adopted === undefined ? 'w+' : 'r+')
+  } catch (err) {
+    throw fsError(err, 'open the partial file', dataPath)
+  }
+  const verified = adopted === undefined ? undefined : await verifyClaims(data, adopted.claims, signal)
+  return { dir: mine, dataPath, journalPath: join(mine, 'journal'), data, previous: adopted, verified }
+}
+
+/** Removes a writer's staging directory, and the staging root if nothing else is left in it. */
+export async function removeStage(stage: Pick<Stage, 'dir'>): Promise<void> {
+  await rm(stage.dir, { recursive: true, force: true })
+}
+
+/** Removes the staging root when it is empty (another process may be using it; then it stays). */
+export async function removeStagingRoot(destination: string): Promise<void> {
+  await rmdir(stagingDirFor(destination)).catch(() => undefined)
+}
+
+/** Lists what is staged for a destination (for `haul status`): every writer's journal. */
+export async function listStaged(destination: string): Promise<Array<{ dir: string; writer: WriterId | undefined; live: boolean; journal: JournalState | undefined; bytesOnDisk: number }>> {
+  const root = stagingDirFor(destination)
+  let entries: string[]
+  try {
+    entries = await readdir(root)
+  } catch {
+    return []
+  }
+  const out = []
+  for (const name of entries) {
+    if (!name.startsWith(WRITER_PREFIX)) continue
+    const dir = join(root, name)
+    const writer = parseWriterName(name)
+    const journal = await readJournal(join(dir, 'journal'))
+    let bytesOnDisk = 0
+    try {
+      const fh = await open(join(dir, 'data'), 'r')
+      try {
+        bytesOnDisk = journal === undefined ? 0 : (await verifyClaims(fh, journal.claims)).total
+      } finally {
+        await fh.close()
+      }
+    } catch {
+      bytesOnDisk = 0
+    }
+    out.push({ dir, writer, live: writer !== undefined && !writerIsDead(writer), journal, bytesOnDisk })
+  }
+  return out
+}
+
+/** Renames `from` onto `to` and makes both the file and the rename durable. */
+export async function commitFile(file: FileHandle, from: string, to: string): Promise<void> {
+  try {
+    await file.sync()
+  } catch (err) {
+    throw fsError(err, 'flush the downloaded file to disk (fsync) at', from)
+  }
+  await file.close()
+  try {
+    await rename(from, to)
+  } catch (err) {
+    throw fsError(err, 'move the verified file into place at', to)
+  }
+  const dir = await open(dirname(to), 'r').catch((err: unknown) => {
+    throw fsError(err, 'open the destination directory', dirname(to))
+  })
+  try {
+    await dir.sync()
+  } catch (err) {
+    throw fsError(err, 'flush the destination directory (fsync)', dirname(to))
+  } finally {
+    await dir.close()
+  }
+}
