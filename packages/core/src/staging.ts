@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, rmdir, type FileHandle } from 'node:fs/promises'
+import { ensureDir } from './ensure-dir.js'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { fsError } from './errors.js'
@@ -58,10 +59,13 @@ function parseWriterName(name: string): WriterId | undefined {
   return m === null ? undefined : { host: m[1]!, pid: Number(m[2]), start: m[3]! }
 }
 
+/** Writer directories that a transaction in this process is using right now. */
+const IN_USE = new Set<string>()
+
 /** Whether the writer that named a staging directory is certainly gone. */
-function writerIsDead(id: WriterId): boolean {
+function writerIsDead(id: WriterId, name: string): boolean {
   if (id.host !== HOST) return false // another host on a shared filesystem: can't tell, leave it
-  if (id.pid === process.pid) return id.start !== (processStartTime(process.pid) ?? '0')
+  if (id.pid === process.pid) return id.start !== (processStartTime(process.pid) ?? '0') || !IN_USE.has(name)
   try {
     process.kill(id.pid, 0)
   } catch (err) {
@@ -91,9 +95,11 @@ export type JournalMatcher = (state: JournalState) => boolean
  */
 export async function openStage(destination: string, matches: JournalMatcher, signal?: AbortSignal): Promise<Stage> {
   const root = stagingDirFor(destination)
-  const mine = join(root, writerName())
+  const name = writerName()
+  const mine = join(root, name)
+  IN_USE.add(name)
   try {
-    await mkdir(root, { recursive: true })
+    await ensureDir(root)
   } catch (err) {
     throw fsError(err, 'create the staging directory', root)
   }
@@ -106,7 +112,7 @@ export async function openStage(destination: string, matches: JournalMatcher, si
   let adopted: JournalState | undefined
   for (const name of entries) {
     const id = parseWriterName(name)
-    if (id === undefined || !writerIsDead(id)) continue
+    if (id === undefined || !writerIsDead(id, name)) continue
     const dir = join(root, name)
     const state = await readJournal(join(dir, 'journal'))
     if (adopted === undefined && state !== undefined && matches(state)) {
@@ -140,7 +146,12 @@ export async function openStage(destination: string, matches: JournalMatcher, si
   return { dir: mine, dataPath, journalPath: join(mine, 'journal'), data, previous: adopted, verified }
 }
 
-/** Removes a writer's staging directory, and the staging root if nothing else is left in it. */
+/** The transaction using `stage` is over; its directory may be adopted by a later one. */
+export function leaveStage(stage: Pick<Stage, 'dir'>): void {
+  IN_USE.delete(basename(stage.dir))
+}
+
+/** Removes a writer's staging directory. */
 export async function removeStage(stage: Pick<Stage, 'dir'>): Promise<void> {
   await rm(stage.dir, { recursive: true, force: true })
 }
@@ -176,7 +187,7 @@ export async function listStaged(destination: string): Promise<Array<{ dir: stri
     } catch {
       bytesOnDisk = 0
     }
-    out.push({ dir, writer, live: writer !== undefined && !writerIsDead(writer), journal, bytesOnDisk })
+    out.push({ dir, writer, live: writer !== undefined && !writerIsDead(writer, basename(dir)), journal, bytesOnDisk })
   }
   return out
 }

@@ -1,4 +1,5 @@
-import { mkdir, stat, type FileHandle } from 'node:fs/promises'
+import { stat, type FileHandle } from 'node:fs/promises'
+import { ensureDir } from './ensure-dir.js'
 import { dirname, resolve } from 'node:path'
 import type { IHasher } from 'hash-wasm'
 import * as D from './defaults.js'
@@ -17,7 +18,7 @@ import { backoffDelay, sleep } from './retry.js'
 import { SegmentScheduler, type Segment } from './segments.js'
 import type { RemoteInfo, Source } from './source.js'
 import { SourcePool } from './source-pool.js'
-import { commitFile, lockPathFor, openStage, removeStage, removeStagingRoot, type Stage } from './staging.js'
+import { commitFile, leaveStage, lockPathFor, openStage, removeStage, removeStagingRoot, type Stage } from './staging.js'
 import { StallWatchdog } from './watchdog.js'
 
 /** Bytes gathered from the network before one write; two such batches per connection at most. */
@@ -110,7 +111,9 @@ class SegmentWriter {
     this.#batch = []
     this.#batchBytes = 0
     await this.#inflight // backpressure: one write in flight while the next batch fills
-    this.#inflight = this.#write(chunks, at)
+    const write = this.#write(chunks, at)
+    write.catch(() => undefined) // observed by the next flush or drain, which rethrows it
+    this.#inflight = write
   }
 
   async #write(chunks: Uint8Array[], at: number): Promise<void> {
@@ -213,7 +216,7 @@ class Transaction {
     const existing = await stat(destination).catch(() => undefined)
     if (existing?.isDirectory() === true) throw new HaulError('HAUL_USAGE', `The output ${destination} is a directory; give a file path.`, { path: destination })
     try {
-      await mkdir(dirname(destination), { recursive: true })
+      await ensureDir(dirname(destination))
     } catch (err) {
       throw fsError(err, 'create the folder', dirname(destination))
     }
@@ -308,6 +311,8 @@ class Transaction {
       // Nothing worth resuming: leave the folder as it was.
       if (!keep || this.#ranges.total === 0) await removeStage(stage).catch(() => undefined)
       throw err
+    } finally {
+      leaveStage(stage)
     }
   }
 
@@ -470,7 +475,6 @@ class Transaction {
       const iterator = response.body[Symbol.asyncIterator]()
       try {
         await this.#accept(segment, source, response.info, response.offset)
-        if (segment.end === Number.POSITIVE_INFINITY && this.#size !== undefined) segment.end = this.#size
         writer = await SegmentWriter.create(this, segment.pos)
         this.#lastSource = source
         for (;;) {
@@ -542,6 +546,7 @@ class Transaction {
       segment.end = this.#size ?? Number.POSITIVE_INFINITY
     }
     if (this.#size === undefined && info.size !== undefined) this.#learnSize(info.size)
+    if (segment.end === Number.POSITIVE_INFINITY && this.#size !== undefined) segment.end = this.#size
     if (info.validator !== undefined && this.#head.validators[source.label] !== info.validator) {
       this.#head.validators[source.label] = info.validator
       this.#journalWrite({ t: 'info', label: source.label, validator: info.validator, ...(this.#size === undefined ? {} : { size: this.#size }) })

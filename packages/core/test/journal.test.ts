@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto'
+import { cp, mkdtemp, open, readFile, readdir, rm, truncate } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { crc32 } from 'node:zlib'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { runDownload, stagingDirFor } from '../src/index.js'
+import { decodeJournal, foldJournal } from '../src/journal.js'
+import { MemorySource, testBytes } from './helpers/memory-source.js'
+
+const MiB = 1024 * 1024
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+let dir: string
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'haul-journal-'))
+})
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+/** Leaves a partial download of `data` in `folder` (aborted once `stopAt` bytes were served). */
+async function makePartial(folder: string, data: Buffer, stopAt: number): Promise<string> {
+  const controller = new AbortController()
+  const source = new MemorySource(data, { validator: '"v"' })
+  source.onServe = (n) => {
+    if (n >= stopAt) controller.abort()
+  }
+  await runDownload([source], { output: join(folder, 'f'), signal: controller.signal }).catch(() => undefined)
+  const staging = stagingDirFor(join(folder, 'f'))
+  const writer = (await readdir(staging)).find((n) => n.startsWith('w.'))
+  if (writer === undefined) throw new Error('no partial was left')
+  return join(staging, writer)
+}
+
+describe('journal', () => {
+  it('decodes records up to a torn or corrupt line and ignores everything after it', () => {
+    const good = '{"t":"head","v":1,"source":"s","expected":"","validators":{},"created":"x"}'
+    const crc = (t: string): string => crc32(t).toString(16).padStart(8, '0')
+    const line = (t: string): string => `${t}\t${crc(t)}\n`
+    const data = '{"t":"data","s":0,"e":10,"x":"ab"}'
+    expect(decodeJournal(line(good) + line(data))).toHaveLength(2)
+    expect(decodeJournal(line(good) + line(data).slice(0, -1))).toHaveLength(1)
+    expect(decodeJournal(line(good) + line(data).replace('"e":10', '"e":99') + line(data))).toHaveLength(1)
+    expect(decodeJournal(line(data))).toHaveLength(0)
+  })
+
+  it('resumes correctly when the journal is cut at every byte of its last record', async () => {
+    const data = testBytes(10 * MiB)
+    const origin = join(dir, 'origin')
+    const writerDir = await makePartial(origin, data, 9 * MiB)
+    const journal = await readFile(join(writerDir, 'journal'), 'utf8')
+    const records = decodeJournal(journal)
+    const lastStart = journal.lastIndexOf('\n', journal.length - 2) + 1
+    const withLast = foldJournal(records)!.claims.reduce((n, c) => n + (c.e - c.s), 0)
+    const withoutLast = foldJournal(records.slice(0, -1))!.claims.reduce((n, c) => n + (c.e - c.s), 0)
+    expect(withLast).toBeGreaterThan(withoutLast)
+    for (let cut = lastStart; cut <= journal.length; cut++) {
+      const copy = join(dir, `cut-${cut}`)
+      await cp(origin, copy, { recursive: true })
+      const copiedWriter = join(stagingDirFor(join(copy, 'f')), writerDir.split('/').at(-1)!)
+      await truncate(join(copiedWriter, 'journal'), cut)
+      const source = new MemorySource(data, { validator: '"v"' })
+      const result = await runDownload([source], { output: join(copy, 'f') })
+      expect(sha256(await readFile(join(copy, 'f')))).toBe(sha256(data))
+      expect(result.resumedFrom).toBe(cut === journal.length ? withLast : withoutLast)
+      expect(source.bytesServed).toBe(data.length - result.resumedFrom)
+      await rm(copy, { recursive: true })
+    }
+  })
+
+  it('does not trust claimed bytes that never reached the disk (power-cut approximation)', async () => {
+    const data = testBytes(10 * MiB)
+    const writerDir = await makePartial(dir, data, 9 * MiB)
+    // Zero a page inside the first claimed range, as if the page cache was lost.
+    const file = await open(join(writerDir, 'data'), 'r+')
+    await file.write(Buffer.alloc(4096), 0, 4096, MiB)
+    await file.close()
+    const source = new MemorySource(data, { validator: '"v"' })
+    const result = await runDownload([source], { output: join(dir, 'f') })
+    expect(sha256(await readFile(join(dir, 'f')))).toBe(sha256(data))
+    expect(source.reads.some((r) => r.offset <= MiB)).toBe(true)
+    expect(result.resumedFrom).toBeLessThan(9 * MiB)
+  })
+})
