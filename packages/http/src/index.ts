@@ -1,1 +1,61 @@
-export {}
+/**
+ * @haul/http — HTTP(S) downloads that land whole: resume with Range + If-Range, retries,
+ * stall detection, mirrors and parallel segments, on undici.
+ *
+ * @example
+ * ```ts
+ * import { download, isHaulError } from '@haul/http'
+ *
+ * try {
+ *   const result = await download('https://example.com/model.onnx', {
+ *     output: '/models/model.onnx',
+ *     sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+ *     mirrors: ['https://mirror.example.org/model.onnx'],
+ *     connections: 4,
+ *     onEvent: (e) => { if (e.event === 'progress') console.log(e.bytes, e.total) },
+ *   })
+ *   console.log(`${result.path}: ${result.bytes} bytes, sha256 ${result.sha256}`)
+ * } catch (err) {
+ *   if (isHaulError(err, 'HAUL_SOURCE')) console.error(err.message)
+ *   else throw err
+ * }
+ * ```
+ * @packageDocumentation
+ */
+export { download } from './download.js'
+export type { HttpDownloadOptions } from './download.js'
+export { HttpSource } from './http-source.js'
+export type { HttpSourceOptions } from './http-source.js'
+export { parseContentDisposition } from './content-disposition.js'
+export type { ContentDisposition } from './content-disposition.js'
+export {
+  DEFAULT_MAX_REDIRECTS,
+  DEFAULT_MIRRORS,
+  DEFAULT_HEADERS,
+  DEFAULT_USER_AGENT,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+} from './defaults.js'
+export { HaulError, isHaulError } from '@haul/core'
+export type {
+  HaulErrorCode,
+  HaulErrorFacts,
+  HaulEvent,
+  StartEvent,
+  WaitEvent,
+  ProgressEvent,
+  RetryEvent,
+  SourceEvent,
+  DoneEvent,
+  ErrorEvent,
+  EventListener,
+  DownloadOptions,
+  DownloadResult,
+  DigestOptions,
+  Source,
+  RemoteInfo,
+  ReadRequest,
+  ReadResponse,
+} from '@haul/core'

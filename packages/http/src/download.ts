@@ -1,0 +1,78 @@
+import { HaulError, runDownload, type DownloadOptions, type DownloadResult } from '@haul/core'
+import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_HEADERS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_REDIRECTS, DEFAULT_MIRRORS } from './defaults.js'
+import { HttpSource, type HttpSourceOptions } from './http-source.js'
+
+/** Options for {@link download}: core's options plus HTTP's own. */
+export interface HttpDownloadOptions extends DownloadOptions {
+  /**
+   * Other URLs serving the same bytes, tried when the main URL fails. They are checked by size,
+   * and by digest when one is given.
+   * @default []
+   */
+  mirrors?: string[]
+  /**
+   * Extra request headers for every URL. Credentials among them (Authorization, Cookie, API
+   * keys and tokens) go only to the main URL's origin: never to a mirror or redirect elsewhere.
+   * @default {}
+   */
+  headers?: Record<string, string>
+  /**
+   * Redirects followed per request before it fails.
+   * @default 10
+   */
+  maxRedirects?: number
+}
+
+/**
+ * Downloads `url` to `options.output` as one transaction: the verified file ends up at the path,
+ * or nothing does. Resumes, retries, rotates to mirrors and splits into segments as configured.
+ * @throws HaulError — `HAUL_USAGE` for a URL that is not http(s), before any request.
+ */
+export async function download(url: string, options: HttpDownloadOptions): Promise<DownloadResult> {
+  const { mirrors = [...DEFAULT_MIRRORS], headers = DEFAULT_HEADERS, maxRedirects = DEFAULT_MAX_REDIRECTS, ...rest } = options
+  const urls = [url, ...mirrors].map(parseHttpUrl)
+  checkHeaders(headers)
+  if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
+    throw new HaulError('HAUL_USAGE', `maxRedirects must be a whole number of 0 or more, got ${String(maxRedirects)}.`)
+  }
+  // Core aborts stalled reads itself; undici's own timers must never fire first.
+  const backstop = 2 * (options.stallTimeoutMs ?? 0)
+  const sourceOptions: HttpSourceOptions = {
+    headers,
+    credentialsOrigin: urls[0]!.origin,
+    maxRedirects,
+    headersTimeoutMs: Math.max(DEFAULT_HEADERS_TIMEOUT_MS, backstop),
+    bodyTimeoutMs: Math.max(DEFAULT_BODY_TIMEOUT_MS, backstop),
+  }
+  // Core closes the sources when the transaction ends.
+  return runDownload(
+    urls.map((u) => new HttpSource(u, sourceOptions)),
+    rest,
+  )
+}
+
+/** Parses an http(s) URL or fails with HAUL_USAGE. */
+function parseHttpUrl(text: string): URL {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch (err) {
+    throw new HaulError('HAUL_USAGE', `Not a valid URL: ${JSON.stringify(text)}. Give a full http:// or https:// URL.`, { source: text, cause: err })
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new HaulError('HAUL_USAGE', `Unsupported URL scheme ${url.protocol} in ${JSON.stringify(text)}; @haul/http downloads http:// and https:// URLs.`, { source: text })
+  }
+  return url
+}
+
+/** Header names are tokens; values carry no line breaks (which would smuggle extra headers). */
+function checkHeaders(headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name)) {
+      throw new HaulError('HAUL_USAGE', `Invalid header name ${JSON.stringify(name)}; give headers as 'Name: value'.`)
+    }
+    if (typeof value !== 'string' || /[\r\n\0]/.test(value)) {
+      throw new HaulError('HAUL_USAGE', `Invalid value for header ${name}: it must be text without line breaks.`)
+    }
+  }
+}

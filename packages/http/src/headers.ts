@@ -1,0 +1,54 @@
+import type { IncomingHttpHeaders } from 'node:http'
+
+/** One header's value; repeated headers are joined as HTTP allows. */
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
+}
+
+/**
+ * The value to resume against: a strong ETag, else Last-Modified. A weak ETag (`W/"…"`) never
+ * qualifies: If-Range compares strongly, so it would never match.
+ */
+export function validatorOf(headers: IncomingHttpHeaders): string | undefined {
+  const etag = header(headers, 'etag')?.trim()
+  if (etag !== undefined && /^"[^"]*"$/.test(etag)) return etag
+  const modified = header(headers, 'last-modified')?.trim()
+  return modified !== undefined && !Number.isNaN(Date.parse(modified)) ? modified : undefined
+}
+
+/** A `Content-Range: bytes a-b/total` value (total may be `*`). */
+export interface ContentRange {
+  start: number
+  /** Inclusive, as on the wire. */
+  end: number
+  total?: number
+}
+
+/** Parses a satisfied byte Content-Range; undefined when malformed or inconsistent. */
+export function parseContentRange(value: string | undefined): ContentRange | undefined {
+  const m = value === undefined ? null : /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(value)
+  if (m === null) return undefined
+  const start = Number(m[1])
+  const end = Number(m[2])
+  const total = m[3] === '*' ? undefined : Number(m[3])
+  if (end < start || (total !== undefined && end >= total)) return undefined
+  return total === undefined ? { start, end } : { start, end, total }
+}
+
+/** A non-negative integer Content-Length, if the response has one. */
+export function contentLength(headers: IncomingHttpHeaders): number | undefined {
+  const value = header(headers, 'content-length')
+  return value !== undefined && /^\s*\d+\s*$/.test(value) ? Number(value) : undefined
+}
+
+/** Whether the server says it serves byte ranges. */
+export function acceptsRanges(headers: IncomingHttpHeaders): boolean {
+  return (header(headers, 'accept-ranges') ?? '').split(',').some((unit) => unit.trim().toLowerCase() === 'bytes')
+}
+
+/** A Content-Encoding that is not identity (the body would not be the file's bytes). */
+export function encodingOf(headers: IncomingHttpHeaders): string | undefined {
+  const value = header(headers, 'content-encoding')?.trim().toLowerCase()
+  return value === undefined || value === '' || value === 'identity' ? undefined : value
+}
