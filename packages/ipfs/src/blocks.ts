@@ -1,0 +1,179 @@
+import type { CID } from 'multiformats/cid'
+import { identity } from 'multiformats/hashes/identity'
+import type { CarReader } from './car-reader.js'
+import { DEFAULT_BLOCK_CACHE_BYTES, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_UNREQUESTED_BYTES, DEFAULT_RAW_PARALLEL } from './defaults.js'
+import { integrityError } from './errors.js'
+import { gatewayGet, RAW_ACCEPT } from './http.js'
+import { verifyBlock } from './verify.js'
+
+/** Where the DAG walk gets verified blocks from. */
+export interface BlockGetter {
+  /** The block's verified bytes; throws when it cannot be had. */
+  get(cid: CID): Promise<Uint8Array>
+  /** Blocks the walk will want soon, in order (lets a block-by-block getter fetch ahead). */
+  hint?(cids: CID[]): void
+}
+
+/** Same key for a CIDv0 and its CIDv1 spelling. */
+function keyOf(cid: CID): string {
+  return cid.toV1().toString()
+}
+
+/** Verified blocks, least recently used evicted beyond a byte budget. */
+class BlockCache {
+  private readonly map = new Map<string, Uint8Array>()
+  private bytes = 0
+
+  constructor(private readonly budget: number) {}
+
+  get(key: string): Uint8Array | undefined {
+    const hit = this.map.get(key)
+    if (hit !== undefined) {
+      this.map.delete(key)
+      this.map.set(key, hit)
+    }
+    return hit
+  }
+
+  put(key: string, block: Uint8Array): void {
+    if (this.map.has(key)) return
+    this.map.set(key, block)
+    this.bytes += block.length
+    for (const [oldKey, old] of this.map) {
+      if (this.bytes <= this.budget) break
+      this.map.delete(oldKey)
+      this.bytes -= old.length
+    }
+  }
+}
+
+/**
+ * Blocks from one CAR response. The walk asks in depth-first order and the gateway sends in that
+ * order, so normally the next section is the one wanted. Sections nobody asked for are verified
+ * and kept (within a budget) in case they are wanted later; a duplicate of a block already served
+ * from the cache is skipped. A wanted block that never comes is an integrity failure.
+ */
+export class CarBlocks implements BlockGetter {
+  private readonly cache = new BlockCache(DEFAULT_BLOCK_CACHE_BYTES)
+  /** Copies of a block the stream still owes us because we served it from the cache (dups=y). */
+  private readonly owed = new Map<string, number>()
+  private unrequested = 0
+
+  constructor(
+    private readonly reader: CarReader,
+    private readonly label: string,
+  ) {}
+
+  async get(cid: CID): Promise<Uint8Array> {
+    if (cid.multihash.code === identity.code) return cid.multihash.digest
+    const key = keyOf(cid)
+    const hit = this.cache.get(key)
+    if (hit !== undefined) {
+      this.owed.set(key, (this.owed.get(key) ?? 0) + 1)
+      return hit
+    }
+    for (;;) {
+      const section = await this.reader.next()
+      if (section === null) {
+        throw integrityError(`CAR from ${this.label} ended without block ${cid.toString()}, which the file needs (the response was truncated or incomplete).`, this.label)
+      }
+      const sectionKey = keyOf(section.cid)
+      if (sectionKey === key) {
+        await verifyBlock(cid, section.bytes, this.label)
+        this.cache.put(key, section.bytes)
+        return section.bytes
+      }
+      const owed = this.owed.get(sectionKey) ?? 0
+      if (owed > 0) {
+        this.owed.set(sectionKey, owed - 1)
+        continue
+      }
+      this.unrequested += section.bytes.length
+      if (this.unrequested > DEFAULT_MAX_UNREQUESTED_BYTES) {
+        throw integrityError(`Gateway ${this.label} sent over ${DEFAULT_MAX_UNREQUESTED_BYTES} bytes of blocks the file does not need.`, this.label)
+      }
+      await verifyBlock(section.cid, section.bytes, this.label)
+      this.cache.put(sectionKey, section.bytes)
+    }
+  }
+}
+
+/** Blocks fetched one by one with `?format=raw`, a few ahead of the walk. */
+export class RawBlocks implements BlockGetter {
+  private readonly cache = new BlockCache(DEFAULT_BLOCK_CACHE_BYTES)
+  private readonly inflight = new Map<string, Promise<Uint8Array>>()
+  private queue: CID[] = []
+
+  constructor(
+    private readonly gateway: string,
+    private readonly label: string,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  hint(cids: CID[]): void {
+    this.queue = [...cids.filter((c) => c.multihash.code !== identity.code), ...this.queue]
+    this.pump()
+  }
+
+  private pump(): void {
+    while (this.inflight.size < DEFAULT_RAW_PARALLEL && this.queue.length > 0 && !this.signal.aborted) {
+      const cid = this.queue.shift()
+      if (cid !== undefined && this.cache.get(keyOf(cid)) === undefined) this.start(cid)
+    }
+  }
+
+  private start(cid: CID): Promise<Uint8Array> {
+    const key = keyOf(cid)
+    const existing = this.inflight.get(key)
+    if (existing !== undefined) return existing
+    const promise = this.fetchOne(cid).then(
+      (bytes) => {
+        this.inflight.delete(key)
+        this.cache.put(key, bytes)
+        this.pump()
+        return bytes
+      },
+      (err: unknown) => {
+        this.inflight.delete(key)
+        throw err
+      },
+    )
+    // A prefetch nobody awaits must not become an unhandled rejection.
+    promise.catch(() => undefined)
+    this.inflight.set(key, promise)
+    return promise
+  }
+
+  async get(cid: CID): Promise<Uint8Array> {
+    if (cid.multihash.code === identity.code) return cid.multihash.digest
+    const key = keyOf(cid)
+    this.queue = this.queue.filter((c) => keyOf(c) !== key)
+    return this.cache.get(key) ?? (await this.start(cid))
+  }
+
+  private async fetchOne(cid: CID): Promise<Uint8Array> {
+    const url = `${this.gateway}/ipfs/${cid.toString()}?format=raw`
+    const { response, chunks } = await gatewayGet(url, RAW_ACCEPT, this.label, this.signal)
+    const declared = Number(response.headers.get('content-length') ?? '0')
+    const tooBig = (): Error => integrityError(`Gateway ${this.label} sent over ${DEFAULT_MAX_BLOCK_BYTES} bytes for block ${cid.toString()}.`, this.label)
+    if (declared > DEFAULT_MAX_BLOCK_BYTES) {
+      await chunks.return?.()
+      throw tooBig()
+    }
+    const parts: Uint8Array[] = []
+    let length = 0
+    for (;;) {
+      const next = await chunks.next()
+      if (next.done === true) break
+      length += next.value.length
+      if (length > DEFAULT_MAX_BLOCK_BYTES) {
+        await chunks.return?.()
+        throw tooBig()
+      }
+      parts.push(next.value)
+    }
+    const bytes = parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts)
+    await verifyBlock(cid, bytes, this.label)
+    return bytes
+  }
+}

@@ -1,0 +1,131 @@
+import { CID } from 'multiformats/cid'
+import { bytesReader, readHeader } from '@ipld/car/decoder'
+import { DEFAULT_MAX_BLOCK_BYTES } from './defaults.js'
+import { integrityError } from './errors.js'
+
+/** One section of a CAR: a CID and the bytes claimed for it (not yet verified). */
+export interface CarSection {
+  cid: CID
+  bytes: Uint8Array
+}
+
+const MAX_HEADER_BYTES = 64 * 1024
+/** A section length never needs more (2^63). */
+const MAX_VARINT_BYTES = 9
+/** Room for the CID in front of a block's bytes. */
+const MAX_CID_BYTES = 256
+
+/** The CAR header could not be read: the caller may fall back to raw blocks. */
+export class CarHeaderError extends Error {}
+
+/**
+ * Reads a CARv1 stream section by section without ever holding more than one section (bounded by
+ * the block limit) plus one network chunk in memory. Errors from the underlying stream (a broken
+ * connection) pass through unchanged; malformed or truncated CAR data is HAUL_INTEGRITY.
+ */
+export class CarReader {
+  private readonly chunks: Uint8Array[] = []
+  private buffered = 0
+  private done = false
+  private readonly maxSection: number
+
+  constructor(
+    private readonly source: AsyncIterator<Uint8Array>,
+    private readonly label: string,
+    maxBlockBytes: number = DEFAULT_MAX_BLOCK_BYTES,
+  ) {
+    this.maxSection = maxBlockBytes + MAX_CID_BYTES
+  }
+
+  /** Pulls until `n` bytes are buffered or the stream ends; true when they are. */
+  private async fill(n: number): Promise<boolean> {
+    while (this.buffered < n && !this.done) {
+      const next = await this.source.next()
+      if (next.done === true) {
+        this.done = true
+        break
+      }
+      if (next.value.length > 0) {
+        this.chunks.push(next.value)
+        this.buffered += next.value.length
+      }
+    }
+    return this.buffered >= n
+  }
+
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n)
+    let filled = 0
+    while (filled < n) {
+      const head = this.chunks[0]
+      if (head === undefined) throw new Error('CarReader.take past the buffer')
+      const part = Math.min(n - filled, head.length)
+      out.set(head.subarray(0, part), filled)
+      filled += part
+      if (part === head.length) this.chunks.shift()
+      else this.chunks[0] = head.subarray(part)
+    }
+    this.buffered -= n
+    return out
+  }
+
+  /**
+   * Reads the varint at the front of the buffer without consuming it: its value and its length
+   * in bytes, or null at a clean end of stream.
+   */
+  private async peekVarint(): Promise<{ value: number; length: number } | null> {
+    await this.fill(MAX_VARINT_BYTES)
+    if (this.buffered === 0) return null
+    let value = 0
+    let index = 0
+    for (const chunk of this.chunks) {
+      for (const byte of chunk) {
+        value += (byte & 0x7f) * 2 ** (7 * index)
+        index++
+        if ((byte & 0x80) === 0) return { value, length: index }
+        if (index === MAX_VARINT_BYTES) throw integrityError(`CAR from ${this.label} has a section length that does not fit.`, this.label)
+      }
+    }
+    throw integrityError(`CAR from ${this.label} ends inside a section length.`, this.label)
+  }
+
+  /** Reads and checks the CARv1 header. Throws CarHeaderError when the stream is not a CARv1. */
+  async header(): Promise<void> {
+    let prefix: { value: number; length: number } | null
+    try {
+      prefix = await this.peekVarint()
+    } catch (err) {
+      throw new CarHeaderError('CAR header length unreadable', { cause: err })
+    }
+    if (prefix === null || prefix.value === 0 || prefix.value > MAX_HEADER_BYTES) throw new CarHeaderError(`CAR header length ${String(prefix?.value)} is not usable`)
+    if (!(await this.fill(prefix.length + prefix.value))) throw new CarHeaderError('CAR header is truncated')
+    const framed = this.take(prefix.length + prefix.value)
+    try {
+      // Roots are ignored: the trustless gateway spec leaves them unspecified.
+      await readHeader(bytesReader(framed), 1)
+    } catch (err) {
+      throw new CarHeaderError(`not a CARv1 header: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+  }
+
+  /** The next section, or null at a clean end between sections. */
+  async next(): Promise<CarSection | null> {
+    const prefix = await this.peekVarint()
+    if (prefix === null) return null
+    this.take(prefix.length)
+    const length = prefix.value
+    if (length === 0 || length > this.maxSection) {
+      throw integrityError(`CAR from ${this.label} announces a ${length}-byte section; blocks over ${this.maxSection - MAX_CID_BYTES} bytes are refused.`, this.label)
+    }
+    if (!(await this.fill(length))) throw integrityError(`CAR from ${this.label} is truncated inside a block.`, this.label)
+    const section = this.take(length)
+    let cid: CID
+    let bytes: Uint8Array
+    try {
+      ;[cid, bytes] = CID.decodeFirst(section)
+    } catch (err) {
+      throw integrityError(`CAR from ${this.label} holds a section without a valid CID.`, this.label, err)
+    }
+    return { cid, bytes }
+  }
+}

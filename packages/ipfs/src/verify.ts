@@ -1,0 +1,35 @@
+import { equals } from 'multiformats/bytes'
+import type { CID } from 'multiformats/cid'
+import type { MultihashHasher } from 'multiformats/hashes/interface'
+import { identity } from 'multiformats/hashes/identity'
+import { sha256, sha512 } from 'multiformats/hashes/sha2'
+import { DEFAULT_MAX_BLOCK_BYTES } from './defaults.js'
+import { integrityError } from './errors.js'
+
+const HASHERS = new Map<number, MultihashHasher>([
+  [sha256.code, sha256],
+  [sha512.code, sha512],
+])
+
+/**
+ * Throws HAUL_INTEGRITY unless `bytes` hash to `cid`'s multihash. Called on every block before
+ * any byte of it is used.
+ */
+export async function verifyBlock(cid: CID, bytes: Uint8Array, source: string): Promise<void> {
+  if (bytes.length > DEFAULT_MAX_BLOCK_BYTES) {
+    throw integrityError(`Gateway ${source} sent block ${cid.toString()} of ${bytes.length} bytes, over the ${DEFAULT_MAX_BLOCK_BYTES}-byte limit.`, source)
+  }
+  const mh = cid.multihash
+  if (mh.code === identity.code) {
+    if (!equals(mh.digest, bytes)) throw integrityError(`Gateway ${source} sent bytes that do not match identity CID ${cid.toString()}.`, source)
+    return
+  }
+  const hasher = HASHERS.get(mh.code)
+  if (hasher === undefined) {
+    throw integrityError(`Block ${cid.toString()} uses hash function 0x${mh.code.toString(16)}, which cannot be verified (sha2-256, sha2-512 and identity can).`, source)
+  }
+  const digest = await hasher.digest(bytes)
+  if (digest.digest.length !== mh.digest.length || !equals(digest.digest, mh.digest)) {
+    throw integrityError(`Gateway ${source} sent a block that does not match its CID ${cid.toString()}; it is not trusted for the rest of this download.`, source)
+  }
+}

@@ -1,0 +1,125 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rm, mkdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { startGateway, UnixfsStore, type GatewayOptions, type TestGateway } from '@haul/testkit'
+import * as dagPb from '@ipld/dag-pb'
+import { UnixFS } from 'ipfs-unixfs'
+import { download, type HaulEvent } from '../src/index.js'
+
+const KiB = 1024
+const open: TestGateway[] = []
+let dir: string
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'haul-ipfs-dir-'))
+})
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((g) => g.close()))
+  await rm(dir, { recursive: true, force: true })
+})
+
+async function gateway(options: GatewayOptions = {}): Promise<TestGateway> {
+  const g = await startGateway({ lifetimeMs: 30_000, ...options })
+  open.push(g)
+  return g
+}
+
+const quick = { backoff: { baseMs: 1, capMs: 5 }, retries: 2 }
+const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex')
+
+const tree = (): Array<{ path: string; content: Buffer }> => [
+  { path: 'README.md', content: Buffer.from('# hello\n') },
+  { path: 'data/big.bin', content: randomBytes(700 * KiB) },
+  { path: 'data/nested/small.txt', content: Buffer.from('small') },
+  { path: 'empty.txt', content: Buffer.alloc(0) },
+]
+
+async function expectTree(root: string, files: Array<{ path: string; content: Buffer }>): Promise<void> {
+  for (const f of files) expect((await readFile(join(root, f.path))).equals(f.content), f.path).toBe(true)
+}
+
+describe('download of a directory', () => {
+  it('downloads the whole tree into a folder committed at once, with a manifest digest', async () => {
+    const store = new UnixfsStore()
+    const files = tree()
+    const added = await store.addDirectory(files)
+    const g = await gateway({ store })
+    const output = join(dir, 'site')
+    const events: HaulEvent[] = []
+    const result = await download(`ipfs://${added.cid}`, { output, gateways: [g.url], onEvent: (e) => events.push(e), ...quick })
+    await expectTree(output, files)
+    expect(await readdir(dir)).toEqual(['site'])
+    expect((await readdir(output)).sort()).toEqual(['README.md', 'data', 'empty.txt'])
+    const manifest = files.map((f) => ({ p: f.path, h: sha256(f.content) })).sort((a, b) => (a.p < b.p ? -1 : 1)).map((f) => `${f.h}  ${f.p}\n`).join('')
+    expect(result).toMatchObject({ path: output, bytes: files.reduce((n, f) => n + f.content.length, 0), sha256: sha256(manifest), cached: false })
+    expect(events.filter((e) => e.event === 'start')).toHaveLength(1)
+    expect(events.filter((e) => e.event === 'error')).toHaveLength(0)
+    expect(events.at(-1)).toMatchObject({ event: 'done', path: output })
+  })
+
+  it('downloads a sub-directory named by path, and a HAMT-sharded one', async () => {
+    const store = new UnixfsStore()
+    const files = Array.from({ length: 120 }, (_, i) => ({ path: `shard/f${i}.txt`, content: Buffer.from(`content ${i}`) }))
+    const added = await store.addDirectory(files, { shardSplitThresholdBytes: 1000 })
+    const g = await gateway({ store })
+    const output = join(dir, 'shard')
+    await download(`/ipfs/${added.cid}/shard`, { output, gateways: [g.url], ...quick })
+    expect(await readdir(output)).toHaveLength(120)
+    expect(await readFile(join(output, 'f77.txt'), 'utf8')).toBe('content 77')
+  })
+
+  it('drops a gateway that corrupts a block and finishes the tree from the honest one', async () => {
+    const store = new UnixfsStore()
+    const files = tree()
+    const added = await store.addDirectory(files)
+    const liar = await gateway({ store, fault: { corruptBlocks: [1] } })
+    const honest = await gateway({ store })
+    const output = join(dir, 'site')
+    await download(added.cid.toString(), { output, gateways: [liar.url, honest.url], ...quick })
+    await expectTree(output, files)
+  })
+
+  it('refuses to replace an existing folder', async () => {
+    const store = new UnixfsStore()
+    const added = await store.addDirectory(tree())
+    const g = await gateway({ store })
+    const output = join(dir, 'site')
+    await mkdir(output)
+    await expect(download(added.cid.toString(), { output, gateways: [g.url], ...quick })).rejects.toMatchObject({ code: 'HAUL_USAGE' })
+  })
+
+  it('keeps the files of an interrupted run and does not fetch them again', async () => {
+    const store = new UnixfsStore()
+    const files = tree()
+    const added = await store.addDirectory(files)
+    // The gateway dies for good after a few requests: the listing and the first files get through.
+    const g = await gateway({ store, faults: [undefined, undefined, undefined, undefined], fault: { status: 404 } })
+    const output = join(dir, 'site')
+    await expect(download(added.cid.toString(), { output, gateways: [g.url], ...quick })).rejects.toMatchObject({ code: 'HAUL_SOURCE' })
+    expect(await readdir(dir)).not.toContain('site')
+    g.setFaults([])
+    const before = g.requests.length
+    const result = await download(added.cid.toString(), { output, gateways: [g.url], ...quick })
+    await expectTree(output, files)
+    expect(result.resumedFrom).toBeGreaterThan(0)
+    expect(g.requests.length - before).toBeLessThan(before + 4)
+    expect(await readdir(dir)).toEqual(['site'])
+  })
+
+  it('refuses an entry name that would escape the folder', async () => {
+    const g = await gateway()
+    const file = await g.store.putBlock(Buffer.from('x'))
+    const bytes = dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [{ Name: '..', Hash: file }] }))
+    const root = await g.store.putBlock(bytes, 'dag-pb')
+    await expect(download(root.toString(), { output: join(dir, 'evil'), gateways: [g.url], ...quick })).rejects.toMatchObject({ code: 'HAUL_USAGE' })
+    expect(await readdir(dir)).toEqual([])
+  })
+
+  it('refuses a file digest for a directory', async () => {
+    const store = new UnixfsStore()
+    const added = await store.addDirectory(tree())
+    const g = await gateway({ store })
+    await expect(download(added.cid.toString(), { output: join(dir, 'x'), sha256: 'a'.repeat(64), gateways: [g.url] })).rejects.toMatchObject({ code: 'HAUL_USAGE' })
+  })
+})

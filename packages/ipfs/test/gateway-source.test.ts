@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
+import { isHaulError, type ReadResponse } from '@haul/core'
+import { startGateway, UnixfsStore, type TestGateway } from '@haul/testkit'
+import { GatewaySource } from '../src/gateway-source.js'
+
+const KiB = 1024
+const open: TestGateway[] = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((g) => g.close()))
+})
+
+async function gateway(options: Parameters<typeof startGateway>[0] = {}): Promise<TestGateway> {
+  const g = await startGateway({ lifetimeMs: 30_000, ...options })
+  open.push(g)
+  return g
+}
+
+async function collect(response: ReadResponse): Promise<Buffer> {
+  const parts: Uint8Array[] = []
+  for await (const chunk of response.body) parts.push(chunk)
+  return Buffer.concat(parts)
+}
+
+async function readAll(source: GatewaySource, offset = 0, end?: number): Promise<{ response: ReadResponse; bytes: Buffer }> {
+  const response = await source.read({ offset, ...(end === undefined ? {} : { end }), signal: AbortSignal.timeout(20_000) })
+  return { response, bytes: await collect(response) }
+}
+
+describe('GatewaySource', () => {
+  it('reads a CIDv0 file with dag-pb leaves (kubo defaults) and reports its size and CID', async () => {
+    const g = await gateway()
+    const content = randomBytes(1100 * KiB)
+    const cid = await g.store.addFile(content)
+    expect(cid.version).toBe(0)
+    const { response, bytes } = await readAll(new GatewaySource(g.url, `ipfs://${cid}`))
+    expect(bytes.equals(content)).toBe(true)
+    expect(response.offset).toBe(0)
+    expect(response.info).toMatchObject({ size: content.length, validator: cid.toString(), ranges: true })
+    expect(g.requests).toHaveLength(1)
+    expect(g.requests[0]?.format).toBe('car')
+  })
+
+  it('reads a CIDv1 file with raw leaves', async () => {
+    const g = await gateway()
+    const content = randomBytes(700 * KiB)
+    const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+    expect(cid.version).toBe(1)
+    const { bytes } = await readAll(new GatewaySource(g.url, `/ipfs/${cid}`))
+    expect(bytes.equals(content)).toBe(true)
+  })
+
+  it('reads a single-block file (data inline in the root) and a single raw block', async () => {
+    const g = await gateway()
+    const small = randomBytes(1000)
+    const v0 = await g.store.addFile(small)
+    const v1 = await g.store.addFile(small, { profile: 'raw-leaves' })
+    expect((await readAll(new GatewaySource(g.url, v0.toString()))).bytes.equals(small)).toBe(true)
+    expect((await readAll(new GatewaySource(g.url, v1.toString()))).bytes.equals(small)).toBe(true)
+    expect(g.requests.map((r) => r.blocks.length)).toEqual([1, 1])
+  })
+
+  it('reads a deep tree (small chunks, few links per node) whole and from any offset', async () => {
+    const g = await gateway()
+    const content = randomBytes(64 * KiB + 123)
+    const cid = await g.store.addFile(content, { chunkSize: 1000, maxChildrenPerNode: 4 })
+    const source = new GatewaySource(g.url, cid.toString())
+    expect((await readAll(source)).bytes.equals(content)).toBe(true)
+    for (const [from, to] of [[1, 2], [999, 1001], [4000, 4000 + 3000], [content.length - 5, content.length], [12_345, undefined]] as const) {
+      const { bytes, response } = await readAll(source, from, to)
+      expect(response.offset).toBe(from)
+      expect(bytes.equals(content.subarray(from, to))).toBe(true)
+    }
+  })
+
+  it('resumes from an offset fetching only the blocks that cover the rest', async () => {
+    const g = await gateway()
+    const content = randomBytes(2 * 1024 * KiB)
+    const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+    const offset = 1536 * KiB + 10
+    const { bytes } = await readAll(new GatewaySource(g.url, cid.toString()), offset)
+    expect(bytes.equals(content.subarray(offset))).toBe(true)
+    // root + the two 256 KiB leaves covering the last 512 KiB
+    expect(g.requests[0]?.blocks).toHaveLength(3)
+    expect(g.requests[0]?.bytesSent).toBeLessThan(600 * KiB)
+  })
+
+  it('resolves a path inside a directory, verified from the root', async () => {
+    const g = await gateway()
+    const a = randomBytes(300 * KiB)
+    const dir = await g.store.addDirectory([
+      { path: 'a/b/file.bin', content: a },
+      { path: 'other.txt', content: randomBytes(10) },
+    ])
+    const { bytes, response } = await readAll(new GatewaySource(g.url, `ipfs://${dir.cid}/a/b/file.bin`))
+    expect(bytes.equals(a)).toBe(true)
+    expect(response.info.fileName).toBe('file.bin')
+    expect(response.info.validator).toBe(dir.entries.get('a/b/file.bin')?.toString())
+  })
+
+  it('resolves a path inside a HAMT-sharded directory', async () => {
+    const g = await gateway()
+    const files = Array.from({ length: 300 }, (_, i) => ({ path: `f${i}.txt`, content: new TextEncoder().encode(`file number ${i}\n`) }))
+    const dir = await g.store.addDirectory(files, { shardSplitThresholdBytes: 1 })
+    for (const i of [0, 17, 299]) {
+      const { bytes } = await readAll(new GatewaySource(g.url, `ipfs://${dir.cid}/f${i}.txt`))
+      expect(bytes.toString()).toBe(`file number ${i}\n`)
+    }
+    // shards were actually used: the path proof holds more than the root block
+    expect(g.requests[0]?.blocks.length).toBeGreaterThan(2)
+  })
+
+  it('says a missing path entry is a usage error', async () => {
+    const g = await gateway()
+    const dir = await g.store.addDirectory([{ path: 'x.txt', content: randomBytes(10) }])
+    await expect(new GatewaySource(g.url, `${dir.cid}/nope.txt`).read({ offset: 0, signal: AbortSignal.timeout(10_000) })).rejects.toMatchObject({ code: expect.stringMatching(/HAUL_USAGE|HAUL_SOURCE/) })
+  })
+
+  it('fails with HAUL_INTEGRITY before yielding any byte of a corrupt block', async () => {
+    const g = await gateway({ faults: [{ corruptBlocks: [2] }] })
+    const content = randomBytes(1024 * KiB)
+    const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+    const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })
+    const got: Uint8Array[] = []
+    let error: unknown
+    try {
+      for await (const chunk of response.body) got.push(chunk)
+    } catch (err) {
+      error = err
+    }
+    expect(isHaulError(error, 'HAUL_INTEGRITY')).toBe(true)
+    expect(error).toMatchObject({ transient: false, source: g.url })
+    // blocks: root, leaf0, leaf1 (corrupt): only leaf0's bytes came through
+    const yielded = Buffer.concat(got)
+    expect(yielded.length).toBe(256 * KiB)
+    expect(yielded.equals(content.subarray(0, 256 * KiB))).toBe(true)
+  })
+
+  it('fails with HAUL_INTEGRITY when the root block is corrupt, before returning', async () => {
+    const g = await gateway({ fault: { corruptBlocks: 'all' } })
+    const cid = await g.store.addFile(randomBytes(5000))
+    await expect(new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })).rejects.toMatchObject({ code: 'HAUL_INTEGRITY' })
+  })
+
+  it('treats an HTML page with 200 as an integrity failure', async () => {
+    const g = await gateway({ fault: { html200: true } })
+    const cid = await g.store.addFile(randomBytes(5000))
+    await expect(new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })).rejects.toMatchObject({ code: 'HAUL_INTEGRITY', transient: false })
+  })
+
+  it('falls back to raw blocks when the gateway refuses CAR, and stays on raw', async () => {
+    const g = await gateway({ fault: { noCar: true } })
+    const content = randomBytes(1100 * KiB)
+    const cid = await g.store.addFile(content)
+    const source = new GatewaySource(g.url, cid.toString())
+    expect((await readAll(source)).bytes.equals(content)).toBe(true)
+    expect(g.requests[0]?.status).toBe(406)
+    expect(g.requests.slice(1).every((r) => r.format === 'raw' && r.status === 200)).toBe(true)
+    const before = g.requests.length
+    const offset = 800 * KiB
+    expect((await readAll(source, offset)).bytes.equals(content.subarray(offset))).toBe(true)
+    // no second CAR attempt; only the root and the leaves from the offset on
+    expect(g.requests.slice(before).every((r) => r.format === 'raw')).toBe(true)
+    expect(g.requests.length - before).toBe(3)
+  })
+
+  it('falls back to raw blocks on 400 and 415 too', async () => {
+    for (const status of [400, 415] as const) {
+      const g = await gateway({ fault: { noCar: status } })
+      const content = randomBytes(300 * KiB)
+      const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+      expect((await readAll(new GatewaySource(g.url, cid.toString()))).bytes.equals(content)).toBe(true)
+    }
+  })
+
+  it('a corrupt raw block is an integrity error', async () => {
+    const g = await gateway({ fault: { noCar: true, corruptBlocks: 'all' } })
+    const cid = await g.store.addFile(randomBytes(300 * KiB), { profile: 'raw-leaves' })
+    await expect(readAll(new GatewaySource(g.url, cid.toString()))).rejects.toMatchObject({ code: 'HAUL_INTEGRITY' })
+  })
+
+  it('a CAR that ends cleanly but early is an integrity error, after the verified bytes', async () => {
+    const g = await gateway()
+    const content = randomBytes(1024 * KiB)
+    const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+    g.setFaults([{ truncateCar: 600 * KiB }])
+    const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })
+    let n = 0
+    await expect((async () => {
+      for await (const chunk of response.body) n += chunk.length
+    })()).rejects.toMatchObject({ code: 'HAUL_INTEGRITY' })
+    expect(n).toBe(512 * KiB)
+  })
+
+  it('a connection dropped mid-CAR is a transient source error', async () => {
+    const g = await gateway({ faults: [{ dropAfter: 400 * KiB }] })
+    const content = randomBytes(1024 * KiB)
+    const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+    const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })
+    await expect(collect(response)).rejects.toMatchObject({ code: 'HAUL_SOURCE', transient: true })
+  })
+
+  it('maps 429 with Retry-After to a transient error, and 404/410 to permanent ones', async () => {
+    const g = await gateway({ faults: [{ status: 429, retryAfter: '7' }, { status: 503 }, { status: 410 }] })
+    const cid = await g.store.addFile(randomBytes(100))
+    const source = new GatewaySource(g.url, cid.toString())
+    const read = (): Promise<ReadResponse> => source.read({ offset: 0, signal: AbortSignal.timeout(10_000) })
+    await expect(read()).rejects.toMatchObject({ code: 'HAUL_SOURCE', transient: true, status: 429, retryAfterMs: 7000 })
+    await expect(read()).rejects.toMatchObject({ code: 'HAUL_SOURCE', transient: true, status: 503 })
+    await expect(read()).rejects.toMatchObject({ code: 'HAUL_SOURCE', transient: false, status: 410 })
+    const other = await g.store.addFile(randomBytes(100), { profile: 'raw-leaves' })
+    const g2 = await gateway()
+    await expect(new GatewaySource(g2.url, other.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })).rejects.toMatchObject({ code: 'HAUL_SOURCE', transient: false, status: 404 })
+  })
+
+  it('a refused connection is transient', async () => {
+    const g = await gateway()
+    const url = g.url
+    await g.close()
+    const cid = (await new UnixfsStore().addFile(randomBytes(10))).toString()
+    await expect(new GatewaySource(url, cid).read({ offset: 0, signal: AbortSignal.timeout(10_000) })).rejects.toMatchObject({ code: 'HAUL_SOURCE', transient: true })
+  })
+
+  it('refuses a directory without a path, naming what to do', async () => {
+    const g = await gateway()
+    const dir = await g.store.addDirectory([{ path: 'x.txt', content: randomBytes(10) }])
+    await expect(new GatewaySource(g.url, dir.cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })).rejects.toMatchObject({ code: 'HAUL_USAGE' })
+  })
+})
+
+describe('GatewaySource and identity CIDs', () => {
+  it('reads an identity CID with no request', async () => {
+    const { CID } = await import('multiformats/cid')
+    const raw = await import('multiformats/codecs/raw')
+    const { identity } = await import('multiformats/hashes/identity')
+    const g = await gateway()
+    const bytes = new TextEncoder().encode('tiny')
+    const cid = CID.createV1(raw.code, identity.digest(bytes))
+    const { bytes: got, response } = await readAll(new GatewaySource(g.url, cid.toString()))
+    expect(got.toString()).toBe('tiny')
+    expect(response.info.size).toBe(4)
+    expect(g.requests).toHaveLength(0)
+  })
+})
