@@ -1,1 +1,7 @@
-export {}
+/**
+ * The `haul` command line. The library API lives in `@haul/http` and `@haul/ipfs`.
+ * @packageDocumentation
+ */
+export { main } from './main.js'
+export { EXIT_CODES, exitCodeFor } from './exit-codes.js'
+export { safeFileName } from './file-name.js'

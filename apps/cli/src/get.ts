@@ -1,0 +1,80 @@
+import { join, resolve } from 'node:path'
+import { HaulError, isHaulError, type DownloadOptions, type HaulEvent } from '@haul/core'
+import { download as httpDownload, HttpSource } from '@haul/http'
+import { download as ipfsDownload } from '@haul/ipfs'
+import { parseGetArgs, type GetRequest } from './args.js'
+import { exitCodeFor } from './exit-codes.js'
+import { nameFromUrl, safeFileName } from './file-name.js'
+import { Reporter, type ReporterStreams } from './reporter.js'
+
+/** Where `get` runs: streams, working folder and the process it may listen to for signals. */
+export interface GetContext extends ReporterStreams {
+  cwd: string
+  signals?: NodeJS.EventEmitter
+}
+
+/** The output name when -o is not given: the remote's suggestion or the URL/CID, made safe. */
+async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal): Promise<string> {
+  if (request.kind === 'ipfs') {
+    const input = request.ipfs!
+    return join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString()))
+  }
+  const url = request.url!
+  let suggested: string | undefined
+  try {
+    const probe = new HttpSource(url, { headers: request.headers })
+    try {
+      suggested = (await probe.probe(signal)).fileName
+    } finally {
+      await probe.close()
+    }
+  } catch {
+    // The download itself reports what is wrong with the source; the name falls back to the URL.
+  }
+  return join(cwd, safeFileName(suggested ?? nameFromUrl(url)))
+}
+
+/** `haul get`: returns the exit status. */
+export async function runGet(argv: string[], context: GetContext): Promise<number> {
+  const wantsJson = argv.includes('--json')
+  let reporter = new Reporter(wantsJson ? 'json' : 'quiet', context)
+  const controller = new AbortController()
+  let caught: NodeJS.Signals | undefined
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (caught !== undefined) process.exit(exitCodeFor('HAUL_ABORTED', caught)) // a second ^C: leave now
+    caught = sig
+    controller.abort(new Error(`${sig} received`))
+  }
+  context.signals?.on('SIGINT', onSignal)
+  context.signals?.on('SIGTERM', onSignal)
+  try {
+    const request = parseGetArgs(argv)
+    const mode = request.json ? 'json' : request.quiet ? 'quiet' : context.stderr.isTTY === true ? 'tty' : 'plain'
+    reporter = new Reporter(mode, context)
+    const output = request.output === undefined ? await defaultOutput(request, context.cwd, controller.signal) : resolve(context.cwd, request.output)
+    const options: DownloadOptions = {
+      output,
+      ...request.digests,
+      connections: request.connections,
+      ...(request.retries === undefined ? {} : { retries: request.retries }),
+      ...(request.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: request.stallTimeoutMs }),
+      noWait: request.noWait,
+      signal: controller.signal,
+      onEvent: (e: HaulEvent) => reporter.event(e),
+    }
+    if (request.kind === 'http') await httpDownload(request.url!.href, { ...options, mirrors: request.mirrors, headers: request.headers })
+    else await ipfsDownload(request.source, { ...options, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
+    return 0
+  } catch (err) {
+    const error = isHaulError(err)
+      ? err
+      : caught !== undefined
+        ? new HaulError('HAUL_ABORTED', `Stopped by ${caught}; the partial download is kept and the next run resumes it.`)
+        : new HaulError('HAUL_INTERNAL', `Internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
+    if (!reporter.ended) reporter.event({ event: 'error', code: error.code, message: error.message })
+    return exitCodeFor(error.code, caught)
+  } finally {
+    context.signals?.off('SIGINT', onSignal)
+    context.signals?.off('SIGTERM', onSignal)
+  }
+}

@@ -1,0 +1,41 @@
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { formatBytes, listStaged } from '@haul/core'
+import type { ReporterStreams } from './reporter.js'
+
+/** `haul status PATH [--json]`: what is staged for a destination, read back from its journals. */
+export async function runStatus(argv: string[], context: ReporterStreams & { cwd: string }): Promise<number> {
+  const json = argv.includes('--json')
+  const paths = argv.filter((a) => a !== '--json')
+  if (paths.length !== 1 || paths[0]!.startsWith('-')) {
+    context.stderr.write('haul: status takes one PATH (the download destination). Example: haul status model.bin\n')
+    return 2
+  }
+  const destination = resolve(context.cwd, paths[0]!)
+  const present = await stat(destination).then((s) => s.isFile(), () => false)
+  const staged = await listStaged(destination)
+  const entries = staged.map((s) => ({
+    source: s.journal?.head.source,
+    bytes: s.bytesOnDisk,
+    total: s.journal?.head.size,
+    resumable: s.journal !== undefined && !s.live,
+    inProgress: s.live,
+    ...(s.writer === undefined ? {} : { pid: s.writer.pid, host: s.writer.host }),
+    expected: s.journal?.head.expected || undefined,
+    staging: s.dir,
+  }))
+  if (json) {
+    context.stdout.write(`${JSON.stringify({ path: destination, exists: present, staged: entries })}\n`)
+    return 0
+  }
+  const lines = [`${destination}: ${present ? 'present' : 'not present'}`]
+  if (entries.length === 0) lines.push('  nothing staged')
+  for (const e of entries) {
+    const total = e.total === undefined ? 'unknown size' : formatBytes(e.total)
+    const pct = e.total === undefined || e.total === 0 ? '' : ` (${((e.bytes / e.total) * 100).toFixed(1)}%)`
+    const state = e.inProgress ? `being downloaded now by pid ${e.pid}` : e.resumable ? 'resumable: run the same haul get again' : 'not resumable (no readable journal)'
+    lines.push(`  ${e.source ?? '(unknown source)'}: ${formatBytes(e.bytes)} of ${total}${pct} verified on disk; ${state}`)
+  }
+  context.stdout.write(`${lines.join('\n')}\n`)
+  return 0
+}
