@@ -29,3 +29,20 @@ export { backoffDelay, parseRetryAfter, isTransientStatus, sleep } from './retry
 export type { BackoffOptions } from './retry.js'
 export { acquireLock } from './lock.js'
 export type { DestinationLock, LockOptions } from './lock.js'
+export { runDownload } from './transaction.js'
+export {
+  parseExpectedDigests,
+  parseIntegrity,
+  parseMultihash,
+  parseChecksum,
+  findMismatch,
+  DIGEST_BYTES,
+} from './digest.js'
+export type { DigestAlgorithm, ExpectedDigest } from './digest.js'
+export { MultiHasher } from './hasher.js'
+export { checkFreeSpace } from './preflight.js'
+export { formatBytes } from './format.js'
+export { stagingDirFor, lockPathFor, listStaged } from './staging.js'
+export { readJournal } from './journal.js'
+export type { JournalState, HeadRecord, DataRecord } from './journal.js'
+export { abortedError, fsError } from './errors.js'
