@@ -80,7 +80,7 @@ export class Reporter {
       const width = Math.max(20, (this.#io.stderr.columns ?? 80) - 1)
       this.#io.stderr.write(`\r\x1b[2K${text.slice(0, width)}`)
       this.#lineOpen = true
-    } else if (Date.now() - this.#lastPlain >= PLAIN_INTERVAL_MS) {
+    } else if (e.bytes > 0 && Date.now() - this.#lastPlain >= PLAIN_INTERVAL_MS) {
       this.#lastPlain = Date.now()
       this.#io.stderr.write(`${text}\n`)
     }

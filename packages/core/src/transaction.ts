@@ -277,14 +277,19 @@ class Transaction {
       this.#progress = new ProgressReporter(this.#emit, D.DEFAULT_PROGRESS_INTERVAL_MS, this.#size)
       this.#emit({ event: 'start', source: this.#primary.id, output: this.#destination, ...(this.#size === undefined ? {} : { total: this.#size }), resumedFrom })
 
-      await this.#fetchAll(stage.data)
+      this.#progress.start()
+      try {
+        await this.#fetchAll(stage.data)
+      } finally {
+        this.#progress.update(this.#ranges.total, 0)
+        this.#progress.stop()
+      }
 
       const size = this.#size ?? this.#ranges.total
       if (this.#ranges.gaps(size).length > 0) throw new HaulError('HAUL_INTERNAL', 'Internal error: the transfer ended with bytes missing. Please report this.')
       await this.#journal.close()
       this.#journal = undefined
       if (this.#journalFailure !== undefined) throw fsError(this.#journalFailure, 'write the journal', stage.journalPath)
-      this.#progress.update(size, 0, true)
       const digests = await this.#hasher.finish(size)
       const mismatch = findMismatch(this.#expected, digests)
       if (mismatch !== undefined) {
