@@ -1,5 +1,10 @@
-// Placeholder: the lock helper replaces this file (see issue 3). The interface is fixed.
-import { HaulError } from './errors.js'
+import { constants } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { ensureDir } from './ensure-dir.js'
+import { dirname, resolve } from 'node:path'
+import { HaulError, abortedError, fsError } from './errors.js'
+import { acquireOfdLock, loadNativeLock } from './lock-native.js'
+import { acquireSocketLock } from './lock-socket.js'
 
 /** Options for {@link acquireLock}. */
 export interface LockOptions {
@@ -26,6 +31,125 @@ export interface DestinationLock {
   release(record?: string): Promise<void>
 }
 
-export async function acquireLock(_lockPath: string, _options: LockOptions = {}): Promise<DestinationLock> {
-  throw new HaulError('HAUL_INTERNAL', 'lock not implemented yet')
+/**
+ * What both lock kinds get from {@link acquireLock}: the shared rules (no-wait, onWait once,
+ * abort, folder creation) live here so that each kind only implements its kernel primitive.
+ * @internal
+ */
+export interface LockRequest {
+  /** Absolute lock file path. */
+  readonly path: string
+  readonly signal: AbortSignal | undefined
+  /**
+   * Retries allowed in a row for races that make no progress (the folder or the lock file
+   * vanished under us); waiting for a live holder is not a race and is never bounded.
+   */
+  readonly maxRaces: number
+  /**
+   * Found the lock held: throws HAUL_LOCK_BUSY under noWait, and HAUL_ABORTED if the signal has
+   * fired (perhaps while no wait was listening to it).
+   */
+  busy(): void
+  /**
+   * Reports the wait (calls onWait, once per acquireLock). A kind calls it once the previous
+   * holder is sure to hand its release record to this waiter, so that "onWait was called"
+   * implies "the record will arrive". onWait may abort the signal: check it afterwards.
+   */
+  waiting(): void
+  /** Throws HAUL_ABORTED if the signal fired. */
+  throwIfAborted(): void
+  /** Creates the lock file's folder. Throws the raw fs error: ENOENT is a race the caller retries. */
+  ensureFolder(): Promise<void>
+  /**
+   * Opens the lock file read-write, creating it and its folder if missing; retries when the
+   * folder vanishes meanwhile (a previous holder tidying up). Other errors → HAUL_IO.
+   */
+  openLockFile(): Promise<FileHandle>
+}
+
+/** Races lost in a row before giving up; a real race is lost a handful of times at most. */
+const MAX_RACES = 100
+
+type LockChoice = 'auto' | 'ofd' | 'socket'
+
+/** `HAUL_LOCK` picks the lock kind: unset (or `auto`) tries OFD and falls back to the socket. */
+function lockChoice(): LockChoice {
+  const value = process.env.HAUL_LOCK
+  if (value === undefined || value === '' || value === 'auto') return 'auto'
+  if (value === 'ofd' || value === 'socket') return value
+  throw new HaulError('HAUL_USAGE', `HAUL_LOCK=${value} is not a lock kind; set it to "ofd" or "socket", or unset it to choose automatically.`)
+}
+
+/**
+ * Takes the exclusive lock of one destination, waiting for the holder if another process has it.
+ *
+ * The kernel releases the lock when its holder dies, however it dies; there is no timeout and no
+ * stealing, so a stopped or slow holder keeps it for as long as it lives. The primary kind is an
+ * OFD lock on `lockPath` (fs-native-extensions); when the addon can't load, or the kernel or
+ * filesystem refuses OFD locks, an abstract unix socket named after the canonical lock path
+ * stands in (Linux only; see lock-socket.ts for what it does not cover). `HAUL_LOCK=ofd` or
+ * `HAUL_LOCK=socket` forces one kind. Every process sharing a destination must use the same kind.
+ *
+ * An aborted OFD wait rejects at once, but the kernel wait behind it runs on until the holder
+ * lets go (it can't be cancelled) and keeps the event loop alive until then; it then gives the
+ * lock back. A CLI that aborts on SIGINT should end with `process.exit`.
+ *
+ * @param lockPath - the lock file; its folder is created if missing.
+ * @throws HaulError `HAUL_LOCK_BUSY` (noWait and held elsewhere), `HAUL_ABORTED` (signal),
+ *   `HAUL_IO` (the lock file or its folder can't be created), `HAUL_USAGE` (bad `HAUL_LOCK`).
+ */
+export async function acquireLock(lockPath: string, options: LockOptions = {}): Promise<DestinationLock> {
+  const path = resolve(lockPath)
+  const { signal, onWait } = options
+  const noWait = options.noWait ?? false
+  const choice = lockChoice()
+  let reported = false
+  const request: LockRequest = {
+    path,
+    signal,
+    maxRaces: MAX_RACES,
+    busy() {
+      if (noWait) {
+        throw new HaulError('HAUL_LOCK_BUSY', `${path} is locked: another haul process is downloading this destination. Wait for it (run without --no-wait) or try again later.`, { path })
+      }
+      request.throwIfAborted()
+    },
+    waiting() {
+      if (!reported) {
+        reported = true
+        onWait?.()
+      }
+    },
+    throwIfAborted() {
+      if (signal?.aborted === true) throw abortedError(signal)
+    },
+    ensureFolder: () => ensureDir(dirname(path)),
+    async openLockFile() {
+      for (let race = 0; ; race++) {
+        try {
+          await ensureDir(dirname(path))
+          return await open(path, constants.O_RDWR | constants.O_CREAT, 0o666)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || race >= MAX_RACES) throw fsError(err, 'create the lock file', path)
+        }
+      }
+    },
+  }
+  request.throwIfAborted()
+
+  if (choice !== 'socket') {
+    const native = loadNativeLock()
+    if ('error' in native) {
+      if (choice === 'ofd') {
+        throw new HaulError('HAUL_USAGE', `HAUL_LOCK=ofd, but the native lock addon (fs-native-extensions) could not load: ${String(native.error)}. Unset HAUL_LOCK to fall back to the socket lock.`, { path, cause: native.error })
+      }
+    } else {
+      const lock = await acquireOfdLock(native.addon, request)
+      if (lock !== 'unsupported') return lock
+      if (choice === 'ofd') {
+        throw new HaulError('HAUL_IO', `HAUL_LOCK=ofd, but the kernel or the filesystem of ${path} does not support OFD locks. Unset HAUL_LOCK to fall back to the socket lock.`, { path })
+      }
+    }
+  }
+  return acquireSocketLock(request)
 }

@@ -1,0 +1,279 @@
+// The lock is only meaningful between processes, so these tests run real children
+// (fixtures/lock-child.mjs, which imports the built package: run `pnpm build` first) and
+// synchronise on the JSON lines they print. Each case runs for both lock kinds.
+import { execFileSync } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { killChildren, spawnNode, type ChildEvent, type SpawnedChild } from '@haul/testkit'
+import { isHaulError } from '../src/errors.js'
+import { acquireLock } from '../src/lock.js'
+
+const fixture = fileURLToPath(new URL('./fixtures/lock-child.mjs', import.meta.url))
+const now = (): number => performance.timeOrigin + performance.now()
+
+interface LockEvent extends ChildEvent {
+  event: string
+  pid: number
+  /** Wall-clock time in the child, in ms with sub-ms precision. */
+  t: number
+  kind?: string
+  handedOver?: string | null
+  code?: string
+  message?: string
+  path?: string
+  elapsedMs?: number
+  fds?: number
+}
+
+/**
+ * Checks that every "enter PID" line in the log is followed by "exit PID" of the same process
+ * (no one entered while another held the lock) and returns the holders' pids, sorted.
+ */
+async function holdersInLog(log: string): Promise<string[]> {
+  const lines = (await readFile(log, 'utf8')).trimEnd().split('\n')
+  expect(lines.length % 2).toBe(0)
+  const holders: string[] = []
+  for (let i = 0; i < lines.length; i += 2) {
+    const pid = lines[i]?.replace(/^enter /, '') ?? ''
+    expect(lines[i]).toBe(`enter ${pid}`)
+    expect(lines[i + 1], `another process entered while ${pid} held the lock`).toBe(`exit ${pid}`)
+    holders.push(pid)
+  }
+  return holders.sort()
+}
+
+let dir = ''
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'haul-lock-'))
+})
+
+afterEach(async () => {
+  await killChildren()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe.each([
+  { kind: 'ofd', env: { HAUL_LOCK: undefined } },
+  { kind: 'socket', env: { HAUL_LOCK: 'socket' } },
+] as const)('acquireLock across processes ($kind)', ({ kind, env }) => {
+  const folder = (): string => join(dir, 'dest')
+  const lockPath = (): string => join(folder(), 'file.bin.lock')
+  const child = (path: string, ...flags: string[]): SpawnedChild => spawnNode(fixture, [path, ...flags], { env: { ...env } })
+  const event = (c: SpawnedChild, name: string | ((e: LockEvent) => boolean)): Promise<LockEvent> =>
+    c.waitForEvent<LockEvent>(typeof name === 'string' ? name : (e) => name(e as LockEvent))
+  const printed = (c: SpawnedChild, name: string): boolean => c.events.some((e) => e.event === name)
+
+  /** A child that holds the lock until it reads "release" on stdin. */
+  async function holder(...flags: string[]): Promise<SpawnedChild> {
+    const c = child(lockPath(), '--hold', ...flags)
+    expect((await event(c, 'acquired')).kind).toBe(kind)
+    return c
+  }
+
+  /** A child that has told (through onWait) that it waits for the lock. */
+  async function waiter(...flags: string[]): Promise<SpawnedChild> {
+    const c = child(lockPath(), ...flags)
+    await event(c, 'wait')
+    return c
+  }
+
+  it('lets exactly one of 8 contending processes hold the lock at a time, and each one gets it', async () => {
+    const log = join(dir, 'log')
+    const children = Array.from({ length: 8 }, () => child(lockPath(), '--go', `--log=${log}`, '--work-ms=75'))
+    await Promise.all(children.map((c) => event(c, 'ready')))
+    for (const c of children) c.send('go')
+
+    const exits = await Promise.all(children.map((c) => c.waitForExit({ timeoutMs: 30_000 })))
+    expect(exits).toEqual(children.map(() => ({ code: 0, signal: null })))
+    expect(await holdersInLog(log)).toEqual(children.map((c) => String(c.pid)).sort())
+    expect(children.filter((c) => printed(c, 'wait')).length, 'the children did contend').toBeGreaterThan(0)
+    for (const c of children) expect((await event(c, 'acquired')).kind).toBe(kind)
+    expect(await readdir(folder())).toEqual([])
+  })
+
+  it('stays exclusive while lock files and their folder are removed and re-created under contention', async () => {
+    const log = join(dir, 'log')
+    const rounds = 25
+    const children = Array.from({ length: 4 }, () => child(lockPath(), '--go', `--log=${log}`, '--work-ms=2', `--rounds=${rounds}`, '--rmdir'))
+    await Promise.all(children.map((c) => event(c, 'ready')))
+    for (const c of children) c.send('go')
+
+    const exits = await Promise.all(children.map((c) => c.waitForExit({ timeoutMs: 30_000 })))
+    expect(exits).toEqual(children.map(() => ({ code: 0, signal: null })))
+    expect(await holdersInLog(log)).toEqual(children.flatMap((c) => Array.from({ length: rounds }, () => String(c.pid))).sort())
+    await expect(readdir(folder()), 'the last one out removed the folder').rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it('hands the lock to a waiting process within milliseconds when the holder is SIGKILLed', async () => {
+    const takeovers: number[] = []
+    for (let round = 0; round < 5; round++) {
+      const held = await holder()
+      const next = await waiter()
+      const killedAt = now()
+      held.signal('SIGKILL')
+      const acquired = await event(next, 'acquired')
+      takeovers.push(acquired.t - killedAt)
+      expect(await held.waitForExit()).toEqual({ code: null, signal: 'SIGKILL' })
+      expect(acquired.handedOver).toBeNull()
+      expect(await next.waitForExit()).toEqual({ code: 0, signal: null })
+    }
+    const sorted = [...takeovers].sort((a, b) => a - b)
+    console.log(`[lock ${kind}] takeover after SIGKILL (kill → waiter acquired), 5 rounds: ${takeovers.map((ms) => ms.toFixed(2)).join(', ')} ms; median ${sorted[2]?.toFixed(2)} ms`)
+    expect(sorted[2]).toBeLessThan(500)
+    // The killed holder's lock file was removed by the next holder's release.
+    expect(await readdir(folder())).toEqual([])
+  })
+
+  it('keeps the lock with a SIGSTOPped holder for as long as it is stopped, then hands it over on release', async () => {
+    const held = await holder('--record=after-stop')
+    const next = await waiter()
+    held.signal('SIGSTOP')
+    // A process arriving while the holder is stopped still says that it waits.
+    const late = await waiter()
+    // The stop's duration is what is under test: no timeout or staleness rule may kick in.
+    await sleep(3000)
+    const probe = child(lockPath(), '--no-wait')
+    expect((await event(probe, 'error')).code).toBe('HAUL_LOCK_BUSY')
+    for (const w of [next, late]) {
+      expect(printed(w, 'acquired'), 'a waiter took the lock from a stopped holder').toBe(false)
+      expect(w.exitStatus).toBeUndefined()
+    }
+
+    held.signal('SIGCONT')
+    held.send('release')
+    for (const w of [next, late]) expect((await event(w, 'acquired')).handedOver).toBe('after-stop')
+    expect(await Promise.all([held, next, late].map((c) => c.waitForExit()))).toEqual([0, 1, 2].map(() => ({ code: 0, signal: null })))
+    expect(await readdir(folder())).toEqual([])
+  })
+
+  it('fails fast with HAUL_LOCK_BUSY under noWait while another process holds the lock', async () => {
+    const held = await holder()
+    const busy = child(lockPath(), '--no-wait')
+    const error = await event(busy, 'error')
+    expect(error.code).toBe('HAUL_LOCK_BUSY')
+    expect(error.path).toBe(lockPath())
+    expect(error.message).toContain(lockPath())
+    expect(error.message).toContain('another haul process')
+    expect(error.elapsedMs).toBeLessThan(500)
+    expect(printed(busy, 'wait')).toBe(false)
+    expect(await busy.waitForExit()).toEqual({ code: 3, signal: null })
+    held.send('release')
+    expect(await held.waitForExit()).toEqual({ code: 0, signal: null })
+  })
+
+  it('stops waiting with HAUL_ABORTED on abort, leaks no descriptor, and acquires again later', async () => {
+    const held = await holder('--record=R')
+    const next = child(lockPath(), '--abortable')
+    const ready = await event(next, 'ready')
+    await event(next, 'wait')
+    next.send('abort')
+    const aborted = await event(next, 'error')
+    expect(aborted.code).toBe('HAUL_ABORTED')
+
+    next.send('retry')
+    await event(next, (e) => e.event === 'wait' && e.t > aborted.t)
+    held.send('release')
+    const acquired = await event(next, 'acquired')
+    expect(acquired.handedOver).toBe('R')
+    // 'exit' comes from beforeExit: the event loop drained by itself (with OFD, the cancelled
+    // wait's thread finished and gave its descriptor back).
+    const exit = await event(next, 'exit')
+    expect(exit.fds).toBe(ready.fds)
+    expect(await next.waitForExit()).toEqual({ code: 0, signal: null })
+    expect(await readdir(folder())).toEqual([])
+  })
+
+  it('hands the release record to every waiter and leaves nothing in the folder', async () => {
+    const record = JSON.stringify({ source: 'https://example.test/f', sha256: 'ab'.repeat(32), ino: 42, size: 7 })
+    const held = await holder(`--record=${record}`)
+    const waiters = await Promise.all([waiter(), waiter(), waiter()])
+    held.send('release')
+    for (const w of waiters) expect((await event(w, 'acquired')).handedOver).toBe(record)
+    expect(await Promise.all([held, ...waiters].map((c) => c.waitForExit()))).toEqual([0, 1, 2, 3].map(() => ({ code: 0, signal: null })))
+    expect(await readdir(folder())).toEqual([])
+  })
+
+  it('fails with HAUL_IO when the lock file or its folder cannot be created (read-only filesystem)', async (ctx) => {
+    // chmod 0555 does not stop root; a read-only mount stops everyone.
+    const readOnly = join(dir, 'ro')
+    await mkdir(readOnly)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', readOnly], { stdio: 'pipe' })
+    } catch (err) {
+      ctx.skip(`cannot mount a read-only tmpfs here (needs root or CAP_SYS_ADMIN): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
+    }
+    try {
+      for (const path of [join(readOnly, 'file.lock'), join(readOnly, 'sub', 'file.lock')]) {
+        const c = child(path)
+        const error = await event(c, 'error')
+        expect(error.code, error.message).toBe('HAUL_IO')
+        expect(error.path).toBe(path)
+        expect(error.message).toContain('read-only file system')
+        expect(await c.waitForExit()).toEqual({ code: 3, signal: null })
+      }
+    } finally {
+      execFileSync('umount', [readOnly])
+    }
+  })
+})
+
+describe.each(['ofd', 'socket'] as const)('acquireLock within one process (%s)', (kind) => {
+  const saved = process.env.HAUL_LOCK
+  beforeEach(() => {
+    if (kind === 'socket') process.env.HAUL_LOCK = 'socket'
+    else delete process.env.HAUL_LOCK
+  })
+  afterEach(() => {
+    if (saved === undefined) delete process.env.HAUL_LOCK
+    else process.env.HAUL_LOCK = saved
+  })
+
+  it('makes a second acquire in the same process wait for the first release (the lock is not per process)', async () => {
+    const path = join(dir, 'a', 'b', 'file.lock')
+    const first = await acquireLock(path)
+    expect(first.kind).toBe(kind)
+    let waits = 0
+    let reportWait = (): void => undefined
+    const waiting = new Promise<void>((resolve) => (reportWait = resolve))
+    const second = acquireLock(path, {
+      onWait: () => {
+        waits++
+        reportWait()
+      },
+    })
+    await waiting
+    await expect(acquireLock(path, { noWait: true })).rejects.toMatchObject({ code: 'HAUL_LOCK_BUSY', path })
+    await first.release('done')
+    const lock = await second
+    expect(waits).toBe(1)
+    expect(lock.handedOver).toBe('done')
+    await lock.release()
+    await lock.release() // idempotent
+    expect(await readdir(join(dir, 'a', 'b'))).toEqual([])
+  })
+
+  it('rejects at once with HAUL_ABORTED when the signal has already fired', async () => {
+    const controller = new AbortController()
+    controller.abort(new Error('stop'))
+    const error: unknown = await acquireLock(join(dir, 'file.lock'), { signal: controller.signal }).catch((err: unknown) => err)
+    expect(isHaulError(error, 'HAUL_ABORTED')).toBe(true)
+  })
+})
+
+describe('HAUL_LOCK', () => {
+  it('rejects an unknown lock kind with HAUL_USAGE', async () => {
+    const saved = process.env.HAUL_LOCK
+    process.env.HAUL_LOCK = 'flock'
+    try {
+      await expect(acquireLock(join(dir, 'file.lock'))).rejects.toMatchObject({ code: 'HAUL_USAGE' })
+    } finally {
+      if (saved === undefined) delete process.env.HAUL_LOCK
+      else process.env.HAUL_LOCK = saved
+    }
+  })
+})
