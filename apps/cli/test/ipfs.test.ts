@@ -106,6 +106,27 @@ describe('haul get ipfs://CID', () => {
     expect(first.bytesSent() + second.bytesSent()).toBeLessThanOrEqual(data.length * 1.3)
   })
 
+  it('fetches segments from several gateways at once with -x: both serve, and it beats one connection', async () => {
+    const store = new UnixfsStore()
+    const data = testBytes(16 * MiB)
+    const cid = await store.addFile(data, { profile: 'raw-leaves' })
+    const capped = { fault: { rateBytesPerSecond: 8 * MiB } }
+    const timed = async (x: string, a: TestGateway, b: TestGateway): Promise<number> => {
+      const started = Date.now()
+      const child = haul(['get', `ipfs://${cid}`, '-o', `f${x}`, '-q', '-x', x, '--gateway', a.url, '--gateway', b.url], dir)
+      expect(await child.waitForExit()).toMatchObject({ code: 0 })
+      return Date.now() - started
+    }
+    const one = await timed('1', await gateway(store, capped), await gateway(store, capped))
+    const a = await gateway(store, capped)
+    const b = await gateway(store, capped)
+    const four = await timed('4', a, b)
+    console.log(`16 MiB over two gateways capped at 8 MiB/s per connection: -x 1 ${one} ms, -x 4 ${four} ms`)
+    expect(sha256(await readFile(join(dir, 'f4')))).toBe(sha256(data))
+    expect(Math.min(a.bytesSent(), b.bytesSent())).toBeGreaterThan(data.length * 0.2)
+    expect(one / four).toBeGreaterThan(2)
+  })
+
   it('answers an identity CID inline with no request', async () => {
     const store = new UnixfsStore()
     const g = await gateway(store)
