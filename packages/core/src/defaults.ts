@@ -19,7 +19,7 @@ export const DEFAULT_CONNECTIONS = 1
 /** Segments smaller than this are not split further. */
 export const DEFAULT_MIN_SEGMENT_BYTES = 1024 * 1024
 /** Bytes that a journal record may cover before the next one is appended. */
-export const DEFAULT_CHECKPOINT_BYTES = 4 * 1024 * 1024
+export const DEFAULT_CHECKPOINT_BYTES = 2 * 1024 * 1024
 /** Longest time between journal records while bytes arrive. */
 export const DEFAULT_CHECKPOINT_MS = 1000
 /** Free space left over after the download, on top of the remaining bytes. */

@@ -6,3 +6,4 @@
 export * from './http-origin.js'
 export * from './gateway.js'
 export * from './process.js'
+export * from './bytes.js'
