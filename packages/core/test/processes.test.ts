@@ -116,5 +116,5 @@ describe('several processes, one destination', () => {
     expect(await last.waitForExit({ timeoutMs: 30_000 })).toMatchObject({ code: 0 })
     expect(sha256(await readFile(out))).toBe(digest)
     expect(await readdir(dir)).toEqual(['f'])
-  })
+  }, 180_000)
 })
