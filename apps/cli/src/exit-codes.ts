@@ -17,3 +17,18 @@ export function exitCodeFor(code: HaulErrorCode, signal?: NodeJS.Signals): numbe
   if (code === 'HAUL_ABORTED') return signal === 'SIGTERM' ? 143 : 130
   return EXIT_CODES[code]
 }
+
+/**
+ * Batch failures, most serious first: the batch exits with the first of these that any file
+ * failed with. A bug beats everything; bytes that did not match beat a local disk problem,
+ * which beats a remote one; a busy lock and a bad line are the least alarming (the run can
+ * simply be repeated or the line fixed). SIGINT/SIGTERM (130/143) override the order.
+ */
+export const SEVERITY: ReadonlyArray<HaulErrorCode> = ['HAUL_INTERNAL', 'HAUL_INTEGRITY', 'HAUL_IO', 'HAUL_NO_SPACE', 'HAUL_SOURCE', 'HAUL_LOCK_BUSY', 'HAUL_USAGE', 'HAUL_ABORTED']
+
+/** The most serious of `codes` by {@link SEVERITY}; undefined when there is none. */
+export function mostSevere(codes: Iterable<HaulErrorCode>): HaulErrorCode | undefined {
+  let best: HaulErrorCode | undefined
+  for (const code of codes) if (best === undefined || SEVERITY.indexOf(code) < SEVERITY.indexOf(best)) best = code
+  return best
+}

@@ -1,8 +1,9 @@
 import { join, resolve } from 'node:path'
-import { HaulError, isHaulError, type DownloadOptions, type HaulEvent } from '@haul/core'
+import { HaulError, isHaulError, type DownloadOptions, type DownloadResult, type HaulEvent } from '@haul/core'
 import { download as httpDownload, HttpSource } from '@haul/http'
 import { download as ipfsDownload } from '@haul/ipfs'
-import { parseGetArgs, type GetRequest } from './args.js'
+import { parseGetCommand, type GetRequest } from './args.js'
+import { runBatch } from './batch.js'
 import { exitCodeFor } from './exit-codes.js'
 import { nameFromUrl, safeFileName } from './file-name.js'
 import { Reporter, type ReporterStreams } from './reporter.js'
@@ -11,10 +12,14 @@ import { Reporter, type ReporterStreams } from './reporter.js'
 export interface GetContext extends ReporterStreams {
   cwd: string
   signals?: NodeJS.EventEmitter
+  /** Read by `haul get -i -`. */
+  stdin?: NodeJS.ReadableStream
+  /** Environment (HAUL_CACHE, XDG_CACHE_HOME); default process.env. */
+  env?: NodeJS.ProcessEnv
 }
 
-/** The output name when -o is not given: the remote's suggestion or the URL/CID, made safe. */
-async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal): Promise<string> {
+/** The output name when -o is not given: the remote's suggestion or the URL/CID, made safe, in `cwd`. */
+export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal): Promise<string> {
   if (request.kind === 'ipfs') {
     const input = request.ipfs!
     return join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString()))
@@ -31,7 +36,8 @@ async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSign
   } catch {
     // The download itself reports what is wrong with the source; the name falls back to the URL.
   }
-  return join(cwd, safeFileName(suggested ?? nameFromUrl(url)))
+  // A suggestion with nothing usable left (`..`, blanks) falls back to the URL's name.
+  return join(cwd, safeFileName(suggested, safeFileName(nameFromUrl(url))))
 }
 
 /** `haul get`: returns the exit status. */
@@ -48,22 +54,14 @@ export async function runGet(argv: string[], context: GetContext): Promise<numbe
   context.signals?.on('SIGINT', onSignal)
   context.signals?.on('SIGTERM', onSignal)
   try {
-    const request = parseGetArgs(argv)
+    const command = parseGetCommand(argv, context.env)
+    if (command.mode === 'batch') return await runBatch(command.batch, context, controller.signal, () => caught)
+    const request = command.request
     const mode = request.json ? 'json' : request.quiet ? 'quiet' : context.stderr.isTTY === true ? 'tty' : 'plain'
     reporter = new Reporter(mode, context)
-    const output = request.output === undefined ? await defaultOutput(request, context.cwd, controller.signal) : resolve(context.cwd, request.output)
-    const options: DownloadOptions = {
-      output,
-      ...request.digests,
-      connections: request.connections,
-      ...(request.retries === undefined ? {} : { retries: request.retries }),
-      ...(request.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: request.stallTimeoutMs }),
-      noWait: request.noWait,
-      signal: controller.signal,
-      onEvent: (e: HaulEvent) => reporter.event(e),
-    }
-    if (request.kind === 'http') await httpDownload(request.url!.href, { ...options, mirrors: request.mirrors, headers: request.headers })
-    else await ipfsDownload(request.source, { ...options, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
+    const folder = resolve(context.cwd, request.dir ?? '')
+    const output = request.output === undefined ? await defaultOutput(request, folder, controller.signal) : resolve(folder, request.output)
+    await fetchRequest(request, output, { connections: request.connections, signal: controller.signal, onEvent: (e) => reporter.event(e) })
     return 0
   } catch (err) {
     const error = isHaulError(err)
@@ -77,4 +75,21 @@ export async function runGet(argv: string[], context: GetContext): Promise<numbe
     context.signals?.off('SIGINT', onSignal)
     context.signals?.off('SIGTERM', onSignal)
   }
+}
+
+/** Downloads one parsed request to `output` with the driver its source needs. */
+export async function fetchRequest(request: GetRequest, output: string, run: { connections: number; signal: AbortSignal; onEvent: (e: HaulEvent) => void }): Promise<DownloadResult> {
+  const options: DownloadOptions = {
+    output,
+    ...request.digests,
+    connections: run.connections,
+    ...(request.retries === undefined ? {} : { retries: request.retries }),
+    ...(request.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: request.stallTimeoutMs }),
+    noWait: request.noWait,
+    signal: run.signal,
+    onEvent: run.onEvent,
+  }
+  const cache = request.cache === undefined ? {} : { cache: request.cache }
+  if (request.kind === 'http') return httpDownload(request.url!.href, { ...options, ...cache, mirrors: request.mirrors, headers: request.headers })
+  return ipfsDownload(request.source, { ...options, ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
 }

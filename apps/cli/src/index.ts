@@ -3,5 +3,5 @@
  * @packageDocumentation
  */
 export { main } from './main.js'
-export { EXIT_CODES, exitCodeFor } from './exit-codes.js'
+export { EXIT_CODES, SEVERITY, exitCodeFor, mostSevere } from './exit-codes.js'
 export { safeFileName } from './file-name.js'

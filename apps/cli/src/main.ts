@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { runCache } from './cache-command.js'
 import { runGet, type GetContext } from './get.js'
 import { HELP } from './help.js'
 import { runStatus } from './status.js'
@@ -16,12 +17,12 @@ export async function main(argv: string[], context: GetContext): Promise<number>
     context.stdout.write(`haul ${version}\n`)
     return 0
   }
-  if (command === 'get') {
+  if (command === 'get' || command === 'cache') {
     if (rest.includes('--help') || rest.includes('-h')) {
       context.stdout.write(HELP)
       return 0
     }
-    return runGet(rest, context)
+    return command === 'get' ? runGet(rest, context) : runCache(rest, context)
   }
   if (command === 'status') return runStatus(rest, context)
   context.stderr.write(`haul: unknown command "${command}". Run "haul --help".\n`)

@@ -1,4 +1,4 @@
-import { HaulError, runDownload, type DownloadOptions, type DownloadResult } from '@haul/core'
+import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult } from '@haul/core'
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_HEADERS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_REDIRECTS, DEFAULT_MIRRORS } from './defaults.js'
 import { HttpSource, type HttpSourceOptions } from './http-source.js'
 
@@ -21,6 +21,14 @@ export interface HttpDownloadOptions extends DownloadOptions {
    * @default 10
    */
   maxRedirects?: number
+  /**
+   * A cache folder (or {@link Cache}) shared by downloads: a blob with the expected SHA-256 that
+   * is already there is linked to `output` with no request; otherwise the blob is downloaded into
+   * the cache first. A get without a SHA-256 is never a hit (the cache can't know the bytes
+   * before downloading), but files what it fetched for later gets by digest.
+   * @default undefined (no cache)
+   */
+  cache?: string | Cache
 }
 
 /**
@@ -29,7 +37,7 @@ export interface HttpDownloadOptions extends DownloadOptions {
  * @throws HaulError — `HAUL_USAGE` for a URL that is not http(s), before any request.
  */
 export async function download(url: string, options: HttpDownloadOptions): Promise<DownloadResult> {
-  const { mirrors = [...DEFAULT_MIRRORS], headers = DEFAULT_HEADERS, maxRedirects = DEFAULT_MAX_REDIRECTS, ...rest } = options
+  const { mirrors = [...DEFAULT_MIRRORS], headers = DEFAULT_HEADERS, maxRedirects = DEFAULT_MAX_REDIRECTS, cache, ...rest } = options
   const urls = [url, ...mirrors].map(parseHttpUrl)
   checkHeaders(headers)
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
@@ -44,11 +52,14 @@ export async function download(url: string, options: HttpDownloadOptions): Promi
     headersTimeoutMs: Math.max(DEFAULT_HEADERS_TIMEOUT_MS, backstop),
     bodyTimeoutMs: Math.max(DEFAULT_BODY_TIMEOUT_MS, backstop),
   }
-  // Core closes the sources when the transaction ends.
-  return runDownload(
-    urls.map((u) => new HttpSource(u, sourceOptions)),
-    rest,
-  )
+  // Core closes the sources when the transaction ends, so each run gets its own.
+  const run = (o: DownloadOptions): Promise<DownloadResult> =>
+    runDownload(
+      urls.map((u) => new HttpSource(u, sourceOptions)),
+      o,
+    )
+  if (cache === undefined) return run(rest)
+  return (typeof cache === 'string' ? new Cache(cache) : cache).download(rest, run, { id: urls[0]!.href })
 }
 
 /** Parses an http(s) URL or fails with HAUL_USAGE. */

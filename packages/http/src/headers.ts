@@ -32,6 +32,8 @@ export function parseContentRange(value: string | undefined): ContentRange | und
   const start = Number(m[1])
   const end = Number(m[2])
   const total = m[3] === '*' ? undefined : Number(m[3])
+  // Beyond 2^53 a Number no longer holds the exact offset: such a range can't be checked.
+  if (!Number.isSafeInteger(end) || (total !== undefined && !Number.isSafeInteger(total))) return undefined
   if (end < start || (total !== undefined && end >= total)) return undefined
   return total === undefined ? { start, end } : { start, end, total }
 }

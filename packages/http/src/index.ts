@@ -38,7 +38,7 @@ export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
 } from './defaults.js'
-export { HaulError, isHaulError } from '@haul/core'
+export { Cache, HaulError, isHaulError } from '@haul/core'
 export type {
   HaulErrorCode,
   HaulErrorFacts,

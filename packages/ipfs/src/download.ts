@@ -1,4 +1,5 @@
-import { HaulError, runDownload, type DownloadOptions, type DownloadResult, type EventListener, type HaulEvent } from '@haul/core'
+import { createHash } from 'node:crypto'
+import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult, type EventListener, type HaulEvent } from '@haul/core'
 import { DEFAULT_GATEWAYS } from './defaults.js'
 import { downloadDirectory } from './directory.js'
 import { DirectoryNodeError, GatewaySource } from './gateway-source.js'
@@ -12,6 +13,13 @@ export interface IpfsDownloadOptions extends DownloadOptions {
    * @default the `HAUL_GATEWAYS` environment variable (comma-separated) when set, else {@link DEFAULT_GATEWAYS}
    */
   gateways?: string[]
+  /**
+   * A cache folder (or {@link Cache}) shared by downloads: content already fetched by this CID
+   * (or with the expected SHA-256) is linked to `output` with no request; otherwise it is
+   * downloaded into the cache first. Directories and identity CIDs bypass the cache.
+   * @default undefined (no cache)
+   */
+  cache?: string | Cache
 }
 
 /** The gateways to use: the caller's, else `HAUL_GATEWAYS`, else the defaults. */
@@ -36,17 +44,23 @@ export function resolveGateways(gateways: readonly string[] | undefined, env: No
  */
 export async function download(cidOrPath: string, options: IpfsDownloadOptions): Promise<DownloadResult> {
   const input = parseIpfsInput(cidOrPath)
-  const { gateways: given, ...core } = options
+  const { gateways: given, cache, ...core } = options
   const inline = await inlineContent(input)
   if (inline !== undefined) return runDownload([new InlineSource(input.id, inline, input.cid.toString(), input.path.at(-1))], core)
   const gateways = resolveGateways(given)
   if (gateways.length === 0) throw new HaulError('HAUL_USAGE', 'No IPFS gateway to fetch from; pass gateways (or --gateway) or set HAUL_GATEWAYS.')
-  const sources = gateways.map((g) => new GatewaySource(g, input))
+  // Core closes the sources when a transaction ends, so each run gets its own.
+  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input))
   // Whether the CID is a file or a directory shows only in its root block, which the first read
   // fetches anyway; so try it as a file and hold back that attempt's events until it is known.
   const held = holdEvents(core.onEvent)
   try {
-    return await runDownload(sources, { ...core, onEvent: held.listener })
+    const result =
+      cache === undefined
+        ? await runDownload(sources(), { ...core, onEvent: held.listener })
+        : await (typeof cache === 'string' ? new Cache(cache) : cache).download({ ...core, onEvent: held.listener }, (o) => runDownload(sources(), o), { id: input.id, cid: cidKey(input) })
+    held.flush() // a file that was already there (or is empty) delivered no byte that would have
+    return result
   } catch (err) {
     if (!(err instanceof DirectoryNodeError)) {
       held.flush()
@@ -55,6 +69,13 @@ export async function download(cidOrPath: string, options: IpfsDownloadOptions):
     held.discard()
     return downloadDirectory(input, err.directory, gateways, core)
   }
+}
+
+/** The CID alias name: the CIDv1 (case-insensitive base32), plus a hash of the path inside it. */
+function cidKey(input: ReturnType<typeof parseIpfsInput>): string {
+  const cid = input.cid.toV1().toString()
+  if (input.path.length === 0) return cid
+  return `${cid}.${createHash('sha256').update(input.path.join('/')).digest('hex').slice(0, 32)}`
 }
 
 /**

@@ -21,7 +21,7 @@ export { GatewaySource } from './gateway-source.js'
 export { parseIpfsInput } from './input.js'
 export type { IpfsInput } from './input.js'
 export { DEFAULT_GATEWAYS, DEFAULT_MAX_BLOCK_BYTES } from './defaults.js'
-export { HaulError, isHaulError } from '@haul/core'
+export { Cache, HaulError, isHaulError } from '@haul/core'
 export type {
   HaulErrorCode,
   HaulErrorFacts,
