@@ -18,10 +18,10 @@ import { backoffDelay, sleep } from './retry.js'
 import { SegmentScheduler, type Segment } from './segments.js'
 import type { RemoteInfo, Source } from './source.js'
 import { SourcePool } from './source-pool.js'
-import { commitFile, leaveStage, lockPathFor, openStage, removeStage, removeStagingRoot, type Stage } from './staging.js'
+import { commitFile, leaveStage, lockPathFor, openStage, removeDeadStages, removeStage, removeStagingRoot, type Stage } from './staging.js'
 import { StallWatchdog } from './watchdog.js'
 
-/** Bytes gathered from the network before one write; two such batches per connection at most. */
+/** Bytes gathered from the network before one write; D.DEFAULT_WRITE_BUFFER_BYTES bounds the queued batches per connection. */
 const WRITE_BATCH_BYTES = 1024 * 1024
 /** How often the whole download starts over from 0 (remote changed) before giving up. */
 const MAX_RESTARTS = 3
@@ -71,12 +71,28 @@ function positiveInteger(value: number | undefined, fallback: number, name: stri
   return v
 }
 
-/** Per-connection write state: batches received bytes, writes them in order, checkpoints. */
+/**
+ * Per-connection write state: batches received bytes, writes them in order, checkpoints.
+ *
+ * Batches queue up while one write is on the libuv pool, so the connection keeps reading (and
+ * the main thread keeps hashing) while the disk catches up. One write at a time: writes to one
+ * file contend for its inode lock, so more in flight only burn CPU. Completions are accounted in
+ * order, so `done`, the ranges, the hasher and the journal only ever see a contiguous prefix.
+ * Memory per connection: at most {@link D.DEFAULT_WRITE_BUFFER_BYTES} queued or being written,
+ * plus the batch being filled (under {@link WRITE_BATCH_BYTES} + one network chunk).
+ */
 class SegmentWriter {
   #batch: Uint8Array[] = []
   #batchBytes = 0
   #writePos: number
-  #inflight: Promise<void> = Promise.resolve()
+  /** Batches waiting for the write in flight. */
+  readonly #queue: Array<{ chunks: Uint8Array[]; at: number; bytes: number }> = []
+  /** Bytes queued or being written. */
+  #pendingBytes = 0
+  #writing: Promise<void> | undefined
+  #failure: { error: unknown } | undefined
+  /** Wakes `push` or `drain` when a write completes. */
+  #wake: (() => void) | undefined
   /** End of the bytes whose write completed. */
   done: number
   #recordStart: number
@@ -96,31 +112,55 @@ class SegmentWriter {
     return new SegmentWriter(tx, pos, await createRangeChecksum())
   }
 
-  /** Queues `chunk`; resolves when the caller may read more (at most two batches held). */
+  /** Queues `chunk`; resolves when the caller may read more (the write buffer has room). */
   async push(chunk: Uint8Array): Promise<void> {
     this.#batch.push(chunk)
     this.#batchBytes += chunk.length
-    if (this.#batchBytes >= WRITE_BATCH_BYTES) await this.#flush()
+    if (this.#batchBytes < WRITE_BATCH_BYTES) return
+    this.#flush()
+    while (this.#pendingBytes > D.DEFAULT_WRITE_BUFFER_BYTES && this.#failure === undefined) await this.#completion()
+    if (this.#failure !== undefined) throw this.#failure.error
   }
 
-  async #flush(): Promise<void> {
+  #completion(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve
+    })
+  }
+
+  /** Queues the batch and starts a write unless one is in flight. */
+  #flush(): void {
     if (this.#batchBytes === 0) return
-    const chunks = this.#batch
-    const at = this.#writePos
+    this.#queue.push({ chunks: this.#batch, at: this.#writePos, bytes: this.#batchBytes })
+    this.#pendingBytes += this.#batchBytes
     this.#writePos += this.#batchBytes
     this.#batch = []
     this.#batchBytes = 0
-    await this.#inflight // backpressure: one write in flight while the next batch fills
-    const write = this.#write(chunks, at)
-    write.catch(() => undefined) // observed by the next flush or drain, which rethrows it
-    this.#inflight = write
+    // After a failure nothing more is written: #writeQueued would settle synchronously and leave
+    // a settled #writing behind, which drain() would then await forever (a microtask spin).
+    if (this.#failure === undefined) this.#writing ??= this.#writeQueued()
   }
 
-  async #write(chunks: Uint8Array[], at: number): Promise<void> {
-    await this.#tx.writeAt(chunks, at)
+  async #writeQueued(): Promise<void> {
+    try {
+      for (let next = this.#queue.shift(); next !== undefined && this.#failure === undefined; next = this.#queue.shift()) {
+        await this.#tx.writeAt(next.chunks, next.at)
+        this.#pendingBytes -= next.bytes
+        this.#account(next.chunks, next.at, next.bytes)
+        this.#wake?.()
+      }
+    } catch (error) {
+      this.#failure = { error }
+    } finally {
+      this.#writing = undefined
+      this.#wake?.()
+    }
+  }
+
+  #account(chunks: Uint8Array[], at: number, bytes: number): void {
     for (const c of chunks) this.#checksum.update(c)
-    this.done = at + chunks.reduce((n, c) => n + c.length, 0)
-    this.#tx.written(at, chunks)
+    this.done = at + bytes
+    this.#tx.written(at, chunks, bytes)
     if (this.done - this.#recordStart >= this.#tx.checkpointBytes || Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) this.#checkpoint()
   }
 
@@ -135,8 +175,9 @@ class SegmentWriter {
   /** Writes what is buffered, waits for it, and records it in the journal. */
   async drain(): Promise<void> {
     try {
-      await this.#flush()
-      await this.#inflight
+      this.#flush()
+      while (this.#writing !== undefined) await this.#writing
+      if (this.#failure !== undefined) throw this.#failure.error
     } finally {
       this.#checkpoint()
     }
@@ -175,6 +216,7 @@ class Transaction {
   #lastSource: Source | undefined
   #announced = new Set<Source>()
   #journalFailure: unknown
+  #inPlaceRestarts = 0
 
   constructor(sources: ReadonlyArray<Source>, options: DownloadOptions, emit: (e: HaulEvent) => void) {
     if (sources.length === 0) throw new HaulError('HAUL_USAGE', 'No source given: pass at least one URL or CID.')
@@ -230,6 +272,7 @@ class Transaction {
     try {
       const cached = await recheckDestination(destination, this.#primary.id, this.#expected, this.#lock.handedOver, this.#options.size)
       if (cached !== undefined) {
+        await removeDeadStages(destination)
         this.#emit({ event: 'done', path: destination, bytes: cached.size, sha256: cached.sha256, cached: true })
         committed = await this.#commitRecord(cached.size, { sha256: cached.sha256 })
         return { path: destination, bytes: cached.size, sha256: cached.sha256, resumedFrom: cached.size, source: this.#primary.label, cached: true }
@@ -267,10 +310,14 @@ class Transaction {
         this.#head = stage.previous.head
         this.#size ??= this.#head.size
         this.#ranges = stage.verified ?? new RangeSet()
-        this.#journal = await JournalWriter.append(stage.journalPath)
+        this.#journal = await JournalWriter.append(stage.journalPath).catch((err: unknown) => {
+          throw fsError(err, 'open the journal', stage.journalPath)
+        })
       } else {
         this.#head = { t: 'head', v: JOURNAL_VERSION, source: this.#primary.id, expected: expectedText, validators: {}, created: new Date().toISOString(), ...(this.#size === undefined ? {} : { size: this.#size }) }
-        this.#journal = await JournalWriter.create(stage.journalPath, this.#head)
+        this.#journal = await JournalWriter.create(stage.journalPath, this.#head).catch((err: unknown) => {
+          throw fsError(err, 'write the journal', stage.journalPath)
+        })
       }
       const resumedFrom = this.#ranges.total
       await this.#newHasher(stage.data)
@@ -356,7 +403,9 @@ class Transaction {
     this.#head = { ...this.#head, validators: {}, created: new Date().toISOString() }
     if (this.#size === undefined) delete this.#head.size
     else this.#head.size = this.#size
-    await this.#journal!.reset(this.#head)
+    await this.#journal!.reset(this.#head).catch((err: unknown) => {
+      throw fsError(err, 'write the journal', this.#stage!.journalPath)
+    })
     this.#progress.total = this.#size
     this.#preflightDone = false
     await this.#newHasher(data)
@@ -543,6 +592,8 @@ class Transaction {
     if (changed || (offset === 0 && segment.pos > 0)) {
       const why = changed ? `${source.label} changed since the partial download was written; starting over` : `${source.label} cannot resume; starting over from byte 0`
       if (offset !== 0 || this.#workers.size > 1 || this.#spawned) throw new RestartSignal(why)
+      // Bytes fetched before a restart are lost, so they are no progress: bound the restarts.
+      if (++this.#inPlaceRestarts > MAX_RESTARTS) throw new HaulError('HAUL_SOURCE', `${why}, for the ${this.#inPlaceRestarts}th time: the source cannot serve the file whole. Try a mirror or later.`, { source: source.label, transient: false })
       // The only connection already has the bytes from 0: start over in place.
       this.#emit({ event: 'retry', attempt: 1, delayMs: 0, reason: why, source: source.label })
       await this.#reset(this.#stage!.data, info)
@@ -600,9 +651,8 @@ class Transaction {
     }
   }
 
-  /** Bytes [at, …) of `chunks` are on disk (page cache). */
-  written(at: number, chunks: ReadonlyArray<Uint8Array>): void {
-    const length = chunks.reduce((n, c) => n + c.length, 0)
+  /** Bytes [at, at + length) of `chunks` are on disk (page cache). */
+  written(at: number, chunks: ReadonlyArray<Uint8Array>, length: number): void {
     this.#ranges.add(at, at + length)
     this.#hasher.written(at, chunks, this.#ranges.prefixEnd)
     this.#progress.update(this.#ranges.total, this.#reading)
