@@ -36,6 +36,8 @@ export interface GatewayFault {
   reverseBlocks?: boolean
   /** Put this many valid but unrelated 64 KiB blocks in front of a CAR's blocks. */
   extraBlocks?: number
+  /** Name an unrelated CID as the CAR's root (the blocks stay the requested ones). */
+  wrongRoot?: boolean
 }
 
 /** Options for {@link startGateway}. */
@@ -341,7 +343,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   }
 
   function* carChunks(root: CID, served: Iterable<Served>, log: GatewayRequest): Generator<Uint8Array> {
-    yield carHeader(root)
+    yield carHeader(log.fault?.wrongRoot === true ? [...junkBlocks(1)][0]!.cid : root)
     let blocks = served
     if (log.fault?.reverseBlocks === true) blocks = [...served].reverse()
     const extra = log.fault?.extraBlocks ?? 0

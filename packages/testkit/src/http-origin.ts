@@ -49,6 +49,8 @@ export interface Fault {
   ignoreIfRange?: boolean
   /** Answer 206 whose Content-Range (and bytes) start at this offset instead. */
   wrongStart?: number
+  /** Send a 206 without its Content-Range header. */
+  omitContentRange?: boolean
   /** Send this Content-Length whatever the body is, then close the connection. */
   contentLength?: number
   /** Pace the body to this many bytes per second. */
@@ -245,7 +247,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<Origin> 
 
     let body = file.body.subarray(start, end + 1)
     const headers: OutgoingHttpHeaders = { ...base }
-    if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${size}`
+    if (status === 206 && f.omitContentRange !== true) headers['content-range'] = `bytes ${start}-${end}/${size}`
     if (f.gzip) {
       body = gzipSync(body)
       headers['content-encoding'] = 'gzip'

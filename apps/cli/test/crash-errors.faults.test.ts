@@ -1,0 +1,93 @@
+// The exhaustive fault sweep, part 2 (`pnpm test:faults`): an I/O error (EIO, ENOSPC, EACCES) at
+// every call of the syscalls that write, flush, commit and open, and SIGKILL at random moments.
+// Each writes its figures to faults-summary-NAME.json at the root (FAULTS.md is made from them).
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { killChildren } from '@haul/testkit'
+import {
+  failures,
+  httpScenario,
+  ipfsScenario,
+  lossBound,
+  MiB,
+  runRandomKill,
+  straceAvailable,
+  sweep,
+  trials,
+  violations,
+  writeSummary,
+  type InjectAction,
+  type Scenario,
+} from './crash-harness.js'
+
+let strace = straceAvailable()
+if (!strace.ok && process.getuid?.() === 0) {
+  // CI images may lack strace: install it once, then look again.
+  try {
+    execFileSync('sh', ['-c', 'command -v apt-get >/dev/null && (apt-get install -y strace || (apt-get update && apt-get install -y strace))'], { stdio: 'inherit', timeout: 300_000 })
+  } catch {
+    // reported below
+  }
+  strace = straceAvailable()
+}
+
+const SIZE = 12 * MiB
+const ERRORS: Array<[string, InjectAction]> = [
+  ['write', 'EIO'],
+  ['pwritev', 'EIO'],
+  ['pwrite64', 'EIO'],
+  ['fsync', 'EIO'],
+  ['rename', 'EIO'],
+  ['write', 'ENOSPC'],
+  ['pwritev', 'ENOSPC'],
+  ['openat', 'EACCES'],
+]
+const OLD = Buffer.from('the previous version of the file\n')
+const summaryPath = fileURLToPath(new URL('../../../faults-summary-errors.json', import.meta.url))
+const started = Date.now()
+
+let scenarios: Scenario[] = []
+beforeAll(async () => {
+  scenarios = [await httpScenario(SIZE, 1)]
+})
+afterAll(async () => {
+  await killChildren()
+  await Promise.all(scenarios.map((s) => s.close()))
+  await writeSummary(summaryPath, {
+    runtimeSeconds: Math.round((Date.now() - started) / 1000),
+    fileBytes: SIZE,
+    lossBoundBytes: { 'http -x 1': lossBound(1), 'http -x 4': lossBound(4), ipfs: lossBound(1) },
+    strace: strace.ok ? 'used' : strace.reason,
+  })
+  console.log(`fault summary written to ${join(summaryPath)}`)
+})
+
+describe.skipIf(!strace.ok)('I/O errors at every call', () => {
+  for (const [syscall, action] of ERRORS) {
+    it(`${action} at every ${syscall}: the documented exit status, the old file untouched`, async () => {
+      const results = await sweep(scenarios[0]!, syscall, action, { previous: OLD })
+      expect(failures(results)).toEqual([])
+    })
+  }
+})
+
+describe('SIGKILL at random moments', () => {
+  it('20 kills per transport, with and without an older file', async () => {
+    const paced = [await httpScenario(SIZE, 1, 12 * MiB), await httpScenario(SIZE, 4, 12 * MiB), await ipfsScenario(SIZE, 12 * MiB)]
+    try {
+      const broken: string[] = []
+      for (const scenario of paced) {
+        for (let i = 0; i < 20; i++) {
+          const result = await runRandomKill(scenario, 0.02 + Math.random() * 0.96, i % 2 === 1 ? { previous: OLD } : {})
+          trials.push(result)
+          broken.push(...violations(result, undefined, scenario.connections).map((v) => `${scenario.name} ${result.fault}: ${v}`))
+        }
+      }
+      expect(broken).toEqual([])
+    } finally {
+      await Promise.all(paced.map((s) => s.close()))
+    }
+  })
+})

@@ -1,0 +1,67 @@
+// The exhaustive crash sweep (`pnpm test:faults`): SIGKILL at every call of every listed syscall
+// of one whole download, over HTTP with 1 and 4 connections and over IPFS, with and without an
+// older file at the destination. crash-errors.faults.test.ts injects I/O errors and random kills.
+// Each writes its figures to faults-summary-NAME.json at the root (FAULTS.md is made from them).
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { killChildren } from '@haul/testkit'
+import {
+  failures,
+  httpScenario,
+  ipfsScenario,
+  lossBound,
+  MiB,
+  straceAvailable,
+  sweep,
+  trials,
+  writeSummary,
+  type Scenario,
+} from './crash-harness.js'
+
+let strace = straceAvailable()
+if (!strace.ok && process.getuid?.() === 0) {
+  // CI images may lack strace: install it once, then look again.
+  try {
+    execFileSync('sh', ['-c', 'command -v apt-get >/dev/null && (apt-get install -y strace || (apt-get update && apt-get install -y strace))'], { stdio: 'inherit', timeout: 300_000 })
+  } catch {
+    // reported below
+  }
+  strace = straceAvailable()
+}
+
+const SIZE = 12 * MiB
+const KILL_SYSCALLS = ['openat', 'write', 'pwrite64', 'pwritev', 'fsync', 'fdatasync', 'rename', 'unlink', 'unlinkat', 'rmdir', 'ftruncate', 'mkdir']
+const OLD = Buffer.from('the previous version of the file\n')
+const summaryPath = fileURLToPath(new URL('../../../faults-summary-kill.json', import.meta.url))
+const started = Date.now()
+
+let scenarios: Scenario[] = []
+beforeAll(async () => {
+  scenarios = [await httpScenario(SIZE, 1), await httpScenario(SIZE, 4), await ipfsScenario(SIZE)]
+})
+afterAll(async () => {
+  await killChildren()
+  await Promise.all(scenarios.map((s) => s.close()))
+  await writeSummary(summaryPath, {
+    runtimeSeconds: Math.round((Date.now() - started) / 1000),
+    fileBytes: SIZE,
+    lossBoundBytes: { 'http -x 1': lossBound(1), 'http -x 4': lossBound(4), ipfs: lossBound(1) },
+    strace: strace.ok ? 'used' : strace.reason,
+  })
+  console.log(`fault summary written to ${join(summaryPath)}`)
+})
+
+describe.skipIf(!strace.ok)('SIGKILL at every call', () => {
+  for (const index of [0, 1, 2]) {
+    for (const syscall of KILL_SYSCALLS) {
+      it(`scenario ${index}, every ${syscall}: the old file or the whole new one, never anything else; the next run finishes within the bound`, async () => {
+        const scenario = scenarios[index]!
+        const results = await sweep(scenario, syscall, 'KILL', { alternatePrevious: OLD })
+        expect(failures(results)).toEqual([])
+      })
+    }
+  }
+})
+
