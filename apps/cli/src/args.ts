@@ -128,11 +128,7 @@ function cacheSetting(flag: ReturnType<typeof takeCacheFlag>, env: NodeJS.Proces
 
 /** Checks one file's digests, mirrors and gateways against its SOURCE and makes its request. */
 export function entryRequest(source: string, entry: EntryOptions, shared: SharedOptions): GetRequest {
-  const expected = parseExpectedDigests(entry.digests) // malformed digests fail here, before any request
-  for (const [i, a] of expected.entries()) {
-    const other = expected.slice(i + 1).find((b) => b.algorithm === a.algorithm && !b.candidates.some((c) => a.candidates.includes(c)))
-    if (other !== undefined) throw usage(`"${a.given}" and "${other.given}" expect different ${a.algorithm} digests: no file can match both. Give one.`)
-  }
+  parseExpectedDigests(entry.digests) // malformed or conflicting digests fail here, before any request
   if (entry.output !== undefined && entry.output.trim() === '') throw usage('The output needs a file path.')
   if (entry.output?.includes('\0') === true) throw usage('The output path contains a NUL byte.')
   const common = { ...shared, source, ...(entry.output === undefined ? {} : { output: entry.output }), digests: entry.digests }

@@ -172,6 +172,10 @@ export function parseExpectedDigests(options: DigestOptions): ExpectedDigest[] {
   if (options.integrity !== undefined) out.push(parseIntegrity(options.integrity))
   if (options.checksum !== undefined) out.push(parseChecksum(options.checksum))
   if (options.multihash !== undefined) out.push(parseMultihash(options.multihash))
+  for (const [i, a] of out.entries()) {
+    const clash = out.slice(i + 1).find((b) => b.algorithm === a.algorithm && !b.candidates.some((c) => a.candidates.includes(c)))
+    if (clash !== undefined) throw usage(`"${a.given}" and "${clash.given}" expect different ${a.algorithm} digests: no file can match both. Give one.`)
+  }
   return out
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, rmdir, type FileHandle } from 'node:fs/promises'
 import { ensureDir } from './ensure-dir.js'
@@ -21,9 +21,16 @@ import type { RangeSet } from './range-set.js'
 
 const WRITER_PREFIX = 'w.'
 
-/** The hidden staging directory for a destination. */
+/** Longest destination name used as is in the staging name; longer ones are shortened + hashed. */
+const MAX_PLAIN_NAME_BYTES = 200
+
+/** The hidden staging directory for a destination (beside it, so the rename stays on one filesystem). */
 export function stagingDirFor(destination: string): string {
-  return join(dirname(destination), `.${basename(destination)}.haul`)
+  const name = basename(destination)
+  if (Buffer.byteLength(name) <= MAX_PLAIN_NAME_BYTES) return join(dirname(destination), `.${name}.haul`)
+  // A 255-byte name would not fit with the dot and suffix: keep a readable prefix and a hash.
+  const short = Array.from(name).slice(0, 100).join('')
+  return join(dirname(destination), `.${short}-${createHash('sha256').update(name).digest('hex').slice(0, 16)}.haul`)
 }
 
 /** The lock file for a destination. */

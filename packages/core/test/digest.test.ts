@@ -69,3 +69,11 @@ describe('expected digests', () => {
     expect(d.blake3).toBe('ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f')
   })
 })
+
+describe('conflicting expectations', () => {
+  it('rejects two different digests of one algorithm before any request, but allows the same one twice', () => {
+    const a = hex('sha256')
+    expect(usageError(() => parseExpectedDigests({ sha256: a, checksum: `sha256:${'0'.repeat(64)}` })).message).toMatch(/different sha256 digests/)
+    expect(parseExpectedDigests({ sha256: a, checksum: `sha256:${a}` })).toHaveLength(2)
+  })
+})

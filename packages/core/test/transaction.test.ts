@@ -243,6 +243,14 @@ describe('runDownload', () => {
     expect(err.code).toBe('HAUL_INTEGRITY')
   })
 
+  it('downloads to a 255-byte file name (the staging name is shortened, not the file)', async () => {
+    const data = testBytes(1000)
+    const name = `${'n'.repeat(251)}.bin`
+    const result = await runDownload([new MemorySource(data)], { output: join(dir, name) })
+    expect(result.bytes).toBe(1000)
+    expect(await readdir(dir)).toEqual([name])
+  })
+
   it('downloads a source of unknown size to the end of its stream', async () => {
     const data = testBytes(2 * MiB + 123)
     const source = new MemorySource(data)
