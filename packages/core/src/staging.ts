@@ -38,14 +38,19 @@ export function lockPathFor(destination: string): string {
   return join(stagingDirFor(destination), 'lock')
 }
 
-function processStartTime(pid: number): string | undefined {
+/** Fields of /proc/PID/stat after the parenthesised command name (which may contain spaces). */
+function procStat(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // Field 22 (starttime) follows the parenthesised command, which may contain spaces.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
     return undefined
   }
+}
+
+/** The process's start time (field 22), which tells a reused pid from the original. */
+function processStartTime(pid: number): string | undefined {
+  return procStat(pid)?.[19]
 }
 
 const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '_')
@@ -78,7 +83,10 @@ function writerIsDead(id: WriterId, name: string): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true
   }
-  return processStartTime(id.pid) !== id.start
+  const fields = procStat(id.pid)
+  // A killed writer stays a zombie until its parent reaps it; it can't write any more.
+  if (fields === undefined || fields[0] === 'Z' || fields[0] === 'X') return true
+  return fields[19] !== id.start
 }
 
 /** A writer's own staging directory with its partial file open. */

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startOrigin, spawnNode, killChildren, type Origin, type SpawnedChild } from '@haul/testkit'
+import { startOrigin, spawnChild, spawnNode, killChildren, type Origin, type SpawnedChild } from '@haul/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DEFAULT_CHECKPOINT_BYTES } from '../src/index.js'
 import { testBytes } from './helpers/memory-source.js'
@@ -67,6 +67,23 @@ describe('several processes, one destination', () => {
     expect(takeoverMs).toBeLessThan(5000)
     // What the holder received but had not yet recorded, plus what sat in socket buffers.
     expect(refetched).toBeLessThanOrEqual(DEFAULT_CHECKPOINT_BYTES + 4 * MiB)
+  })
+
+  it('adopts the partial of a killed writer that is still a zombie (its parent has not reaped it)', async () => {
+    const data = testBytes(16 * MiB)
+    origin = await startOrigin({ files: { '/f': data }, rateBytesPerSecond: 8 * MiB })
+    const out = join(dir, 'f')
+    // The shell starts the writer, then becomes `sleep`, which never waits for its children.
+    const parent = spawnChild('sh', ['-c', `"${process.execPath}" "${CHILD}" "${origin.url('/f')}" "${out}" & echo "pid=$!"; exec sleep 60`], { timeoutMs: 60_000 })
+    const pid = Number((await parent.waitForLine(/^pid=\d+$/)).slice(4))
+    await parent.waitForEvent(progressAtLeast(4 * MiB), { timeoutMs: 30_000 })
+    process.kill(pid, 'SIGKILL')
+    await expect.poll(() => readFile(`/proc/${pid}/stat`, 'utf8').then((s) => s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3)), { timeout: 10_000 }).toBe('Z')
+    const next = fetchChild(origin.url('/f'), out)
+    expect(await next.waitForExit({ timeoutMs: 60_000 })).toMatchObject({ code: 0 })
+    expect((next.events[0] as { resumedFrom: number }).resumedFrom).toBeGreaterThanOrEqual(4 * MiB - DEFAULT_CHECKPOINT_BYTES)
+    expect(sha256(await readFile(out))).toBe(sha256(data))
+    expect(await readdir(dir)).toEqual(['f'])
   })
 
   it('a SIGSTOPped holder keeps the lock: the waiter makes no request until it resumes', async () => {
