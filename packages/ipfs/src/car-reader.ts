@@ -53,8 +53,17 @@ export class CarReader {
     return this.buffered >= n
   }
 
+  /** The next `n` buffered bytes: a view of one network chunk when they sit in one, else one copy. */
   private take(n: number): Uint8Array {
-    const out = new Uint8Array(n)
+    const first = this.chunks[0]
+    if (first !== undefined && first.length >= n) {
+      if (first.length === n) this.chunks.shift()
+      else this.chunks[0] = first.subarray(n)
+      this.buffered -= n
+      return first.subarray(0, n)
+    }
+    // Not zero-filled: every byte is overwritten below.
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
     let filled = 0
     while (filled < n) {
       const head = this.chunks[0]

@@ -1,0 +1,56 @@
+import { join } from 'node:path'
+import { formatSize } from './config.js'
+import { cleanDir, expectSize, haulArgv, outDir, type BenchContext } from './context.js'
+import { benchFile } from './files.js'
+import { startGatewayProcess } from './gateway.js'
+import { alternate, medianRatio } from './measure.js'
+import type { ComparisonResult } from './result.js'
+
+/**
+ * 3. A CIDv1 file with raw leaves from the testkit gateway: haul (every block hashed against its
+ * CID) vs curl of the gateway's deserialized path response (nothing verified). curl of the CAR
+ * shows what the gateway itself can serve.
+ */
+export async function compareGateway(ctx: BenchContext): Promise<ComparisonResult> {
+  const file = benchFile(ctx.filesDir, ctx.config.sizes.gateway, ctx.log)
+  ctx.log('  importing into the gateway (UnixFS, CIDv1, raw leaves, 256 KiB chunks)')
+  const gateway = await startGatewayProcess(file.path)
+  try {
+    const dir = outDir(ctx, 'gateway')
+    const out = join(dir, file.name)
+    const prepare = (): void => cleanDir(dir)
+    const check = (): void => expectSize(out, file.size)
+    const pathUrl = `${gateway.url}/ipfs/${gateway.cid}`
+    const rows = await alternate(
+      ctx.tools.time!,
+      [
+        { label: 'haul ipfs://CID', argv: haulArgv(ctx, [`ipfs://${gateway.cid}`, '--gateway', gateway.url, '-o', out, '-q']), prepare, check },
+        { label: 'curl /ipfs/CID (path, unverified)', argv: [ctx.tools.curl!, '-sS', '-o', out, pathUrl], prepare, check },
+        {
+          label: 'curl CAR (unverified, not unpacked)',
+          argv: [ctx.tools.curl!, '-sS', '-o', out, '-H', 'accept: application/vnd.ipld.car', `${pathUrl}?format=car&dag-scope=entity`],
+          prepare,
+        },
+      ],
+      ctx.config.pairs,
+      dir + '.scratch',
+      ctx.log,
+    )
+    const [haul, curl, car] = rows as [typeof rows[0], typeof rows[0], typeof rows[0]]
+    const ratio = medianRatio(haul, curl)
+    return {
+      id: '3-gateway',
+      title: `${formatSize(file.size)} CIDv1 (raw leaves) from the testkit gateway`,
+      bytes: file.size,
+      rows,
+      ratios: [
+        { of: haul.label, to: curl.label, median: ratio },
+        { of: haul.label, to: car.label, median: medianRatio(haul, car) },
+      ],
+      targets: [{ what: 'haul / curl of the path', limit: '≤ 1.5', actual: ratio.toFixed(2), met: ratio <= 1.5 }],
+      notes: [`The gateway runs in its own node process (CID ${gateway.cid}). The curl rows are the gateway's own speed: haul cannot beat them.`],
+    }
+  } finally {
+    await gateway.stop()
+  }
+}

@@ -1,0 +1,44 @@
+import { join } from 'node:path'
+import { formatSize } from './config.js'
+import { cleanDir, expectSize, haulArgv, outDir, type BenchContext } from './context.js'
+import { benchFile } from './files.js'
+import { alternate, medianRatio } from './measure.js'
+import type { ComparisonResult } from './result.js'
+
+/** 1. One big file over loopback, one connection: haul (verified) vs curl (unverified) and curl && sha256sum. */
+export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResult> {
+  const file = benchFile(ctx.filesDir, ctx.config.sizes.loopback, ctx.log)
+  const url = `${ctx.nginx.url}/${file.name}`
+  const dir = outDir(ctx, 'loopback')
+  const out = join(dir, file.name)
+  const prepare = (): void => cleanDir(dir)
+  const check = (): void => expectSize(out, file.size)
+  const rows = await alternate(
+    ctx.tools.time!,
+    [
+      { label: 'haul --sha256', argv: haulArgv(ctx, [url, '-o', out, '--sha256', file.sha256, '-q']), prepare, check },
+      { label: 'curl -o', argv: [ctx.tools.curl!, '-sS', '-o', out, url], prepare, check },
+      { label: 'curl -o && sha256sum', argv: ['sh', '-c', `"$0" -sS -o "$1" "$2" && "$3" "$1" >/dev/null`, ctx.tools.curl!, out, url, ctx.tools.sha256sum!], prepare, check },
+    ],
+    ctx.config.pairs,
+    dir + '.scratch',
+    ctx.log,
+  )
+  const [haul, curl, curlSha] = rows as [typeof rows[0], typeof rows[0], typeof rows[0]]
+  const ratio = medianRatio(haul, curl)
+  return {
+    id: '1-loopback',
+    title: `${formatSize(file.size)} from nginx over loopback, one connection`,
+    bytes: file.size,
+    rows,
+    ratios: [
+      { of: haul.label, to: curl.label, median: ratio },
+      { of: haul.label, to: curlSha.label, median: medianRatio(haul, curlSha) },
+    ],
+    targets: [
+      { what: 'haul / curl -o', limit: '≤ 1.25', actual: ratio.toFixed(2), met: ratio <= 1.25 },
+      { what: 'haul peak RSS', limit: '≤ 150 MiB', actual: `${haul.peakRssMiB.toFixed(0)} MiB`, met: haul.peakRssMiB <= 150 },
+    ],
+    notes: ['haul hashes while it downloads and fsyncs before the atomic rename; curl does neither.'],
+  }
+}

@@ -1,0 +1,45 @@
+import { join } from 'node:path'
+import { formatSize } from './config.js'
+import { cleanDir, expectSize, haulArgv, outDir, type BenchContext } from './context.js'
+import { benchFile } from './files.js'
+import { alternate, medianRatio } from './measure.js'
+import type { ComparisonResult } from './result.js'
+
+/** 2. A rate-limited server (limit_rate per connection): haul -x 8 vs aria2c -x8 -s8 -k1M. */
+export async function compareParallel(ctx: BenchContext, limitRate: string): Promise<ComparisonResult> {
+  const file = benchFile(ctx.filesDir, ctx.config.sizes.parallel, ctx.log)
+  const url = `${ctx.nginx.url}/slow/${file.name}`
+  const dir = outDir(ctx, 'parallel')
+  const out = join(dir, file.name)
+  const prepare = (): void => cleanDir(dir)
+  const check = (): void => expectSize(out, file.size)
+  const rows = await alternate(
+    ctx.tools.time!,
+    [
+      { label: 'haul -x 8 --sha256', argv: haulArgv(ctx, [url, '-o', out, '--sha256', file.sha256, '-q', '-x', '8']), prepare, check },
+      {
+        label: 'aria2c -x8 -s8 -k1M',
+        argv: [ctx.tools.aria2c!, '-x8', '-s8', '-k1M', '-q', '--dir', dir, '--out', file.name, '--allow-overwrite=true', '--auto-file-renaming=false', url],
+        prepare,
+        check,
+      },
+    ],
+    ctx.config.pairs,
+    dir + '.scratch',
+    ctx.log,
+  )
+  const [haul, aria] = rows as [typeof rows[0], typeof rows[0]]
+  const ratio = medianRatio(haul, aria)
+  return {
+    id: '2-parallel',
+    title: `${formatSize(file.size)} from nginx with limit_rate ${limitRate} per connection, 8 connections`,
+    bytes: file.size,
+    rows,
+    ratios: [{ of: haul.label, to: aria.label, median: ratio }],
+    targets: [
+      { what: 'haul / aria2c', limit: '≤ 1.05', actual: ratio.toFixed(2), met: ratio <= 1.05 },
+      { what: 'haul peak RSS', limit: '≤ 200 MiB', actual: `${haul.peakRssMiB.toFixed(0)} MiB`, met: haul.peakRssMiB <= 200 },
+    ],
+    notes: [`nginx caps every connection (\`limit_rate ${limitRate}\`), so both are bound by 8 connections' worth; the ratio shows how soon each gets 8 streams going and how well it keeps them busy to the end.`],
+  }
+}

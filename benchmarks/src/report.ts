@@ -1,0 +1,46 @@
+import type { BenchConfig } from './config.js'
+import { formatSize } from './config.js'
+import type { Machine } from './machine.js'
+import type { ComparisonResult } from './result.js'
+
+const cell = (s: string): string => s.replace(/\|/g, '\\|')
+
+function table(result: ComparisonResult): string[] {
+  const ratioTo = new Map(result.ratios.map((r) => [`${r.of}\u0000${r.to}`, r.median]))
+  const haulLabels = new Set(result.ratios.map((r) => r.of))
+  const lines = [
+    `### ${result.title}`,
+    '',
+    '| command | median s | MB/s | peak RSS MiB | haul ÷ this (median of rounds) |',
+    '|---|---:|---:|---:|---:|',
+  ]
+  for (const row of result.rows) {
+    const ratio = [...haulLabels].map((h) => ratioTo.get(`${h}\u0000${row.label}`)).find((r) => r !== undefined)
+    const bytes = row.bytes ?? result.bytes
+    lines.push(`| \`${cell(row.label)}\` | ${row.medianSeconds.toFixed(2)} | ${(bytes / row.medianSeconds / 1e6).toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${ratio === undefined ? '—' : ratio.toFixed(2)} |`)
+  }
+  lines.push('', '| target | limit | this run | met |', '|---|---|---|---|')
+  for (const t of result.targets) lines.push(`| ${cell(t.what)} | ${t.limit} | ${t.actual} | ${t.met ? 'yes' : '**no**'} |`)
+  if (result.notes.length > 0) lines.push('', ...result.notes.map((n) => `- ${n}`))
+  return lines
+}
+
+/** The Markdown the README shows: the machine, one table per comparison, how to reproduce. */
+export function markdown(results: ComparisonResult[], machine: Machine, config: BenchConfig, started: Date): string {
+  return [
+    `## Benchmarks${config.quick ? ' (quick smoke run: small files, not for the README)' : ''}`,
+    '',
+    `Ran ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB RAM, ${machine.kernel}, Node ${machine.node}; ${machine.peers.curl}; ${machine.peers.aria2c}; ${machine.peers.nginx}. Load average ${machine.load.start.toFixed(1)} at the start, ${machine.load.end?.toFixed(1) ?? '?'} at the end (on ${machine.nproc} CPUs; other work skews the times).`,
+    `Each comparison alternates its commands (A B A B …) for one warm-up round and ${config.pairs} measured rounds; times are medians, ratios the median of the per-round ratios, RSS the peak (\`/usr/bin/time -f %M\`). Servers run on 127.0.0.1; \`sync\` runs before every timed run so writeback of one run does not land in the next.`,
+    '',
+    ...results.flatMap((r) => [...table(r), '']),
+    'Reproduce:',
+    '',
+    '```sh',
+    `pnpm bench                  # full run (sizes ${formatSize(config.sizes.loopback)} … ${formatSize(Math.max(...config.sizes.scaling))}), a few minutes`,
+    'BENCH_QUICK=1 pnpm bench    # smoke run with small files',
+    'BENCH_ONLY=1,3 BENCH_PAIRS=5 pnpm bench',
+    '```',
+    '',
+  ].join('\n')
+}
