@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { HaulError, defaultCacheDir, parseExpectedDigests, type DigestOptions } from '@haul/core'
-import { parseIpfsInput, type IpfsInput } from '@haul/ipfs'
+import { parseIpfsInput, type IpfsInput } from '@haul/ipfs/input'
 import { DEFAULT_JOBS, DEFAULT_MAX_CONNECTIONS } from './defaults.js'
 
 /** A parsed, validated `haul get` invocation. */

@@ -1,7 +1,5 @@
 import { join, resolve } from 'node:path'
 import { HaulError, isHaulError, type DownloadOptions, type DownloadResult, type HaulEvent } from '@haul/core'
-import { download as httpDownload, HttpSource } from '@haul/http'
-import { download as ipfsDownload } from '@haul/ipfs'
 import { parseGetCommand, type GetRequest } from './args.js'
 import { runBatch } from './batch.js'
 import { exitCodeFor } from './exit-codes.js'
@@ -27,6 +25,7 @@ export async function defaultOutput(request: GetRequest, cwd: string, signal: Ab
   const url = request.url!
   let suggested: string | undefined
   try {
+    const { HttpSource } = await import('@haul/http')
     const probe = new HttpSource(url, { headers: request.headers })
     try {
       suggested = (await probe.probe(signal)).fileName
@@ -90,6 +89,11 @@ export async function fetchRequest(request: GetRequest, output: string, run: { c
     onEvent: run.onEvent,
   }
   const cache = request.cache === undefined ? {} : { cache: request.cache }
-  if (request.kind === 'http') return httpDownload(request.url!.href, { ...options, ...cache, mirrors: request.mirrors, headers: request.headers })
-  return ipfsDownload(request.source, { ...options, ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
+  // Each driver is loaded only when a source needs it: undici or the IPFS stack cost ~0.1 s each.
+  if (request.kind === 'http') {
+    const { download } = await import('@haul/http')
+    return download(request.url!.href, { ...options, ...cache, mirrors: request.mirrors, headers: request.headers })
+  }
+  const { download } = await import('@haul/ipfs')
+  return download(request.source, { ...options, ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
 }

@@ -1,9 +1,13 @@
 import { HaulError } from '@haul/core'
-import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
-import * as raw from 'multiformats/codecs/raw'
-import { identity } from 'multiformats/hashes/identity'
-import { sha256, sha512 } from 'multiformats/hashes/sha2'
+
+// Multicodec codes, as numbers: importing the codecs and hashers only for these would make every
+// CLI start pay for loading them (this module is also the light `@haul/ipfs/input` entry).
+const DAG_PB = 0x70
+const RAW = 0x55
+const IDENTITY = 0x00
+const SHA2_256 = 0x12
+const SHA2_512 = 0x13
 
 /** A parsed IPFS address: a root CID and an optional path inside it. */
 export interface IpfsInput {
@@ -16,9 +20,9 @@ export interface IpfsInput {
 }
 
 /** Multihash functions whose blocks can be verified. */
-export const SUPPORTED_HASHES = new Set<number>([sha256.code, sha512.code, identity.code])
+export const SUPPORTED_HASHES = new Set<number>([SHA2_256, SHA2_512, IDENTITY])
 
-const CODECS = new Set<number>([dagPb.code, raw.code])
+const CODECS = new Set<number>([DAG_PB, RAW])
 
 function usage(input: string, why: string, cause?: unknown): HaulError {
   return new HaulError('HAUL_USAGE', `Not a usable IPFS address: ${JSON.stringify(input)} (${why}). Give ipfs://CID[/path], /ipfs/CID[/path] or a bare CID.`, cause === undefined ? {} : { cause })
