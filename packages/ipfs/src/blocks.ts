@@ -153,8 +153,8 @@ export class RawBlocks implements BlockGetter {
 
   private async fetchOne(cid: CID): Promise<Uint8Array> {
     const url = `${this.gateway}/ipfs/${cid.toString()}?format=raw`
-    const { response, chunks } = await gatewayGet(url, RAW_ACCEPT, this.label, this.signal)
-    const declared = Number(response.headers.get('content-length') ?? '0')
+    const { header, chunks } = await gatewayGet(url, RAW_ACCEPT, this.label, this.signal)
+    const declared = Number(header('content-length') ?? '0')
     const tooBig = (): Error => integrityError(`Gateway ${this.label} sent over ${DEFAULT_MAX_BLOCK_BYTES} bytes for block ${cid.toString()}.`, this.label)
     if (declared > DEFAULT_MAX_BLOCK_BYTES) {
       await chunks.return?.()

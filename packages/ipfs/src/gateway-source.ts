@@ -75,8 +75,8 @@ export class GatewaySource implements Source {
   private async openCar(offset: number, end: number | undefined, signal: AbortSignal): Promise<Opened | undefined> {
     const range = `${offset}:${end === undefined ? '*' : String(end - 1)}`
     const url = `${this.base}${this.contentPath()}?format=car&car-version=1&car-order=dfs&car-dups=y&dag-scope=entity&entity-bytes=${range}`
-    const { response, chunks } = await gatewayGet(url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
-    if ((CAR_REFUSED as readonly number[]).includes(response.status)) return undefined
+    const { status, chunks } = await gatewayGet(url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
+    if ((CAR_REFUSED as readonly number[]).includes(status)) return undefined
     const close = async (): Promise<void> => {
       await chunks.return?.()
     }
