@@ -1,20 +1,7 @@
-import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
+import { captureStream as capture } from './helpers.js'
 import { BatchReporter, type BatchFile } from '../src/batch-reporter.js'
 
-function capture(isTTY: boolean): { stream: Writable & { isTTY: boolean; columns: number }; text: () => string } {
-  const chunks: string[] = []
-  const stream = Object.assign(
-    new Writable({
-      write(chunk, _enc, cb) {
-        chunks.push(String(chunk))
-        cb()
-      },
-    }),
-    { isTTY, columns: 80 },
-  )
-  return { stream, text: () => chunks.join('') }
-}
 
 const MiB = 1024 * 1024
 const file = (source: string, output: string, line?: number): BatchFile => ({ source, output, state: 'active', bytes: 0, bytesPerSecond: 0, ...(line === undefined ? {} : { line }) })

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { spawnNode, type SpawnChildOptions, type SpawnedChild } from '@haul/testkit'
 
@@ -10,3 +11,18 @@ export function haul(args: string[], cwd: string, options: SpawnChildOptions = {
 }
 
 export { testBytes } from '@haul/testkit'
+
+/** A writable that records what is written, posing as a terminal (or not) of 80 columns. */
+export function captureStream(isTTY: boolean): { stream: Writable & { isTTY: boolean; columns: number }; text: () => string } {
+  const chunks: string[] = []
+  const stream = Object.assign(
+    new Writable({
+      write(chunk, _enc, cb) {
+        chunks.push(String(chunk))
+        cb()
+      },
+    }),
+    { isTTY, columns: 80 },
+  )
+  return { stream, text: () => chunks.join('') }
+}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { killChildren, startGateway, UnixfsStore, type TestGateway } from '@haul/testkit'
+import { killChildren, startGateway, trackGateways, UnixfsStore, type TestGateway } from '@haul/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { haul, testBytes } from './helpers.js'
 
@@ -10,18 +10,14 @@ const MiB = 1024 * 1024
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
 let dir: string
-const gateways: TestGateway[] = []
-async function gateway(store: UnixfsStore, options: Parameters<typeof startGateway>[0] = {}): Promise<TestGateway> {
-  const g = await startGateway({ store, ...options })
-  gateways.push(g)
-  return g
-}
+const gateways = trackGateways({ lifetimeMs: 60_000 })
+const gateway = (store: UnixfsStore, options: Parameters<typeof startGateway>[0] = {}): Promise<TestGateway> => gateways.start({ store, ...options })
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'haul-cli-ipfs-'))
 })
 afterEach(async () => {
   await killChildren()
-  await Promise.all(gateways.splice(0).map((g) => g.close()))
+  await gateways.closeAll()
   await rm(dir, { recursive: true, force: true })
 })
 

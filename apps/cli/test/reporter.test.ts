@@ -1,20 +1,8 @@
 import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
+import { captureStream as capture } from './helpers.js'
 import { Reporter } from '../src/reporter.js'
 
-function capture(isTTY: boolean): { stream: Writable & { isTTY: boolean; columns: number }; text: () => string } {
-  const chunks: string[] = []
-  const stream = Object.assign(
-    new Writable({
-      write(chunk, _enc, cb) {
-        chunks.push(String(chunk))
-        cb()
-      },
-    }),
-    { isTTY, columns: 80 },
-  )
-  return { stream, text: () => chunks.join('') }
-}
 
 const MiB = 1024 * 1024
 

@@ -1,23 +1,19 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ReadResponse } from '@haul/core'
-import { startGateway, type TestGateway } from '@haul/testkit'
+import { startGateway, type TestGateway, trackGateways } from '@haul/testkit'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import { GatewaySource } from '../src/gateway-source.js'
 
 const KiB = 1024
-const open: TestGateway[] = []
+const gateways = trackGateways({ lifetimeMs: 30_000 })
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((g) => g.close()))
+  await gateways.closeAll()
 })
 
-async function gateway(options: Parameters<typeof startGateway>[0] = {}): Promise<TestGateway> {
-  const g = await startGateway({ lifetimeMs: 30_000, ...options })
-  open.push(g)
-  return g
-}
+const gateway = gateways.start
 
 /** A hand-made dag-pb file node: any links and any block sizes, true or not. */
 async function fileNode(g: TestGateway, links: CID[], blockSizes: bigint[], data?: Uint8Array): Promise<CID> {

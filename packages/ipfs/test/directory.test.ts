@@ -3,27 +3,23 @@ import { mkdtemp, readdir, readFile, rm, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startGateway, UnixfsStore, type GatewayOptions, type TestGateway } from '@haul/testkit'
+import { startGateway, UnixfsStore, type GatewayOptions, type TestGateway, trackGateways } from '@haul/testkit'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { download, type HaulEvent } from '../src/index.js'
 
 const KiB = 1024
-const open: TestGateway[] = []
+const gateways = trackGateways({ lifetimeMs: 30_000 })
 let dir: string
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'haul-ipfs-dir-'))
 })
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((g) => g.close()))
+  await gateways.closeAll()
   await rm(dir, { recursive: true, force: true })
 })
 
-async function gateway(options: GatewayOptions = {}): Promise<TestGateway> {
-  const g = await startGateway({ lifetimeMs: 30_000, ...options })
-  open.push(g)
-  return g
-}
+const gateway = gateways.start
 
 const quick = { backoff: { baseMs: 1, capMs: 5 }, retries: 2 }
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex')

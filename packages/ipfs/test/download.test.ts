@@ -3,28 +3,24 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startGateway, UnixfsStore, type GatewayOptions, type TestGateway } from '@haul/testkit'
+import { startGateway, UnixfsStore, type GatewayOptions, type TestGateway, trackGateways } from '@haul/testkit'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { download, isHaulError, type HaulEvent } from '../src/index.js'
 
 const KiB = 1024
-const open: TestGateway[] = []
+const gateways = trackGateways({ lifetimeMs: 30_000 })
 let dir: string
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'haul-ipfs-'))
 })
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((g) => g.close()))
+  await gateways.closeAll()
   await rm(dir, { recursive: true, force: true })
 })
 
-async function gateway(options: GatewayOptions = {}): Promise<TestGateway> {
-  const g = await startGateway({ lifetimeMs: 30_000, ...options })
-  open.push(g)
-  return g
-}
+const gateway = gateways.start
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 /** Fast, deterministic retries so tests don't wait on real backoff. */

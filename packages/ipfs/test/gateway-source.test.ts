@@ -1,20 +1,16 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isHaulError, type ReadResponse } from '@haul/core'
-import { startGateway, UnixfsStore, type TestGateway } from '@haul/testkit'
+import { startGateway, UnixfsStore, type TestGateway, trackGateways } from '@haul/testkit'
 import { GatewaySource } from '../src/gateway-source.js'
 
 const KiB = 1024
-const open: TestGateway[] = []
+const gateways = trackGateways({ lifetimeMs: 30_000 })
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((g) => g.close()))
+  await gateways.closeAll()
 })
 
-async function gateway(options: Parameters<typeof startGateway>[0] = {}): Promise<TestGateway> {
-  const g = await startGateway({ lifetimeMs: 30_000, ...options })
-  open.push(g)
-  return g
-}
+const gateway = gateways.start
 
 async function collect(response: ReadResponse): Promise<Buffer> {
   const parts: Uint8Array[] = []

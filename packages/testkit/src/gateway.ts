@@ -476,3 +476,24 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     close,
   }
 }
+
+/** Gateways started by one test file, closed together (call `closeAll` in afterEach). */
+export interface GatewayTracker {
+  start(options?: GatewayOptions): Promise<TestGateway>
+  closeAll(): Promise<void>
+}
+
+/** Starts gateways with `defaults` (e.g. a short lifetime) and remembers them for `closeAll`. */
+export function trackGateways(defaults: GatewayOptions = {}): GatewayTracker {
+  const open: TestGateway[] = []
+  return {
+    async start(options = {}) {
+      const g = await startGateway({ ...defaults, ...options })
+      open.push(g)
+      return g
+    },
+    async closeAll() {
+      await Promise.all(open.splice(0).map((g) => g.close()))
+    },
+  }
+}
