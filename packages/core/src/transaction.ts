@@ -665,7 +665,10 @@ class Transaction {
 
   #journalWrite(record: Parameters<JournalWriter['write']>[0]): void {
     this.#journal?.write(record).catch((err: unknown) => {
-      this.#journalFailure ??= err
+      if (this.#journalFailure !== undefined) return
+      this.#journalFailure = err
+      // Without a journal, what arrives next could not be resumed: stop now, not after the file.
+      this.#round?.abort(fsError(err, 'write the journal', this.#stage?.journalPath ?? 'journal'))
     })
   }
 }
