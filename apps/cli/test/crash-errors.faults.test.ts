@@ -1,7 +1,6 @@
 // The exhaustive fault sweep, part 2 (`pnpm test:faults`): an I/O error (EIO, ENOSPC, EACCES) at
 // every call of the syscalls that write, flush, commit and open, and SIGKILL at random moments.
 // Each writes its figures to faults-summary-NAME.json at the root (FAULTS.md is made from them).
-import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,7 +12,7 @@ import {
   lossBound,
   MiB,
   runRandomKill,
-  straceAvailable,
+  ensureStrace,
   sweep,
   trials,
   violations,
@@ -22,16 +21,7 @@ import {
   type Scenario,
 } from './crash-harness.js'
 
-let strace = straceAvailable()
-if (!strace.ok && process.getuid?.() === 0) {
-  // CI images may lack strace: install it once, then look again.
-  try {
-    execFileSync('sh', ['-c', 'command -v apt-get >/dev/null && (apt-get install -y strace || (apt-get update && apt-get install -y strace))'], { stdio: 'inherit', timeout: 300_000 })
-  } catch {
-    // reported below
-  }
-  strace = straceAvailable()
-}
+const strace = ensureStrace()
 
 const SIZE = 12 * MiB
 const ERRORS: Array<[string, InjectAction]> = [

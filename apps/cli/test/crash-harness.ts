@@ -51,6 +51,18 @@ export function straceAvailable(): { ok: boolean; reason: string } {
   }
 }
 
+/** strace, installed with apt-get when missing and running as root (CI images may lack it). */
+export function ensureStrace(): { ok: boolean; reason: string } {
+  const found = straceAvailable()
+  if (found.ok || process.getuid?.() !== 0) return found
+  try {
+    execFileSync('sh', ['-c', 'command -v apt-get >/dev/null && (apt-get install -y strace || (apt-get update && apt-get install -y strace))'], { stdio: 'inherit', timeout: 300_000 })
+  } catch {
+    // reported by the check below
+  }
+  return straceAvailable()
+}
+
 /** One source of one file that trials download again and again. */
 export interface Scenario {
   name: string

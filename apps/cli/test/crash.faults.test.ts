@@ -2,7 +2,6 @@
 // of one whole download, over HTTP with 1 and 4 connections and over IPFS, with and without an
 // older file at the destination. crash-errors.faults.test.ts injects I/O errors and random kills.
 // Each writes its figures to faults-summary-NAME.json at the root (FAULTS.md is made from them).
-import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,23 +12,14 @@ import {
   ipfsScenario,
   lossBound,
   MiB,
-  straceAvailable,
+  ensureStrace,
   sweep,
   trials,
   writeSummary,
   type Scenario,
 } from './crash-harness.js'
 
-let strace = straceAvailable()
-if (!strace.ok && process.getuid?.() === 0) {
-  // CI images may lack strace: install it once, then look again.
-  try {
-    execFileSync('sh', ['-c', 'command -v apt-get >/dev/null && (apt-get install -y strace || (apt-get update && apt-get install -y strace))'], { stdio: 'inherit', timeout: 300_000 })
-  } catch {
-    // reported below
-  }
-  strace = straceAvailable()
-}
+const strace = ensureStrace()
 
 const SIZE = 12 * MiB
 const KILL_SYSCALLS = ['openat', 'write', 'pwrite64', 'pwritev', 'fsync', 'fdatasync', 'rename', 'unlink', 'unlinkat', 'rmdir', 'ftruncate', 'mkdir']

@@ -22,6 +22,15 @@ function collect(): { events: HaulEvent[]; onEvent: (e: HaulEvent) => void } {
   return { events, onEvent: (e) => events.push(e) }
 }
 
+/** Runs a download of `source` into `out` and aborts it once `bytes` were served: a partial is left. */
+async function abortAfter(source: MemorySource, out: string, bytes: number): Promise<void> {
+  const controller = new AbortController()
+  source.onServe = (served) => {
+    if (served >= bytes) controller.abort()
+  }
+  await runDownload([source], { output: out, signal: controller.signal }).catch(() => undefined)
+}
+
 describe('runDownload', () => {
   it('downloads, verifies and commits, leaving only the file in the folder', async () => {
     const data = testBytes(3 * MiB)
@@ -75,12 +84,7 @@ describe('runDownload', () => {
     const old = testBytes(6 * MiB, 1)
     const fresh = testBytes(5 * MiB, 2)
     const out = join(dir, 'f')
-    const controller = new AbortController()
-    const first = new MemorySource(old, { validator: '"old"' })
-    first.onServe = (served) => {
-      if (served >= 3 * MiB) controller.abort()
-    }
-    await runDownload([first], { output: out, signal: controller.signal }).catch(() => undefined)
+    await abortAfter(new MemorySource(old, { validator: '"old"' }), out, 3 * MiB)
     const changed = new MemorySource(fresh, { validator: '"new"' })
     const result = await runDownload([changed], { output: out })
     expect(result.bytes).toBe(fresh.length)
@@ -91,12 +95,7 @@ describe('runDownload', () => {
     const old = testBytes(6 * MiB, 1)
     const fresh = testBytes(6 * MiB, 2)
     const out = join(dir, 'f')
-    const controller = new AbortController()
-    const first = new MemorySource(old, { validator: '"old"' })
-    first.onServe = (served) => {
-      if (served >= 3 * MiB) controller.abort()
-    }
-    await runDownload([first], { output: out, signal: controller.signal }).catch(() => undefined)
+    await abortAfter(new MemorySource(old, { validator: '"old"' }), out, 3 * MiB)
     // This source pretends the range is fine (no restart) but reports its new validator.
     const liar = new MemorySource(fresh, { validator: '"new"' })
     liar.read = (async (req) => {

@@ -3,6 +3,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { CarHeaderError, CarReader } from '../src/car-reader.js'
+import { varint } from './helpers.js'
 
 /** CARv1 header for one root, hand-encoded (canonical DAG-CBOR). */
 function header(root: CID): Uint8Array {
@@ -12,15 +13,6 @@ function header(root: CID): Uint8Array {
   return Uint8Array.from([body.length, ...body])
 }
 
-function varint(n: number): number[] {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 128)
-  }
-  out.push(n)
-  return out
-}
 
 /** An endless source that counts how much was pulled from it. */
 function endless(prefix: Uint8Array): { iterator: AsyncIterator<Uint8Array>; pulled: () => number } {

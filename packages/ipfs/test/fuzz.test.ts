@@ -12,18 +12,10 @@ import { describe, expect, it } from 'vitest'
 import { isHaulError } from '@haul/core'
 import { CarHeaderError, CarReader } from '../src/car-reader.js'
 import { decodeNode } from '../src/unixfs.js'
+import { varint } from './helpers.js'
 
 const RUNS = { numRuns: 300 }
 
-function varint(n: number): number[] {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 128)
-  }
-  out.push(n)
-  return out
-}
 
 function carHeader(root: CID): number[] {
   const link = [0, ...root.bytes]
