@@ -7,7 +7,7 @@ import { ensureDir } from './ensure-dir.js'
 import { parseExpectedDigests } from './digest.js'
 import { HaulError, fsError, isHaulError } from './errors.js'
 import type { HaulEvent } from './events.js'
-import { MultiHasher, hashFileRange } from './hasher.js'
+import { hashFile } from './hasher.js'
 import { acquireLock, type DestinationLock } from './lock.js'
 import type { DownloadOptions, DownloadResult } from './options.js'
 import { lockPathFor, removeStagingRoot } from './staging.js'
@@ -85,8 +85,7 @@ export class Cache {
       const runInto = async (target: string): Promise<DownloadResult> => {
         const forward = (e: HaulEvent): void => {
           if (e.event === 'done') return // the output is not there yet; our own `done` follows
-          if (e.event === 'start') emit({ ...e, output })
-          else if (e.event === 'wait') emit({ ...e, output })
+          if (e.event === 'start' || e.event === 'wait') emit({ ...e, output })
           else emit(e)
         }
         return run({ ...options, output: target, onEvent: forward })
@@ -240,7 +239,7 @@ export class Cache {
     const report: CacheVerifyReport = { checked: 0, bytes: 0, corrupt: [] }
     for (const entry of await this.list()) {
       options.signal?.throwIfAborted()
-      const actual = await hashFile(entry.path, options.signal).catch((err: unknown) => {
+      const actual = await hashFile(entry.path, [], options.signal).then((d) => d.sha256).catch((err: unknown) => {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // removed meanwhile
         throw fsError(err, 'read the cache entry', entry.path)
       })
@@ -343,17 +342,6 @@ function expectedSha256(options: DownloadOptions): string | undefined {
     if (e.algorithm === 'sha256' && e.candidates.length === 1) return e.candidates[0]
   }
   return undefined
-}
-
-async function hashFile(path: string, signal?: AbortSignal): Promise<string> {
-  const file = await open(path, 'r')
-  try {
-    const hasher = await MultiHasher.create(['sha256'])
-    await hashFileRange(file, hasher, 0, (await file.stat()).size, signal)
-    return hasher.digest().sha256
-  } finally {
-    await file.close()
-  }
 }
 
 /**

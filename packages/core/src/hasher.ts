@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
-import type { FileHandle } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import { createBLAKE2b, createBLAKE3, type IHasher } from 'hash-wasm'
 import type { DigestAlgorithm } from './digest.js'
 
@@ -79,6 +79,18 @@ export async function hashFileRange(file: FileHandle, hasher: MultiHasher, from:
     hasher.update(buffer.subarray(0, bytesRead))
     at += bytesRead
   }
+}
+
+/** Digests of a whole file (sha256 always, plus `algorithms`), read a MiB at a time. */
+export async function hashFile(path: string, algorithms: Iterable<DigestAlgorithm> = [], signal?: AbortSignal): Promise<ReturnType<MultiHasher['digest']>> {
+  const hasher = await MultiHasher.create(algorithms)
+  const file = await open(path, 'r')
+  try {
+    await hashFileRange(file, hasher, 0, (await file.stat()).size, signal)
+  } finally {
+    await file.close()
+  }
+  return hasher.digest()
 }
 
 /**

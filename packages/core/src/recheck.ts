@@ -1,6 +1,6 @@
-import { open, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { findMismatch, type DigestAlgorithm, type ExpectedDigest } from './digest.js'
-import { MultiHasher, hashFileRange } from './hasher.js'
+import { hashFile } from './hasher.js'
 
 /**
  * What a lock holder hands to the processes waiting behind it after a commit: enough to tell,
@@ -54,13 +54,6 @@ export async function recheckDestination(
     return { size: st.size, sha256: record.digests.sha256 }
   }
   if (expected.length === 0) return undefined
-  const hasher = await MultiHasher.create(expected.map((e) => e.algorithm))
-  const file = await open(destination, 'r')
-  try {
-    await hashFileRange(file, hasher, 0, st.size)
-  } finally {
-    await file.close()
-  }
-  const digests = hasher.digest()
+  const digests = await hashFile(destination, expected.map((e) => e.algorithm))
   return findMismatch(expected, digests) === undefined ? { size: st.size, sha256: digests.sha256 } : undefined
 }
