@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { HaulError, isHaulError } from '@haul/core'
+import { HaulError } from '@haul/core'
 import { entryRequest, type BatchRequest, type EntryOptions, type GetRequest } from './args.js'
 import { BatchReporter, describeFile, type BatchFile } from './batch-reporter.js'
 import { ConnectionBudget } from './connection-budget.js'
-import { exitCodeFor, mostSevere } from './exit-codes.js'
+import { asHaulError, exitCodeFor, mostSevere } from './exit-codes.js'
 import { defaultOutput, fetchRequest, type GetContext } from './get.js'
 import { parseInputFile } from './input-file.js'
+import { reporterMode } from './reporter.js'
 
 interface Job {
   file: BatchFile
@@ -30,11 +31,6 @@ async function readInput(batch: BatchRequest, context: GetContext): Promise<stri
   }
 }
 
-function toHaulError(err: unknown): HaulError {
-  if (isHaulError(err)) return err
-  return new HaulError('HAUL_INTERNAL', `Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, { cause: err })
-}
-
 /**
  * `haul get` with several SOURCEs or `-i FILE`: downloads up to `jobs` files at once within one
  * connection budget, reports every file, and returns the exit status of the most serious
@@ -42,7 +38,7 @@ function toHaulError(err: unknown): HaulError {
  */
 export async function runBatch(batch: BatchRequest, context: GetContext, signal: AbortSignal, caught: () => NodeJS.Signals | undefined): Promise<number> {
   const { shared } = batch
-  const mode = shared.json ? 'json' : shared.quiet ? 'quiet' : context.stderr.isTTY === true ? 'tty' : 'plain'
+  const mode = reporterMode(shared, context.stderr)
   const folder = resolve(context.cwd, batch.dir ?? '')
   const entries: Array<{ source: string; line?: number; options: EntryOptions; error?: string }> = [
     ...batch.sources.map((source) => ({ source, options: { digests: {}, mirrors: [] } })),
@@ -66,7 +62,7 @@ export async function runBatch(batch: BatchRequest, context: GetContext, signal:
       if (entry.error !== undefined) throw new HaulError('HAUL_USAGE', entry.error)
       jobs.push({ file, request: entryRequest(entry.source, entry.options, shared) })
     } catch (err) {
-      const error = toHaulError(err)
+      const error = asHaulError(err, undefined)
       file.failure = { code: error.code, message: error.message }
       rejected.push(file)
     }
@@ -89,7 +85,7 @@ export async function runBatch(batch: BatchRequest, context: GetContext, signal:
       const result = await fetchRequest(request, file.output, { connections, signal, onEvent: (e) => reporter.event(file, e) })
       reporter.landed(file, result.bytes, result.cached)
     } catch (err) {
-      const error = signal.aborted && !isHaulError(err) ? new HaulError('HAUL_ABORTED', `Stopped by ${caught() ?? 'a signal'}.`) : toHaulError(err)
+      const error = asHaulError(err, signal.aborted ? caught() : undefined)
       file.failure = { code: error.code, message: error.message }
       reporter.failed(file)
     } finally {

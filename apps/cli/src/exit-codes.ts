@@ -1,4 +1,4 @@
-import type { HaulErrorCode } from '@haul/core'
+import { HaulError, isHaulError, type HaulErrorCode } from '@haul/core'
 
 /** The exit status for each error code (DESIGN.md, "Exit codes and error codes"). */
 export const EXIT_CODES: Readonly<Record<HaulErrorCode, number>> = {
@@ -31,4 +31,11 @@ export function mostSevere(codes: Iterable<HaulErrorCode>): HaulErrorCode | unde
   let best: HaulErrorCode | undefined
   for (const code of codes) if (best === undefined || SEVERITY.indexOf(code) < SEVERITY.indexOf(best)) best = code
   return best
+}
+
+/** The HaulError behind `err`: itself; HAUL_ABORTED when a signal stopped the run; else a bug. */
+export function asHaulError(err: unknown, stoppedBy: NodeJS.Signals | undefined): HaulError {
+  if (isHaulError(err)) return err
+  if (stoppedBy !== undefined) return new HaulError('HAUL_ABORTED', `Stopped by ${stoppedBy}; the partial download is kept and the next run resumes it.`, { cause: err })
+  return new HaulError('HAUL_INTERNAL', `Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, { cause: err })
 }

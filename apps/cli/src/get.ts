@@ -1,10 +1,10 @@
 import { join, resolve } from 'node:path'
-import { HaulError, isHaulError, type DownloadOptions, type DownloadResult, type HaulEvent } from '@haul/core'
+import type { DownloadOptions, DownloadResult, HaulEvent } from '@haul/core'
 import { parseGetCommand, type GetRequest } from './args.js'
 import { runBatch } from './batch.js'
-import { exitCodeFor } from './exit-codes.js'
+import { asHaulError, exitCodeFor } from './exit-codes.js'
 import { nameFromUrl, safeFileName } from './file-name.js'
-import { Reporter, type ReporterStreams } from './reporter.js'
+import { Reporter, reporterMode, type ReporterStreams } from './reporter.js'
 
 /** Where `get` runs: streams, working folder and the process it may listen to for signals. */
 export interface GetContext extends ReporterStreams {
@@ -56,18 +56,13 @@ export async function runGet(argv: string[], context: GetContext): Promise<numbe
     const command = parseGetCommand(argv, context.env)
     if (command.mode === 'batch') return await runBatch(command.batch, context, controller.signal, () => caught)
     const request = command.request
-    const mode = request.json ? 'json' : request.quiet ? 'quiet' : context.stderr.isTTY === true ? 'tty' : 'plain'
-    reporter = new Reporter(mode, context)
+    reporter = new Reporter(reporterMode(request, context.stderr), context)
     const folder = resolve(context.cwd, request.dir ?? '')
     const output = request.output === undefined ? await defaultOutput(request, folder, controller.signal) : resolve(folder, request.output)
     await fetchRequest(request, output, { connections: request.connections, signal: controller.signal, onEvent: (e) => reporter.event(e) })
     return 0
   } catch (err) {
-    const error = isHaulError(err)
-      ? err
-      : caught !== undefined
-        ? new HaulError('HAUL_ABORTED', `Stopped by ${caught}; the partial download is kept and the next run resumes it.`)
-        : new HaulError('HAUL_INTERNAL', `Internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
+    const error = asHaulError(err, caught)
     if (!reporter.ended) reporter.event({ event: 'error', code: error.code, message: error.message })
     return exitCodeFor(error.code, caught)
   } finally {

@@ -18,6 +18,11 @@ function duration(seconds: number): string {
   return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`
 }
 
+/** `--json` wins, then `-q`; otherwise a live line on a terminal, plain lines on a pipe. */
+export function reporterMode(flags: { json: boolean; quiet: boolean }, stderr: ReporterStreams['stderr']): ReporterMode {
+  return flags.json ? 'json' : flags.quiet ? 'quiet' : stderr.isTTY === true ? 'tty' : 'plain'
+}
+
 /** Renders download events for one of the modes above. */
 export class Reporter {
   readonly #mode: ReporterMode
