@@ -1,21 +1,19 @@
 // The exhaustive fault sweep, part 2 (`pnpm test:faults`): an I/O error (EIO, ENOSPC, EACCES) at
 // every call of the syscalls that write, flush, commit and open, and SIGKILL at random moments.
 // Each writes its figures to faults-summary-NAME.json at the root (FAULTS.md is made from them).
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { killChildren } from '@haul/testkit'
 import {
   failures,
   httpScenario,
   ipfsScenario,
-  lossBound,
   MiB,
   runRandomKill,
   ensureStrace,
   sweep,
   trials,
   violations,
+  closeScenarios,
   writeSummary,
   type InjectAction,
   type Scenario,
@@ -43,15 +41,8 @@ beforeAll(async () => {
   scenarios = [await httpScenario(SIZE, 1)]
 })
 afterAll(async () => {
-  await killChildren()
-  await Promise.all(scenarios.map((s) => s.close()))
-  await writeSummary(summaryPath, {
-    runtimeSeconds: Math.round((Date.now() - started) / 1000),
-    fileBytes: SIZE,
-    lossBoundBytes: { 'http -x 1': lossBound(1), 'http -x 4': lossBound(4), ipfs: lossBound(1) },
-    strace: strace.ok ? 'used' : strace.reason,
-  })
-  console.log(`fault summary written to ${join(summaryPath)}`)
+  await closeScenarios(scenarios)
+  await writeSummary(summaryPath, { started, fileBytes: SIZE, strace })
 })
 
 describe.skipIf(!strace.ok)('I/O errors at every call', () => {

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { killChildren, spawnNode } from '@haul/testkit'
-import { bin, httpScenario, ipfsScenario, MiB, mountTmpfs, runRandomKill, runTrial, straceAvailable, trials, violations, type Scenario } from './crash-harness.js'
+import { spawnNode } from '@haul/testkit'
+import { bin, closeScenarios, httpScenario, ipfsScenario, MiB, mountTmpfs, runRandomKill, runTrial, straceAvailable, trials, violations, type Scenario } from './crash-harness.js'
 
 const strace = straceAvailable()
 if (!strace.ok) console.warn(`crash-fs: skipping the strace trials: ${strace.reason}`)
@@ -18,10 +18,7 @@ let scenarios: Scenario[] = []
 beforeAll(async () => {
   scenarios = [await httpScenario(SIZE, 1)]
 })
-afterAll(async () => {
-  await killChildren()
-  await Promise.all(scenarios.map((s) => s.close()))
-})
+afterAll(() => closeScenarios(scenarios))
 
 describe('SIGKILL at random moments (no tracer)', () => {
   it('leaves the old file or the whole new one, and the next run resumes within the bound', async () => {

@@ -383,9 +383,23 @@ export function summarize(results: readonly TrialResult[]): Record<string, unkno
   return { generatedAt: new Date().toISOString(), trials: results.length, rows }
 }
 
-export async function writeSummary(path: string, extra: Record<string, unknown> = {}): Promise<void> {
+/** Stops every child a test file spawned and closes its scenarios' servers (for afterAll). */
+export async function closeScenarios(scenarios: readonly Scenario[]): Promise<void> {
+  await killChildren()
+  await Promise.all(scenarios.map((s) => s.close()))
+}
+
+/** Writes the JSON summary of every trial of a sweep (what FAULTS.md's tables are made from). */
+export async function writeSummary(path: string, run: { started: number; fileBytes: number; strace: { ok: boolean; reason: string } }): Promise<void> {
+  const extra = {
+    runtimeSeconds: Math.round((Date.now() - run.started) / 1000),
+    fileBytes: run.fileBytes,
+    lossBoundBytes: { 'http -x 1': lossBound(1), 'http -x 4': lossBound(4), ipfs: lossBound(1) },
+    strace: run.strace.ok ? 'used' : run.strace.reason,
+  }
   await mkdir(join(path, '..'), { recursive: true })
   await writeFile(path, `${JSON.stringify({ ...summarize(trials), ...extra }, null, 2)}\n`)
+  console.log(`fault summary written to ${path}`)
 }
 
 /** Keys of the trials whose fault fired on a call that is not the download's (see `targetsDownload`). */

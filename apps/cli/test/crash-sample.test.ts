@@ -3,8 +3,7 @@
 // ones. crash-fs.test.ts adds random kills, injected I/O errors and real filesystems; the
 // exhaustive sweep is crash.faults.test.ts (`pnpm test:faults`).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { killChildren } from '@haul/testkit'
-import { failures, httpScenario, ipfsScenario, MiB, straceAvailable, summarize, sweep, trials, type Scenario } from './crash-harness.js'
+import { closeScenarios, failures, httpScenario, ipfsScenario, MiB, straceAvailable, summarize, sweep, trials, type Scenario } from './crash-harness.js'
 
 const strace = straceAvailable()
 if (!strace.ok) console.warn(`crash-sample: skipping the strace trials: ${strace.reason}`)
@@ -35,8 +34,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   console.log(`crash-sample: ${JSON.stringify(summarize(trials).rows)}`)
-  await killChildren()
-  await Promise.all(scenarios.map((s) => s.close()))
+  await closeScenarios(scenarios)
 })
 
 describe.skipIf(!strace.ok)(`SIGKILL at a sample of syscalls (strace inject, offset seed ${offset})`, () => {

@@ -2,19 +2,16 @@
 // of one whole download, over HTTP with 1 and 4 connections and over IPFS, with and without an
 // older file at the destination. crash-errors.faults.test.ts injects I/O errors and random kills.
 // Each writes its figures to faults-summary-NAME.json at the root (FAULTS.md is made from them).
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { killChildren } from '@haul/testkit'
 import {
   failures,
   httpScenario,
   ipfsScenario,
-  lossBound,
   MiB,
   ensureStrace,
   sweep,
-  trials,
+  closeScenarios,
   writeSummary,
   type Scenario,
 } from './crash-harness.js'
@@ -32,15 +29,8 @@ beforeAll(async () => {
   scenarios = [await httpScenario(SIZE, 1), await httpScenario(SIZE, 4), await ipfsScenario(SIZE)]
 })
 afterAll(async () => {
-  await killChildren()
-  await Promise.all(scenarios.map((s) => s.close()))
-  await writeSummary(summaryPath, {
-    runtimeSeconds: Math.round((Date.now() - started) / 1000),
-    fileBytes: SIZE,
-    lossBoundBytes: { 'http -x 1': lossBound(1), 'http -x 4': lossBound(4), ipfs: lossBound(1) },
-    strace: strace.ok ? 'used' : strace.reason,
-  })
-  console.log(`fault summary written to ${join(summaryPath)}`)
+  await closeScenarios(scenarios)
+  await writeSummary(summaryPath, { started, fileBytes: SIZE, strace })
 })
 
 describe.skipIf(!strace.ok)('SIGKILL at every call', () => {

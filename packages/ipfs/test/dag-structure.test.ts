@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ReadResponse } from '@haul/core'
-import { startGateway, type TestGateway, trackGateways } from '@haul/testkit'
+import { type TestGateway, trackGateways } from '@haul/testkit'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isHaulError, type ReadResponse } from '@haul/core'
-import { startGateway, UnixfsStore, type TestGateway, trackGateways } from '@haul/testkit'
+import { UnixfsStore, trackGateways } from '@haul/testkit'
 import { GatewaySource } from '../src/gateway-source.js'
 
 const KiB = 1024
