@@ -24,12 +24,12 @@ const strace = ensureStrace()
 const SIZE = 12 * MiB
 const ERRORS: Array<[string, InjectAction]> = [
   ['write', 'EIO'],
-  ['pwritev', 'EIO'],
+  ['pwrite64', 'EIO'],
   ['pwrite64', 'EIO'],
   ['fsync', 'EIO'],
   ['rename', 'EIO'],
   ['write', 'ENOSPC'],
-  ['pwritev', 'ENOSPC'],
+  ['pwrite64', 'ENOSPC'],
   ['openat', 'EACCES'],
 ]
 const OLD = Buffer.from('the previous version of the file\n')

@@ -62,8 +62,8 @@ describe.skipIf(!strace.ok)('a kill after the commit rename, before the clean-up
 
 describe.skipIf(!strace.ok)('injected I/O errors (strace inject=…:error=)', () => {
   const cases: Array<[string, number, 'EIO' | 'ENOSPC' | 'EACCES', number]> = [
-    ['pwritev', 2, 'EIO', 6],
-    ['pwritev', 3, 'ENOSPC', 5],
+    ['pwrite64', 2, 'EIO', 6],
+    ['pwrite64', 3, 'ENOSPC', 5],
     ['fsync', 1, 'EIO', 6],
     ['rename', 1, 'EIO', 6],
     ['openat', 1, 'EACCES', 6],
@@ -92,7 +92,7 @@ describe('real filesystems at the CLI', () => {
     try {
       const scenario = scenarios[0]!
       const result = strace.ok
-        ? await runTrial(scenario, { syscall: 'pwritev', k: 4, action: 'KILL' }, { base: mount.path, previous: OLD })
+        ? await runTrial(scenario, { syscall: 'pwrite64', k: 4, action: 'KILL' }, { base: mount.path, previous: OLD })
         : await runRandomKill(scenario, 0.5, { base: mount.path, previous: OLD })
       trials.push(result)
       expect(violations(result, undefined, 1)).toEqual([])

@@ -4,7 +4,7 @@
 // {"event":"ready"}; strace then attaches (-f -p) and the trial says "go". So syscall counting
 // starts with the download, not with Node loading 300 modules. strace's `when=K` counter is per
 // thread; UV_THREADPOOL_SIZE=1 puts every asynchronous file operation of the transaction on one
-// libuv thread, so "the K-th pwritev" means the K-th write of the download. After each injection
+// libuv thread, so "the K-th pwrite64" means the K-th write of the download. After each injection
 // the trial checks the destination (absent, the previous file, or the whole new file — never
 // anything else), runs haul again untraced, and measures what the kill cost in re-fetched bytes.
 import { execFileSync } from 'node:child_process'

@@ -14,7 +14,7 @@ const offset = 1 + Math.floor(Math.random() * 1000)
 const ALL: Array<[string, number]> = [
   ['openat', 11],
   ['write', 11],
-  ['pwritev', 3],
+  ['pwrite64', 3],
   ['pwrite64', 1],
   ['fsync', 1],
   ['rename', 1],
@@ -22,7 +22,7 @@ const ALL: Array<[string, number]> = [
 ]
 /** The other transports: the calls that write the partial, and the commit. */
 const COMMIT: Array<[string, number]> = [
-  ['pwritev', 3],
+  ['pwrite64', 3],
   ['fsync', 1],
   ['unlink', 1],
 ]

@@ -1,7 +1,9 @@
 import { createHash, type Hash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
 import { createBLAKE2b, createBLAKE3, type IHasher } from 'hash-wasm'
+import { BufferPool } from './buffer-pool.js'
 import type { DigestAlgorithm } from './digest.js'
+import { HashThread, type ThreadDigest } from './hash-thread.js'
 
 /** node:crypto names; node:crypto is the fast path (SHA-NI, OpenSSL assembly). */
 const NODE_NAMES: Partial<Record<DigestAlgorithm, string>> = {
@@ -66,49 +68,132 @@ export class MultiHasher {
   }
 }
 
+/** Digest results by algorithm; sha256 is always there. */
+export type Digests = Partial<Record<DigestAlgorithm, string>> & { sha256: string }
+
+/**
+ * Several digests of one byte stream fed in order, in whole buffers that it takes over for a
+ * while. node:crypto algorithms run on the hash thread when it is available (the buffer is
+ * transferred there and comes back through `release`); the others, and everything when the thread
+ * is not there, run here before `update` returns.
+ */
+export class StreamDigest {
+  readonly #local: Map<DigestAlgorithm, Engine>
+  readonly #thread: ThreadDigest | undefined
+  readonly #threadNames: Map<string, DigestAlgorithm>
+
+  private constructor(local: Map<DigestAlgorithm, Engine>, thread: ThreadDigest | undefined, threadNames: Map<string, DigestAlgorithm>) {
+    this.#local = local
+    this.#thread = thread
+    this.#threadNames = threadNames
+  }
+
+  static async create(algorithms: Iterable<DigestAlgorithm>): Promise<StreamDigest> {
+    const local = new Map<DigestAlgorithm, Engine>()
+    const threadNames = new Map<string, DigestAlgorithm>()
+    const thread = HashThread.shared()
+    for (const algorithm of new Set<DigestAlgorithm>(['sha256', ...algorithms])) {
+      const nodeName = NODE_NAMES[algorithm]
+      if (nodeName !== undefined && thread !== undefined) threadNames.set(nodeName, algorithm)
+      else if (nodeName !== undefined) local.set(algorithm, nodeEngine(nodeName))
+      else local.set(algorithm, wasmEngine(await WASM_FACTORIES[algorithm]!()))
+    }
+    return new StreamDigest(local, thread?.open([...threadNames.keys()]), threadNames)
+  }
+
+  /** Hashes `buffer[0, length)` and hands `buffer` to `release` once its memory may be reused. */
+  update(buffer: Buffer, length: number, release: (b: Buffer) => void): void {
+    if (this.#local.size > 0) {
+      const view = buffer.subarray(0, length)
+      for (const engine of this.#local.values()) engine.update(view)
+    }
+    if (this.#thread === undefined) return release(buffer)
+    if (buffer.byteOffset !== 0 || buffer.buffer.byteLength !== buffer.byteLength) {
+      // Only a buffer that owns its memory can be transferred: send a copy of the bytes instead.
+      const copy = Buffer.allocUnsafeSlow(length)
+      buffer.copy(copy, 0, 0, length)
+      release(buffer)
+      return this.#thread.update(copy, length, () => undefined)
+    }
+    this.#thread.update(buffer, length, release)
+  }
+
+  /** Every digest (lowercase hex), after all updates are hashed. Call once. */
+  async digest(): Promise<Digests> {
+    const out: Partial<Record<DigestAlgorithm, string>> = {}
+    if (this.#thread !== undefined) {
+      for (const [name, hex] of Object.entries(await this.#thread.digest())) out[this.#threadNames.get(name)!] = hex
+    }
+    for (const [algorithm, engine] of this.#local) out[algorithm] = engine.digest()
+    return out as Digests
+  }
+
+  /** Gives up without a digest. */
+  drop(): void {
+    this.#thread?.drop()
+  }
+}
+
 const READ_BACK_BYTES = 1024 * 1024
 
-/** Hashes [from, to) of an open file into `hasher`, a MiB at a time. */
-export async function hashFileRange(file: FileHandle, hasher: MultiHasher, from: number, to: number, signal?: AbortSignal): Promise<void> {
-  const buffer = Buffer.allocUnsafe(Math.min(READ_BACK_BYTES, Math.max(1, to - from)))
+/**
+ * Hashes [from, to) of an open file into `digest`, a pool buffer at a time: reading the next MiB
+ * overlaps hashing the last one on the hash thread.
+ */
+export async function hashFileRange(file: FileHandle, digest: StreamDigest, pool: BufferPool, from: number, to: number, signal?: AbortSignal): Promise<void> {
   let at = from
   while (at < to) {
     signal?.throwIfAborted()
-    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, to - at), at)
-    if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${at} while hashing`)
-    hasher.update(buffer.subarray(0, bytesRead))
+    const buffer = await pool.acquire()
+    let bytesRead: number
+    try {
+      ;({ bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, to - at), at))
+    } catch (err) {
+      pool.release(buffer)
+      throw err
+    }
+    if (bytesRead === 0) {
+      pool.release(buffer)
+      throw new Error(`unexpected end of file at byte ${at} while hashing`)
+    }
+    digest.update(buffer, bytesRead, pool.release)
     at += bytesRead
   }
 }
 
 /** Digests of a whole file (sha256 always, plus `algorithms`), read a MiB at a time. */
-export async function hashFile(path: string, algorithms: Iterable<DigestAlgorithm> = [], signal?: AbortSignal): Promise<ReturnType<MultiHasher['digest']>> {
-  const hasher = await MultiHasher.create(algorithms)
+export async function hashFile(path: string, algorithms: Iterable<DigestAlgorithm> = [], signal?: AbortSignal): Promise<Digests> {
+  const digest = await StreamDigest.create(algorithms)
   const file = await open(path, 'r')
   try {
-    await hashFileRange(file, hasher, 0, (await file.stat()).size, signal)
+    await hashFileRange(file, digest, new BufferPool(READ_BACK_BYTES, 4), 0, (await file.stat()).size, signal)
+  } catch (err) {
+    digest.drop()
+    throw err
   } finally {
     await file.close()
   }
-  return hasher.digest()
+  return digest.digest()
 }
 
 /**
- * Feeds a MultiHasher strictly in file order while bytes land out of order (segments, resume).
- * Bytes written at the current position are hashed straight from memory; anything else is read
- * back from the file once the contiguous prefix reaches it, in the background.
+ * Feeds a StreamDigest strictly in file order while bytes land out of order (segments, resume).
+ * Bytes written at the current position are hashed straight from their write buffer; anything
+ * else is read back from the file once the contiguous prefix reaches it, in the background.
  */
 export class OrderedHasher {
-  readonly hasher: MultiHasher
+  readonly #digest: StreamDigest
   readonly #file: FileHandle
+  readonly #pool: BufferPool
   #position = 0
   #frontier = 0
   #catchUp: Promise<void> | undefined
   #failure: unknown
 
-  constructor(hasher: MultiHasher, file: FileHandle) {
-    this.hasher = hasher
+  constructor(digest: StreamDigest, file: FileHandle, pool: BufferPool) {
+    this.#digest = digest
     this.#file = file
+    this.#pool = pool
   }
 
   /** Bytes hashed so far (from 0). */
@@ -117,17 +202,21 @@ export class OrderedHasher {
   }
 
   /**
-   * Call after bytes [offset, offset+len) are written, with `frontier` = the end of the written
-   * prefix from 0. Chunks are hashed from memory when they sit at the current position.
+   * Call after `buffer[0, length)` is written at `offset`, with `frontier` = the end of the
+   * written prefix from 0. The buffer goes to `release` when it may be reused (at once when its
+   * bytes are not next in order; they are read back later).
    */
-  written(offset: number, chunks: ReadonlyArray<Uint8Array>, frontier: number): void {
+  written(offset: number, buffer: Buffer, length: number, frontier: number, release: (b: Buffer) => void): void {
+    if (this.#catchUp === undefined && offset === this.#position && length > 0) {
+      this.#position += length
+      this.#digest.update(buffer, length, release)
+    } else release(buffer)
+    this.extend(frontier)
+  }
+
+  /** The written prefix from 0 now ends at `frontier`: what was not hashed yet is read back. */
+  extend(frontier: number): void {
     this.#frontier = Math.max(this.#frontier, frontier)
-    if (this.#catchUp === undefined && offset === this.#position) {
-      for (const c of chunks) {
-        this.hasher.update(c)
-        this.#position += c.length
-      }
-    }
     if (this.#catchUp === undefined && this.#frontier > this.#position) this.#startCatchUp()
   }
 
@@ -136,7 +225,7 @@ export class OrderedHasher {
       try {
         while (this.#frontier > this.#position) {
           const to = this.#frontier
-          await hashFileRange(this.#file, this.hasher, this.#position, to)
+          await hashFileRange(this.#file, this.#digest, this.#pool, this.#position, to)
           this.#position = to
         }
       } catch (err) {
@@ -148,19 +237,25 @@ export class OrderedHasher {
   }
 
   /** Hashes up to `size` (reading back what is left) and returns the digests. */
-  async finish(size: number): Promise<ReturnType<MultiHasher['digest']>> {
+  async finish(size: number): Promise<Digests> {
     this.#frontier = Math.max(this.#frontier, size)
     while (this.#catchUp !== undefined) await this.#catchUp
     if (this.#failure !== undefined) throw this.#failure
     if (this.#position < size) {
-      await hashFileRange(this.#file, this.hasher, this.#position, size)
+      await hashFileRange(this.#file, this.#digest, this.#pool, this.#position, size)
       this.#position = size
     }
-    return this.hasher.digest()
+    return this.#digest.digest()
   }
 
   /** Waits for a background read-back to stop (before the file is truncated or closed). */
   async settle(): Promise<void> {
     while (this.#catchUp !== undefined) await this.#catchUp
+  }
+
+  /** Gives up: waits for the read-back and frees the digest state. */
+  async drop(): Promise<void> {
+    await this.settle()
+    this.#digest.drop()
   }
 }

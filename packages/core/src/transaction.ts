@@ -6,7 +6,8 @@ import * as D from './defaults.js'
 import { describeExpected, findMismatch, parseExpectedDigests, type ExpectedDigest } from './digest.js'
 import { HaulError, abortedError, fsError, isHaulError } from './errors.js'
 import type { HaulEvent } from './events.js'
-import { MultiHasher, OrderedHasher } from './hasher.js'
+import { BufferPool } from './buffer-pool.js'
+import { OrderedHasher, StreamDigest } from './hasher.js'
 import { JournalWriter, createRangeChecksum, type HeadRecord, JOURNAL_VERSION } from './journal.js'
 import { acquireLock, type DestinationLock } from './lock.js'
 import type { DownloadOptions, DownloadResult } from './options.js'
@@ -23,6 +24,15 @@ import { StallWatchdog } from './watchdog.js'
 
 /** Bytes gathered from the network before one write; D.DEFAULT_WRITE_BUFFER_BYTES bounds the queued batches per connection. */
 const WRITE_BATCH_BYTES = 1024 * 1024
+/** Pool buffers per connection: the write queue, one in flight, one filling. */
+const POOL_BUFFERS_PER_CONNECTION = D.DEFAULT_WRITE_BUFFER_BYTES / WRITE_BATCH_BYTES + 2
+/** Pool buffers beyond those: how far hashing may lag behind the disk. */
+const POOL_BUFFERS_HASH_LAG = 4
+/**
+ * Written bytes after which a datasync starts in the background, so the kernel writes the file
+ * back while it downloads and the fsync before the commit has little left to do.
+ */
+const WRITEBACK_BYTES = Number(process.env.HAUL_WRITEBACK_MIB ?? 64) * 1024 * 1024
 /** How often the whole download starts over from 0 (remote changed) before giving up. */
 const MAX_RESTARTS = 3
 /** Connections allowed for one file. */
@@ -65,6 +75,17 @@ function toHaulError(err: unknown, signal: AbortSignal | undefined): HaulError {
   return new HaulError('HAUL_INTERNAL', `Internal error: ${message}. Please report this.`, { cause: err })
 }
 
+/**
+ * Piece size for several connections: about eight pieces per connection, so the bytes still
+ * waiting for in-order hashing at the end are a few pieces; at least 4 MiB, so the request each
+ * piece costs (a round trip) stays small next to its transfer, unless the file is too small to
+ * give every connection that much; at most 64 MiB.
+ */
+function pieceBytes(size: number, connections: number): number {
+  const MiB = 1024 * 1024
+  return Math.min(64 * MiB, Math.max(D.DEFAULT_MIN_SEGMENT_BYTES, Math.min(Math.max(4 * MiB, Math.ceil(size / (connections * 8))), Math.ceil(size / connections))))
+}
+
 function positiveInteger(value: number | undefined, fallback: number, name: string, min: number, max: number): number {
   const v = value ?? fallback
   if (!Number.isInteger(v) || v < min || v > max) throw new HaulError('HAUL_USAGE', `${name} must be a whole number from ${min} to ${max}, got ${String(value)}.`)
@@ -72,21 +93,24 @@ function positiveInteger(value: number | undefined, fallback: number, name: stri
 }
 
 /**
- * Per-connection write state: batches received bytes, writes them in order, checkpoints.
+ * Per-connection write state: copies received bytes into pool buffers, writes them in order,
+ * checkpoints.
  *
- * Batches queue up while one write is on the libuv pool, so the connection keeps reading (and
- * the main thread keeps hashing) while the disk catches up. One write at a time: writes to one
- * file contend for its inode lock, so more in flight only burn CPU. Completions are accounted in
- * order, so `done`, the ranges, the hasher and the journal only ever see a contiguous prefix.
- * Memory per connection: at most {@link D.DEFAULT_WRITE_BUFFER_BYTES} queued or being written,
- * plus the batch being filled (under {@link WRITE_BATCH_BYTES} + one network chunk).
+ * Full buffers queue up while one write is on the libuv pool, so the connection keeps reading
+ * while the disk catches up. One write at a time: writes to one file contend for its inode lock,
+ * so more in flight only burn CPU. Completions are accounted in order, so `done`, the ranges, the
+ * hasher and the journal only ever see a contiguous prefix. A written buffer then goes to the
+ * hash thread (when its bytes are next in file order) and back to the pool. Memory per
+ * connection: at most {@link D.DEFAULT_WRITE_BUFFER_BYTES} queued or being written, plus the
+ * buffer being filled; the pool's size bounds what waits for hashing.
  */
 class SegmentWriter {
-  #batch: Uint8Array[] = []
-  #batchBytes = 0
+  /** The buffer being filled, and how much of it is. */
+  #buffer: Buffer | undefined
+  #fill = 0
   #writePos: number
-  /** Batches waiting for the write in flight. */
-  readonly #queue: Array<{ chunks: Uint8Array[]; at: number; bytes: number }> = []
+  /** Buffers waiting for the write in flight. */
+  readonly #queue: Array<{ buffer: Buffer; at: number; bytes: number }> = []
   /** Bytes queued or being written. */
   #pendingBytes = 0
   #writing: Promise<void> | undefined
@@ -112,12 +136,17 @@ class SegmentWriter {
     return new SegmentWriter(tx, pos, await createRangeChecksum())
   }
 
-  /** Queues `chunk`; resolves when the caller may read more (the write buffer has room). */
+  /** Copies `chunk` in; resolves when the caller may read more (the write queue has room). */
   async push(chunk: Uint8Array): Promise<void> {
-    this.#batch.push(chunk)
-    this.#batchBytes += chunk.length
-    if (this.#batchBytes < WRITE_BATCH_BYTES) return
-    this.#flush()
+    const pool = this.#tx.pool
+    for (let from = 0; from < chunk.length; ) {
+      this.#buffer ??= pool.take() ?? (await pool.acquire())
+      const n = Math.min(chunk.length - from, this.#buffer.length - this.#fill)
+      this.#buffer.set(n === chunk.length ? chunk : chunk.subarray(from, from + n), this.#fill)
+      this.#fill += n
+      from += n
+      if (this.#fill === this.#buffer.length) this.#flush()
+    }
     while (this.#pendingBytes > D.DEFAULT_WRITE_BUFFER_BYTES && this.#failure === undefined) await this.#completion()
     if (this.#failure !== undefined) throw this.#failure.error
   }
@@ -128,39 +157,44 @@ class SegmentWriter {
     })
   }
 
-  /** Queues the batch and starts a write unless one is in flight. */
+  /** Queues the buffer being filled and starts a write unless one is in flight. */
   #flush(): void {
-    if (this.#batchBytes === 0) return
-    this.#queue.push({ chunks: this.#batch, at: this.#writePos, bytes: this.#batchBytes })
-    this.#pendingBytes += this.#batchBytes
-    this.#writePos += this.#batchBytes
-    this.#batch = []
-    this.#batchBytes = 0
+    const buffer = this.#buffer
+    if (buffer === undefined) return
+    const bytes = this.#fill
+    this.#buffer = undefined
+    this.#fill = 0
     // After a failure nothing more is written: #writeQueued would settle synchronously and leave
     // a settled #writing behind, which drain() would then await forever (a microtask spin).
-    if (this.#failure === undefined) this.#writing ??= this.#writeQueued()
+    if (bytes === 0 || this.#failure !== undefined) return this.#tx.pool.release(buffer)
+    this.#queue.push({ buffer, at: this.#writePos, bytes })
+    this.#pendingBytes += bytes
+    this.#writePos += bytes
+    this.#writing ??= this.#writeQueued()
   }
 
   async #writeQueued(): Promise<void> {
     try {
-      for (let next = this.#queue.shift(); next !== undefined && this.#failure === undefined; next = this.#queue.shift()) {
-        await this.#tx.writeAt(next.chunks, next.at)
+      for (let next = this.#queue[0]; next !== undefined && this.#failure === undefined; next = this.#queue[0]) {
+        await this.#tx.writeAt(next.buffer, next.bytes, next.at)
+        this.#queue.shift()
         this.#pendingBytes -= next.bytes
-        this.#account(next.chunks, next.at, next.bytes)
+        this.#account(next.buffer, next.at, next.bytes)
         this.#wake?.()
       }
     } catch (error) {
       this.#failure = { error }
+      for (const entry of this.#queue.splice(0)) this.#tx.pool.release(entry.buffer)
     } finally {
       this.#writing = undefined
       this.#wake?.()
     }
   }
 
-  #account(chunks: Uint8Array[], at: number, bytes: number): void {
-    for (const c of chunks) this.#checksum.update(c)
+  #account(buffer: Buffer, at: number, bytes: number): void {
+    this.#checksum.update(buffer.subarray(0, bytes))
     this.done = at + bytes
-    this.#tx.written(at, chunks, bytes)
+    this.#tx.written(at, buffer, bytes)
     if (this.done - this.#recordStart >= this.#tx.checkpointBytes || Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) this.#checkpoint()
   }
 
@@ -196,6 +230,7 @@ class Transaction {
   readonly #lowSpeed: number
   readonly #lowSpeedWindowMs: number
   readonly checkpointBytes: number
+  readonly pool: BufferPool
   readonly #master = new AbortController()
 
   #lock: DestinationLock | undefined
@@ -217,6 +252,8 @@ class Transaction {
   #announced = new Set<Source>()
   #journalFailure: unknown
   #inPlaceRestarts = 0
+  #unsynced = 0
+  #writeback: Promise<void> | undefined
 
   constructor(sources: ReadonlyArray<Source>, options: DownloadOptions, emit: (e: HaulEvent) => void) {
     if (sources.length === 0) throw new HaulError('HAUL_USAGE', 'No source given: pass at least one URL or CID.')
@@ -234,6 +271,7 @@ class Transaction {
     if (options.size !== undefined && (!Number.isSafeInteger(options.size) || options.size < 0)) throw new HaulError('HAUL_USAGE', `size must be a byte count, got ${options.size}.`)
     this.checkpointBytes = Math.max(1024 * 1024, Math.floor(D.DEFAULT_CHECKPOINT_BYTES / this.#connections))
     this.#pool = new SourcePool(sources, this.#retries)
+    this.pool = new BufferPool(WRITE_BATCH_BYTES, this.#connections * POOL_BUFFERS_PER_CONNECTION + POOL_BUFFERS_HASH_LAG)
     this.#size = options.size
   }
 
@@ -348,6 +386,7 @@ class Transaction {
         )
       }
       try {
+        await this.#writeback
         await commitFile(stage.data, stage.dataPath, this.#destination)
       } catch (err) {
         keep = false // an fsync error is never retried: the staged bytes may be lost already
@@ -357,8 +396,9 @@ class Transaction {
       this.#emit({ event: 'done', path: this.#destination, bytes: size, sha256: digests.sha256 })
       return { path: this.#destination, bytes: size, sha256: digests.sha256, resumedFrom, source: (this.#lastSource ?? this.#primary).label, cached: false, digests }
     } catch (err) {
-      await this.#hasher?.settle().catch(() => undefined)
+      await this.#hasher?.drop().catch(() => undefined)
       await this.#journal?.close().catch(() => undefined)
+      await this.#writeback
       await stage.data.close().catch(() => undefined)
       // Nothing worth resuming: leave the folder as it was.
       if (!keep || this.#ranges.total === 0) await removeStage(stage).catch(() => undefined)
@@ -369,10 +409,10 @@ class Transaction {
   }
 
   async #newHasher(data: FileHandle): Promise<void> {
-    await this.#hasher?.settle()
-    this.#hasher = new OrderedHasher(await MultiHasher.create(this.#expected.map((e) => e.algorithm)), data)
+    await this.#hasher?.drop()
+    this.#hasher = new OrderedHasher(await StreamDigest.create(this.#expected.map((e) => e.algorithm)), data, this.pool)
     // A resumed prefix is read back and hashed in the background while new bytes arrive.
-    this.#hasher.written(0, [], this.#ranges.prefixEnd)
+    this.#hasher.extend(this.#ranges.prefixEnd)
   }
 
   // ---- fetching ---------------------------------------------------------------------------
@@ -395,6 +435,7 @@ class Transaction {
   /** Truncates everything and starts the journal over (the remote changed or can't resume). */
   async #reset(data: FileHandle, info: RemoteInfo | undefined): Promise<void> {
     await this.#hasher.settle()
+    await this.#writeback
     await data.truncate(0).catch((err: unknown) => {
       throw fsError(err, 'truncate the partial file', this.#stage!.dataPath)
     })
@@ -613,6 +654,7 @@ class Transaction {
     }
     if (!this.#spawned && this.#connections > 1 && info.ranges && this.#size !== undefined) {
       this.#spawned = true
+      this.#scheduler.usePieces(pieceBytes(this.#size, this.#connections))
       this.#spawnMore()
     }
   }
@@ -625,36 +667,33 @@ class Transaction {
 
   // ---- called by SegmentWriter ------------------------------------------------------------
 
-  /** Writes `chunks` at `at`; every byte or a HaulError. */
-  async writeAt(chunks: Uint8Array[], at: number): Promise<void> {
+  /** Writes `buffer[0, length)` at `at`; every byte or a HaulError. */
+  async writeAt(buffer: Buffer, length: number, at: number): Promise<void> {
     const data = this.#stage!.data
-    let pos = at
-    let pending = chunks
     try {
-      while (pending.length > 0) {
-        const { bytesWritten } = await data.writev(pending, pos)
-        pos += bytesWritten
-        let skip = bytesWritten
-        const rest: Uint8Array[] = []
-        for (const c of pending) {
-          if (skip >= c.length) skip -= c.length
-          else {
-            rest.push(skip > 0 ? c.subarray(skip) : c)
-            skip = 0
-          }
-        }
-        if (bytesWritten === 0 && rest.length > 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' })
-        pending = rest
+      for (let done = 0; done < length; ) {
+        const { bytesWritten } = await data.write(buffer, done, length - done, at + done)
+        if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' })
+        done += bytesWritten
       }
     } catch (err) {
       throw fsError(err, 'write to the partial file', this.#stage!.dataPath)
     }
   }
 
-  /** Bytes [at, at + length) of `chunks` are on disk (page cache). */
-  written(at: number, chunks: ReadonlyArray<Uint8Array>, length: number): void {
+  /** `buffer[0, length)` is on disk (page cache) at `at`; the buffer is handed on. */
+  written(at: number, buffer: Buffer, length: number): void {
+    this.#unsynced += length
+    if (this.#unsynced >= WRITEBACK_BYTES && this.#writeback === undefined && WRITEBACK_BYTES > 0) {
+      this.#unsynced = 0
+      // A failure here shows again in the fsync before the commit, which is where it counts.
+      this.#writeback = this.#stage!.data.datasync().then(
+        () => (this.#writeback = undefined),
+        () => (this.#writeback = undefined),
+      )
+    }
     this.#ranges.add(at, at + length)
-    this.#hasher.written(at, chunks, this.#ranges.prefixEnd)
+    this.#hasher.written(at, buffer, length, this.#ranges.prefixEnd, this.pool.release)
     this.#progress.update(this.#ranges.total, this.#reading)
   }
 

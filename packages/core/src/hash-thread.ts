@@ -1,0 +1,200 @@
+import { Worker } from 'node:worker_threads'
+
+/**
+ * One worker thread per process that runs node:crypto digests, so hashing a download (≈0.5 s per
+ * GiB for sha256 even with SHA-NI) uses the second core instead of delaying the socket reads on the
+ * main thread. Buffers are transferred, not copied: the caller gives up a buffer with `update` and
+ * gets the same memory back through `release` once it is hashed.
+ *
+ * The worker never keeps the process alive on its own: it is referenced only while some buffer or
+ * digest is in flight. If it cannot start or dies, {@link HashThread.shared} returns undefined and
+ * callers hash on the main thread; streams open at that moment fail their digest.
+ */
+
+type Request =
+  | { op: 'open'; id: number; algorithms: string[] }
+  | { op: 'update'; id: number; buffer: ArrayBuffer; length: number }
+  | { op: 'digest'; id: number }
+  | { op: 'drop'; id: number }
+
+type Reply = { op: 'returned'; id: number; buffer: ArrayBuffer } | { op: 'digest'; id: number; digests: Record<string, string> } | { op: 'failed'; id: number; message: string }
+
+/** The worker's whole program; stringified, so it may only use what it requires itself. */
+function workerProgram(): void {
+  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads')
+  const { createHash } = require('node:crypto') as typeof import('node:crypto')
+  const streams = new Map<number, Array<[string, import('node:crypto').Hash]>>()
+  const port = parentPort!
+  port.on('message', (m: Request) => {
+    try {
+      if (m.op === 'open') streams.set(m.id, m.algorithms.map((a) => [a, createHash(a)]))
+      else if (m.op === 'update') {
+        const view = new Uint8Array(m.buffer, 0, m.length)
+        for (const [, hash] of streams.get(m.id) ?? []) hash.update(view)
+      } else if (m.op === 'digest') {
+        const digests: Record<string, string> = {}
+        for (const [name, hash] of streams.get(m.id) ?? []) digests[name] = hash.digest('hex')
+        streams.delete(m.id)
+        port.postMessage({ op: 'digest', id: m.id, digests } satisfies Reply)
+      } else streams.delete(m.id)
+    } catch (err) {
+      streams.delete(m.id)
+      port.postMessage({ op: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) } satisfies Reply)
+    } finally {
+      if (m.op === 'update') port.postMessage({ op: 'returned', id: m.id, buffer: m.buffer } satisfies Reply, [m.buffer])
+    }
+  })
+}
+
+/** A digest computed on the hash thread, fed in order. */
+export class ThreadDigest {
+  readonly #thread: HashThread
+  readonly id: number
+  /** Buffers given away, oldest first, with who gets each back. */
+  readonly #inFlight: Array<{ buffer: Buffer; release: (b: Buffer) => void }> = []
+  #result: { resolve: (d: Record<string, string>) => void; reject: (e: Error) => void } | undefined
+  #failure: Error | undefined
+  #finished = false
+
+  constructor(thread: HashThread, id: number) {
+    this.#thread = thread
+    this.id = id
+  }
+
+  /** Hashes `buffer[0, length)`. `buffer` must own its whole ArrayBuffer; it comes back via `release`. */
+  update(buffer: Buffer, length: number, release: (b: Buffer) => void): void {
+    if (this.#failure !== undefined || this.#finished) {
+      release(buffer)
+      return
+    }
+    this.#inFlight.push({ buffer, release })
+    this.#thread.post({ op: 'update', id: this.id, buffer: buffer.buffer as ArrayBuffer, length }, [buffer.buffer as ArrayBuffer])
+  }
+
+  /** The digests by node:crypto name, once every update before it is hashed. */
+  digest(): Promise<Record<string, string>> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    if (this.#finished) return Promise.reject(new Error('digest() called twice'))
+    this.#finished = true
+    return new Promise((resolve, reject) => {
+      this.#result = { resolve, reject }
+      this.#thread.post({ op: 'digest', id: this.id })
+    })
+  }
+
+  /** Forgets the stream without a digest. */
+  drop(): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.dropped = true
+    this.#thread.post({ op: 'drop', id: this.id })
+    this.#thread.settled(this)
+  }
+
+  /** @internal Dropped: forgotten once its buffers are back. */
+  dropped = false
+
+  /** @internal */
+  onReply(reply: Reply): void {
+    if (reply.op === 'returned') {
+      const entry = this.#inFlight.shift()
+      entry?.release(Buffer.from(reply.buffer))
+      this.#thread.settled(this)
+    } else if (reply.op === 'digest') {
+      this.#result?.resolve(reply.digests)
+      this.#result = undefined
+      this.#thread.settled(this)
+    } else this.fail(new Error(`hashing failed: ${reply.message}`))
+  }
+
+  /** @internal The thread died or the worker failed this stream. */
+  fail(error: Error): void {
+    this.#failure ??= error
+    // The transferred buffers died with the thread: their (now empty) views go back so the pool
+    // can make new ones.
+    for (const entry of this.#inFlight.splice(0)) entry.release(entry.buffer)
+    this.#result?.reject(error)
+    this.#result = undefined
+    this.#thread.settled(this)
+  }
+
+  /** @internal Whether something is in flight (keeps the thread referenced). */
+  get busy(): boolean {
+    return this.#inFlight.length > 0 || this.#result !== undefined
+  }
+}
+
+export class HashThread {
+  static #shared: HashThread | undefined
+  static #unavailable = false
+
+  readonly #worker: Worker
+  readonly #streams = new Map<number, ThreadDigest>()
+  #nextId = 1
+  readonly #busy = new Set<ThreadDigest>()
+  #dead = false
+
+  private constructor(worker: Worker) {
+    this.#worker = worker
+    worker.unref()
+    worker.on('message', (reply: Reply) => {
+      const stream = this.#streams.get(reply.id)
+      if (stream === undefined) return
+      if (reply.op !== 'returned') this.#streams.delete(reply.id)
+      stream.onReply(reply)
+    })
+    const die = (why: string): void => {
+      if (this.#dead) return
+      this.#dead = true
+      HashThread.#shared = undefined
+      HashThread.#unavailable = true
+      const error = new Error(`the hashing thread stopped: ${why}`)
+      for (const stream of [...this.#streams.values()]) stream.fail(error)
+      this.#streams.clear()
+    }
+    worker.on('error', (err) => die(err.message))
+    worker.on('exit', (code) => die(`exit code ${code}`))
+  }
+
+  /**
+   * The process's hash thread, started on first use; undefined when worker threads are off
+   * (`HAUL_HASH_THREAD=0`) or the thread could not start or died.
+   */
+  static shared(): HashThread | undefined {
+    if (HashThread.#shared !== undefined) return HashThread.#shared
+    if (HashThread.#unavailable || process.env.HAUL_HASH_THREAD === '0') return undefined
+    try {
+      HashThread.#shared = new HashThread(new Worker(`(${workerProgram.toString()})()`, { eval: true, name: 'haul-hash' }))
+    } catch {
+      HashThread.#unavailable = true
+    }
+    return HashThread.#shared
+  }
+
+  /** A new digest stream of node:crypto `algorithms` (names as createHash takes them). */
+  open(algorithms: string[]): ThreadDigest {
+    const id = this.#nextId++
+    const stream = new ThreadDigest(this, id)
+    this.#streams.set(id, stream)
+    this.post({ op: 'open', id, algorithms })
+    return stream
+  }
+
+  /** @internal */
+  post(message: Request, transfer: ArrayBuffer[] = []): void {
+    if (this.#dead) return
+    this.#worker.postMessage(message, transfer)
+    const stream = this.#streams.get(message.id)
+    if (stream !== undefined && stream.busy && !this.#busy.has(stream)) {
+      if (this.#busy.size === 0) this.#worker.ref()
+      this.#busy.add(stream)
+    }
+  }
+
+  /** @internal Called when a stream's in-flight work changes. */
+  settled(stream: ThreadDigest): void {
+    if (stream.busy) return
+    if (stream.dropped) this.#streams.delete(stream.id)
+    if (this.#busy.delete(stream) && this.#busy.size === 0) this.#worker.unref()
+  }
+}
