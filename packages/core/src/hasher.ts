@@ -136,28 +136,52 @@ export class StreamDigest {
 
 const READ_BACK_BYTES = 1024 * 1024
 
+/** Reads in flight while reading back: enough to keep the hash thread fed. */
+const READS_AHEAD = 4
+
 /**
- * Hashes [from, to) of an open file into `digest`, a pool buffer at a time: reading the next MiB
- * overlaps hashing the last one on the hash thread.
+ * Hashes [from, to) of an open file into `digest`, in pool buffers: up to {@link READS_AHEAD}
+ * reads are in flight while the hash thread works on earlier ones, and they feed the digest in
+ * order.
  */
 export async function hashFileRange(file: FileHandle, digest: StreamDigest, pool: BufferPool, from: number, to: number, signal?: AbortSignal): Promise<void> {
-  let at = from
-  while (at < to) {
-    signal?.throwIfAborted()
-    const buffer = await pool.acquire()
-    let bytesRead: number
-    try {
-      ;({ bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, to - at), at))
-    } catch (err) {
-      pool.release(buffer)
-      throw err
+  const reads: Array<Promise<{ buffer: Buffer; bytesRead: number; at: number }>> = []
+  let next = from
+  const start = (): void => {
+    const at = next
+    const length = Math.min(pool.size, to - at)
+    next += length
+    reads.push(
+      pool.acquire().then(async (buffer) => {
+        try {
+          const { bytesRead } = await file.read(buffer, 0, length, at)
+          return { buffer, bytesRead, at }
+        } catch (err) {
+          pool.release(buffer)
+          throw err
+        }
+      }),
+    )
+  }
+  try {
+    while (next < to && reads.length < READS_AHEAD) start()
+    while (reads.length > 0) {
+      signal?.throwIfAborted()
+      const { buffer, bytesRead, at } = await reads.shift()!
+      if (bytesRead === 0) {
+        pool.release(buffer)
+        throw new Error(`unexpected end of file at byte ${at} while hashing`)
+      }
+      if (bytesRead < Math.min(pool.size, to - at)) {
+        // A short read (not expected from a regular file): hash what came and read the rest after.
+        digest.update(buffer, bytesRead, pool.release)
+        await hashFileRange(file, digest, pool, at + bytesRead, Math.min(to, at + pool.size), signal)
+      } else digest.update(buffer, bytesRead, pool.release)
+      while (next < to && reads.length < READS_AHEAD) start()
     }
-    if (bytesRead === 0) {
-      pool.release(buffer)
-      throw new Error(`unexpected end of file at byte ${at} while hashing`)
-    }
-    digest.update(buffer, bytesRead, pool.release)
-    at += bytesRead
+  } finally {
+    // After a failure, let the reads still in flight finish and give their buffers back.
+    for (const r of reads.splice(0)) void r.then((x) => pool.release(x.buffer), () => undefined)
   }
 }
 
@@ -166,7 +190,7 @@ export async function hashFile(path: string, algorithms: Iterable<DigestAlgorith
   const digest = await StreamDigest.create(algorithms)
   const file = await open(path, 'r')
   try {
-    await hashFileRange(file, digest, new BufferPool(READ_BACK_BYTES, 4), 0, (await file.stat()).size, signal)
+    await hashFileRange(file, digest, new BufferPool(READ_BACK_BYTES, READS_AHEAD + 2), 0, (await file.stat()).size, signal)
   } catch (err) {
     digest.drop()
     throw err

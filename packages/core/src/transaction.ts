@@ -27,7 +27,7 @@ const WRITE_BATCH_BYTES = 1024 * 1024
 /** Pool buffers per connection: the write queue, one in flight, one filling. */
 const POOL_BUFFERS_PER_CONNECTION = D.DEFAULT_WRITE_BUFFER_BYTES / WRITE_BATCH_BYTES + 2
 /** Pool buffers beyond those: how far hashing may lag behind the disk. */
-const POOL_BUFFERS_HASH_LAG = 4
+const POOL_BUFFERS_HASH_LAG = 2
 /**
  * Written bytes after which a datasync starts in the background, so the kernel writes the file
  * back while it downloads and the fsync before the commit has little left to do.
