@@ -30,9 +30,14 @@ const POOL_BUFFERS_PER_CONNECTION = D.DEFAULT_WRITE_BUFFER_BYTES / WRITE_BATCH_B
 const POOL_BUFFERS_HASH_LAG = 2
 /**
  * Written bytes after which a datasync starts in the background, so the kernel writes the file
- * back while it downloads and the fsync before the commit has little left to do.
+ * back while it downloads and the fsync before the commit has little left to do. 0 turns it off.
  */
-const WRITEBACK_BYTES = Number(process.env.HAUL_WRITEBACK_MIB ?? 64) * 1024 * 1024
+const WRITEBACK_BYTES = writebackBytes(process.env.HAUL_WRITEBACK_MIB)
+
+function writebackBytes(mib: string | undefined): number {
+  const n = Number(mib ?? 64)
+  return Number.isFinite(n) && n >= 0 ? n * 1024 * 1024 : 64 * 1024 * 1024
+}
 /** How often the whole download starts over from 0 (remote changed) before giving up. */
 const MAX_RESTARTS = 3
 /** Connections allowed for one file. */
