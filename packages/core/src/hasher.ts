@@ -38,6 +38,20 @@ function wasmEngine(hasher: IHasher): Engine {
   return { update: (c) => void hasher.update(c), digest: () => hasher.digest('hex') }
 }
 
+/** Digest results by algorithm; sha256 is always there. */
+export type Digests = Partial<Record<DigestAlgorithm, string>> & { sha256: string }
+
+/** An engine on this thread: node:crypto where it has the algorithm, else hash-wasm. */
+async function localEngine(algorithm: DigestAlgorithm): Promise<Engine> {
+  const nodeName = NODE_NAMES[algorithm]
+  return nodeName !== undefined ? nodeEngine(nodeName) : wasmEngine(await WASM_FACTORIES[algorithm]!())
+}
+
+/** The requested algorithms, sha256 always among them, each once. */
+function withSha256(algorithms: Iterable<DigestAlgorithm>): Set<DigestAlgorithm> {
+  return new Set<DigestAlgorithm>(['sha256', ...algorithms])
+}
+
 /** Several digests of one byte stream, computed in one pass. sha256 is always included. */
 export class MultiHasher {
   readonly #engines: Map<DigestAlgorithm, Engine>
@@ -48,11 +62,7 @@ export class MultiHasher {
 
   static async create(algorithms: Iterable<DigestAlgorithm>): Promise<MultiHasher> {
     const engines = new Map<DigestAlgorithm, Engine>()
-    for (const algorithm of new Set<DigestAlgorithm>(['sha256', ...algorithms])) {
-      const nodeName = NODE_NAMES[algorithm]
-      if (nodeName !== undefined) engines.set(algorithm, nodeEngine(nodeName))
-      else engines.set(algorithm, wasmEngine(await WASM_FACTORIES[algorithm]!()))
-    }
+    for (const algorithm of withSha256(algorithms)) engines.set(algorithm, await localEngine(algorithm))
     return new MultiHasher(engines)
   }
 
@@ -61,15 +71,12 @@ export class MultiHasher {
   }
 
   /** Finishes every digest (lowercase hex). The hasher can't be used afterwards. */
-  digest(): Partial<Record<DigestAlgorithm, string>> & { sha256: string } {
+  digest(): Digests {
     const out: Partial<Record<DigestAlgorithm, string>> = {}
     for (const [algorithm, engine] of this.#engines) out[algorithm] = engine.digest()
-    return out as Partial<Record<DigestAlgorithm, string>> & { sha256: string }
+    return out as Digests
   }
 }
-
-/** Digest results by algorithm; sha256 is always there. */
-export type Digests = Partial<Record<DigestAlgorithm, string>> & { sha256: string }
 
 /**
  * Several digests of one byte stream fed in order, in whole buffers that it takes over for a
@@ -92,11 +99,10 @@ export class StreamDigest {
     const local = new Map<DigestAlgorithm, Engine>()
     const threadNames = new Map<string, DigestAlgorithm>()
     const thread = HashThread.shared()
-    for (const algorithm of new Set<DigestAlgorithm>(['sha256', ...algorithms])) {
+    for (const algorithm of withSha256(algorithms)) {
       const nodeName = NODE_NAMES[algorithm]
       if (nodeName !== undefined && thread !== undefined) threadNames.set(nodeName, algorithm)
-      else if (nodeName !== undefined) local.set(algorithm, nodeEngine(nodeName))
-      else local.set(algorithm, wasmEngine(await WASM_FACTORIES[algorithm]!()))
+      else local.set(algorithm, await localEngine(algorithm))
     }
     return new StreamDigest(local, thread?.open([...threadNames.keys()]), threadNames)
   }
@@ -172,11 +178,10 @@ export async function hashFileRange(file: FileHandle, digest: StreamDigest, pool
         pool.release(buffer)
         throw new Error(`unexpected end of file at byte ${at} while hashing`)
       }
-      if (bytesRead < Math.min(pool.size, to - at)) {
-        // A short read (not expected from a regular file): hash what came and read the rest after.
-        digest.update(buffer, bytesRead, pool.release)
-        await hashFileRange(file, digest, pool, at + bytesRead, Math.min(to, at + pool.size), signal)
-      } else digest.update(buffer, bytesRead, pool.release)
+      digest.update(buffer, bytesRead, pool.release)
+      // A short read (not expected from a regular file): read the rest of its range before going on.
+      const end = Math.min(to, at + pool.size)
+      if (at + bytesRead < end) await hashFileRange(file, digest, pool, at + bytesRead, end, signal)
       while (next < to && reads.length < READS_AHEAD) start()
     }
   } finally {
