@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { formatSize } from './config.js'
-import { cleanDir, expectSize, haulArgv, outDir, type BenchContext } from './context.js'
+import { cleanDir, expectSize, haulArgv, nodeFloorArgv, outDir, type BenchContext } from './context.js'
 import { benchFile } from './files.js'
 import { startGatewayProcess } from './gateway.js'
 import { alternate, medianRatio } from './measure.js'
@@ -31,12 +31,13 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
           argv: [ctx.tools.curl!, '-sS', '-o', out, '-H', 'accept: application/vnd.ipld.car', `${pathUrl}?format=car&dag-scope=entity`],
           prepare,
         },
+        { label: 'node + undici → file (path, floor, unverified)', argv: nodeFloorArgv(pathUrl, out), prepare, check },
       ],
       ctx.config.pairs,
       dir + '.scratch',
       ctx.log,
     )
-    const [haul, curl, car] = rows as [typeof rows[0], typeof rows[0], typeof rows[0]]
+    const [haul, curl, car, floor] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]]
     const ratio = medianRatio(haul, curl)
     return {
       id: '3-gateway',
@@ -46,9 +47,14 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
       ratios: [
         { of: haul.label, to: curl.label, median: ratio },
         { of: haul.label, to: car.label, median: medianRatio(haul, car) },
+        { of: haul.label, to: floor.label, median: medianRatio(haul, floor) },
+        { of: floor.label, to: curl.label, median: medianRatio(floor, curl) },
       ],
       targets: [{ what: 'haul / curl of the path', limit: '≤ 1.5', actual: ratio.toFixed(2), met: ratio <= 1.5 }],
-      notes: [`The gateway runs in its own node process (CID ${gateway.cid}). The curl rows are the gateway's own speed: haul cannot beat them.`],
+      notes: [
+        `The gateway runs in its own node process (CID ${gateway.cid}). The curl rows are the gateway's own speed: haul cannot beat them.`,
+        'The floor row is Node.js + undici saving the same unverified path response and nothing else: if it is over 1.5x curl, so is any client on this runtime.',
+      ],
     }
   } finally {
     await gateway.stop()

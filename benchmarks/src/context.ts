@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { BenchConfig } from './config.js'
 import type { Nginx } from './nginx.js'
 
@@ -16,6 +17,11 @@ export interface BenchContext {
 /** `node apps/cli/dist/bin.js get …`. */
 export function haulArgv(ctx: BenchContext, args: string[]): string[] {
   return [process.execPath, join(ctx.config.repoRoot, 'apps/cli/dist/bin.js'), 'get', ...args]
+}
+
+/** The Node.js floor (see node-floor.ts): the same runtime and HTTP client as haul, doing nothing else. */
+export function nodeFloorArgv(url: string, out: string, accept?: string): string[] {
+  return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-floor.js'), url, out, ...(accept === undefined ? [] : [accept])]
 }
 
 /** A fresh, empty output folder (staging entries and all) for one run. */

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads'
 
 type Request =
   | { op: 'open'; id: number; algorithms: string[] }
-  | { op: 'update'; id: number; buffer: ArrayBuffer; length: number }
+  | { op: 'update'; id: number; buffer: ArrayBuffer; offset: number; length: number }
   | { op: 'digest'; id: number }
   | { op: 'drop'; id: number }
 
@@ -29,7 +29,7 @@ function workerProgram(): void {
     try {
       if (m.op === 'open') streams.set(m.id, m.algorithms.map((a) => [a, createHash(a)]))
       else if (m.op === 'update') {
-        const view = new Uint8Array(m.buffer, 0, m.length)
+        const view = new Uint8Array(m.buffer, m.offset, m.length)
         for (const [, hash] of streams.get(m.id) ?? []) hash.update(view)
       } else if (m.op === 'digest') {
         const digests: Record<string, string> = {}
@@ -61,14 +61,17 @@ export class ThreadDigest {
     this.id = id
   }
 
-  /** Hashes `buffer[0, length)`. `buffer` must own its whole ArrayBuffer; it comes back via `release`. */
-  update(buffer: Buffer, length: number, release: (b: Buffer) => void): void {
+  /**
+   * Hashes `buffer[offset, offset + length)`. `buffer` must own its whole ArrayBuffer; it comes
+   * back via `release`.
+   */
+  update(buffer: Buffer, length: number, release: (b: Buffer) => void, offset = 0): void {
     if (this.#failure !== undefined || this.#finished) {
       release(buffer)
       return
     }
     this.#inFlight.push({ buffer, release })
-    this.#thread.post({ op: 'update', id: this.id, buffer: buffer.buffer as ArrayBuffer, length }, [buffer.buffer as ArrayBuffer])
+    this.#thread.post({ op: 'update', id: this.id, buffer: buffer.buffer as ArrayBuffer, offset, length }, [buffer.buffer as ArrayBuffer])
   }
 
   /** The digests by node:crypto name, once every update before it is hashed. */

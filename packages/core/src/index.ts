@@ -40,6 +40,8 @@ export {
 } from './digest.js'
 export type { DigestAlgorithm, ExpectedDigest } from './digest.js'
 export { MultiHasher } from './hasher.js'
+export { digestBlock } from './block-digest.js'
+export type { BlockDigest } from './block-digest.js'
 export { checkFreeSpace } from './preflight.js'
 export { formatBytes } from './format.js'
 export { stagingDirFor, lockPathFor, listStaged } from './staging.js'

@@ -47,22 +47,94 @@ class BlockCache {
   }
 }
 
+/** A section read ahead of the walk, its verification under way. */
+interface Pending {
+  cid: CID
+  key: string
+  length: number
+  /** The verified bytes; rejects if they do not match the CID. */
+  verified: Promise<Uint8Array>
+}
+
+/** Sections read and being verified ahead of the walk, at most this many bytes... */
+const READ_AHEAD_BYTES = 4 * 1024 * 1024
+/** ...and this many sections. */
+const READ_AHEAD_SECTIONS = 16
+
 /**
  * Blocks from one CAR response. The walk asks in depth-first order and the gateway sends in that
- * order, so normally the next section is the one wanted. Sections nobody asked for are verified
- * and kept (within a budget) in case they are wanted later; a duplicate of a block already served
- * from the cache is skipped. A wanted block that never comes is an integrity failure.
+ * order, so normally the next section is the one wanted. Sections are read a few ahead of the walk
+ * and verified as they arrive (big ones on the hash thread), so hashing overlaps with receiving
+ * and writing. Sections nobody asked for are kept verified (within a budget) in case they are
+ * wanted later; a duplicate of a block already served from the cache is skipped. A wanted block
+ * that never comes is an integrity failure.
  */
 export class CarBlocks implements BlockGetter {
   private readonly cache = new BlockCache(DEFAULT_BLOCK_CACHE_BYTES)
   /** Copies of a block the stream still owes us because we served it from the cache (dups=y). */
   private readonly owed = new Map<string, number>()
   private unrequested = 0
+  /** Read-ahead, in stream order. */
+  private readonly ahead: Pending[] = []
+  private aheadBytes = 0
+  /** The read under way, if any (the reader takes one call at a time). */
+  private reading: Promise<void> | undefined
+  /** The stream's clean end, or how reading it failed; met after every section before it. */
+  private end: { error?: unknown } | undefined
 
   constructor(
     private readonly reader: CarReader,
     private readonly label: string,
   ) {}
+
+  /** Reads sections until the read-ahead is full or the stream ends; one loop at a time. */
+  private pump(): Promise<void> {
+    this.reading ??= (async () => {
+      try {
+        while (this.end === undefined && this.aheadBytes < READ_AHEAD_BYTES && this.ahead.length < READ_AHEAD_SECTIONS) {
+          let section
+          try {
+            section = await this.reader.next()
+          } catch (err) {
+            this.end = { error: err }
+            break
+          }
+          if (section === null) {
+            this.end = {}
+            break
+          }
+          // Measured first: verifying may hand the bytes to the hash thread (detaching them) at once.
+          const length = section.bytes.length
+          const verified = verifyBlock(section.cid, section.bytes, this.label, section.owned)
+          // Settled when consumed; a section dropped unconsumed (a duplicate, a closed read) must
+          // not become an unhandled rejection.
+          verified.catch(() => undefined)
+          this.ahead.push({ cid: section.cid, key: keyOf(section.cid), length, verified })
+          this.aheadBytes += length
+        }
+      } finally {
+        this.reading = undefined
+      }
+    })()
+    return this.reading
+  }
+
+  /** The next section in stream order, or null at the stream's end (or its error, thrown). */
+  private async nextSection(): Promise<Pending | null> {
+    for (;;) {
+      const head = this.ahead.shift()
+      if (head !== undefined) {
+        this.aheadBytes -= head.length
+        void this.pump()
+        return head
+      }
+      if (this.end !== undefined) {
+        if ('error' in this.end) throw this.end.error
+        return null
+      }
+      await this.pump()
+    }
+  }
 
   async get(cid: CID): Promise<Uint8Array> {
     if (cid.multihash.code === identity.code) return cid.multihash.digest
@@ -73,27 +145,25 @@ export class CarBlocks implements BlockGetter {
       return hit
     }
     for (;;) {
-      const section = await this.reader.next()
+      const section = await this.nextSection()
       if (section === null) {
         throw integrityError(`CAR from ${this.label} ended without block ${cid.toString()}, which the file needs (the response was truncated or incomplete).`, this.label)
       }
-      const sectionKey = keyOf(section.cid)
-      if (sectionKey === key) {
-        await verifyBlock(cid, section.bytes, this.label)
-        this.cache.put(key, section.bytes)
-        return section.bytes
+      if (section.key === key) {
+        const bytes = await section.verified
+        this.cache.put(key, bytes)
+        return bytes
       }
-      const owed = this.owed.get(sectionKey) ?? 0
+      const owed = this.owed.get(section.key) ?? 0
       if (owed > 0) {
-        this.owed.set(sectionKey, owed - 1)
+        this.owed.set(section.key, owed - 1)
         continue
       }
-      this.unrequested += section.bytes.length
+      this.unrequested += section.length
       if (this.unrequested > DEFAULT_MAX_UNREQUESTED_BYTES) {
         throw integrityError(`Gateway ${this.label} sent over ${DEFAULT_MAX_UNREQUESTED_BYTES} bytes of blocks the file does not need.`, this.label)
       }
-      await verifyBlock(section.cid, section.bytes, this.label)
-      this.cache.put(sectionKey, section.bytes)
+      this.cache.put(section.key, await section.verified)
     }
   }
 }
@@ -172,8 +242,14 @@ export class RawBlocks implements BlockGetter {
       }
       parts.push(next.value)
     }
-    const bytes = parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts)
-    await verifyBlock(cid, bytes, this.label)
-    return bytes
+    if (parts.length === 1 && parts[0] !== undefined) return verifyBlock(cid, parts[0], this.label)
+    // Joined into memory of its own, which verification may hand to the hash thread.
+    const joined = Buffer.allocUnsafeSlow(length)
+    let at = 0
+    for (const part of parts) {
+      joined.set(part, at)
+      at += part.length
+    }
+    return verifyBlock(cid, joined, this.label, true)
   }
 }

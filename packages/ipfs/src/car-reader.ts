@@ -7,6 +7,12 @@ import { integrityError } from './errors.js'
 export interface CarSection {
   cid: CID
   bytes: Uint8Array
+  /**
+   * Whether `bytes` sit in memory allocated for this section alone (the section spanned network
+   * chunks and was copied together), which may therefore be handed to another thread. Otherwise
+   * `bytes` is a view into a network chunk that other sections share. `cid` never refers to it.
+   */
+  owned: boolean
 }
 
 const MAX_HEADER_BYTES = 64 * 1024
@@ -53,14 +59,17 @@ export class CarReader {
     return this.buffered >= n
   }
 
-  /** The next `n` buffered bytes: a view of one network chunk when they sit in one, else one copy. */
-  private take(n: number): Uint8Array {
+  /**
+   * The next `n` buffered bytes: a view of one network chunk when they sit in one, else one copy
+   * in memory of its own (`owned`).
+   */
+  private take(n: number): { bytes: Uint8Array; owned: boolean } {
     const first = this.chunks[0]
     if (first !== undefined && first.length >= n) {
       if (first.length === n) this.chunks.shift()
       else this.chunks[0] = first.subarray(n)
       this.buffered -= n
-      return first.subarray(0, n)
+      return { bytes: first.subarray(0, n), owned: false }
     }
     // Not zero-filled: every byte is overwritten below.
     const out = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
@@ -75,7 +84,7 @@ export class CarReader {
       else this.chunks[0] = head.subarray(part)
     }
     this.buffered -= n
-    return out
+    return { bytes: out, owned: true }
   }
 
   /**
@@ -108,7 +117,7 @@ export class CarReader {
     }
     if (prefix === null || prefix.value === 0 || prefix.value > MAX_HEADER_BYTES) throw new CarHeaderError(`CAR header length ${String(prefix?.value)} is not usable`)
     if (!(await this.fill(prefix.length + prefix.value))) throw new CarHeaderError('CAR header is truncated')
-    const framed = this.take(prefix.length + prefix.value)
+    const framed = this.take(prefix.length + prefix.value).bytes
     try {
       // Roots are ignored: the trustless gateway spec leaves them unspecified.
       await readHeader(bytesReader(framed), 1)
@@ -131,10 +140,12 @@ export class CarReader {
     let cid: CID
     let bytes: Uint8Array
     try {
-      ;[cid, bytes] = CID.decodeFirst(section)
+      ;[cid, bytes] = CID.decodeFirst(section.bytes)
+      // The CID is a view into the section; memory that may move to the hash thread keeps no CID.
+      if (section.owned) cid = CID.decode(section.bytes.slice(0, section.bytes.length - bytes.length))
     } catch (err) {
       throw integrityError(`CAR from ${this.label} holds a section without a valid CID.`, this.label, err)
     }
-    return { cid, bytes }
+    return { cid, bytes, owned: section.owned }
   }
 }

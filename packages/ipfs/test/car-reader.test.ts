@@ -36,6 +36,27 @@ async function* chunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Arr
 }
 
 describe('CarReader', () => {
+  it('marks a section copied together from several chunks as owned, and its CID outlives the memory', async () => {
+    const block = new Uint8Array(5000).fill(9)
+    const cid = CID.createV1(raw.code, await sha256.digest(block))
+    const car = Uint8Array.from([...header(cid), ...varint(cid.bytes.length + block.length), ...cid.bytes, ...block])
+    const split = new CarReader(chunks(car, 1000)[Symbol.asyncIterator](), 'test')
+    await split.header()
+    const owned = await split.next()
+    expect(owned?.owned).toBe(true)
+    // Give the section's memory away, as verification does with a big block.
+    structuredClone(owned!.bytes.buffer, { transfer: [owned!.bytes.buffer as ArrayBuffer] })
+    expect(owned!.bytes.length).toBe(0)
+    expect(owned!.cid.equals(cid)).toBe(true)
+    expect(owned!.cid.toString()).toBe(cid.toString())
+
+    const whole = new CarReader(chunks(car, 100_000)[Symbol.asyncIterator](), 'test')
+    await whole.header()
+    const view = await whole.next()
+    expect(view?.owned).toBe(false) // a view into the network chunk: never handed to another thread
+    expect(Buffer.from(view!.bytes).equals(Buffer.from(block))).toBe(true)
+  })
+
   it('reads sections split across arbitrary chunk boundaries', async () => {
     const block = new Uint8Array(5000).fill(7)
     const cid = CID.createV1(raw.code, await sha256.digest(block))

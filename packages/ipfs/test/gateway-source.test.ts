@@ -132,6 +132,27 @@ describe('GatewaySource', () => {
     expect(yielded.equals(content.subarray(0, 256 * KiB))).toBe(true)
   })
 
+  it('blocks verified ahead of the walk (on the hash thread) still fail in stream order: every byte before a corrupt block, none after', async () => {
+    // root + 16 leaves of 256 KiB; sent block 10 is leaf 9. The reader runs up to 16 sections ahead.
+    const g = await gateway({ faults: [{ corruptBlocks: [10] }] })
+    const content = randomBytes(4096 * KiB)
+    const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+    const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })
+    const got: Uint8Array[] = []
+    let error: unknown
+    try {
+      for await (const chunk of response.body) got.push(chunk)
+    } catch (err) {
+      error = err
+    }
+    expect(isHaulError(error, 'HAUL_INTEGRITY')).toBe(true)
+    const yielded = Buffer.concat(got)
+    expect(yielded.length).toBe(9 * 256 * KiB)
+    expect(yielded.equals(content.subarray(0, 9 * 256 * KiB))).toBe(true)
+    // The same gateway, healthy now, serves the whole file byte for byte.
+    expect((await readAll(new GatewaySource(g.url, cid.toString()))).bytes.equals(content)).toBe(true)
+  })
+
   it('fails with HAUL_INTEGRITY when the root block is corrupt, before returning', async () => {
     const g = await gateway({ fault: { corruptBlocks: 'all' } })
     const cid = await g.store.addFile(randomBytes(5000))
