@@ -7,7 +7,11 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|')
 
 function table(result: ComparisonResult): string[] {
   const ratioTo = new Map(result.ratios.map((r) => [`${r.of}\u0000${r.to}`, r.median]))
-  const haulLabels = new Set(result.ratios.map((r) => r.of))
+  // The column shows haul's ratios (rows nothing is compared to); ratios between peers (the floor
+  // to curl) go below the table.
+  const peers = new Set(result.ratios.map((r) => r.to))
+  const haulLabels = new Set(result.ratios.map((r) => r.of).filter((of) => !peers.has(of)))
+  const others = result.ratios.filter((r) => !haulLabels.has(r.of))
   const lines = [
     `### ${result.title}`,
     '',
@@ -21,6 +25,7 @@ function table(result: ComparisonResult): string[] {
   }
   lines.push('', '| target | limit | this run | met |', '|---|---|---|---|')
   for (const t of result.targets) lines.push(`| ${cell(t.what)} | ${t.limit} | ${t.actual} | ${t.met ? 'yes' : '**no**'} |`)
+  if (others.length > 0) lines.push('', ...others.map((r) => `- \`${cell(r.of)}\` ÷ \`${cell(r.to)}\`: ${r.median.toFixed(2)} (median of rounds)`))
   if (result.notes.length > 0) lines.push('', ...result.notes.map((n) => `- ${n}`))
   return lines
 }
