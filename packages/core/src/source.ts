@@ -37,6 +37,12 @@ export interface ReadRequest {
   validator?: string
   /** Aborts the read (core uses it for stalls, segment re-splits and the caller's signal). */
   signal: AbortSignal
+  /**
+   * The caller is done with each chunk of the body once it asks for the next one (it copies what
+   * it keeps), so the source may reuse a chunk's memory for a later chunk. Core's transaction
+   * reads this way. Absent or false: every chunk stays valid for as long as the caller holds it.
+   */
+  reuseChunks?: boolean
 }
 
 /** What a source answers to a read. */

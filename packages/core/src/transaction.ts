@@ -570,6 +570,8 @@ class Transaction {
         ...(segment.end === Number.POSITIVE_INFINITY ? {} : { end: segment.end }),
         ...(this.#head.validators[source.label] === undefined ? {} : { validator: this.#head.validators[source.label]! }),
         signal: controller.signal,
+        // SegmentWriter.push copies every chunk before the loop below asks for the next.
+        reuseChunks: true,
       })
       ttfb = Date.now() - started
       const iterator = response.body[Symbol.asyncIterator]()

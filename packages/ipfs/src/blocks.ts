@@ -12,6 +12,8 @@ export interface BlockGetter {
   get(cid: CID): Promise<Uint8Array>
   /** Blocks the walk will want soon, in order (lets a block-by-block getter fetch ahead). */
   hint?(cids: CID[]): void
+  /** The walk is done with `bytes` (a block `get` returned): nothing refers to them any more. */
+  release?(bytes: Uint8Array): void
 }
 
 /** Same key for a CIDv0 and its CIDv1 spelling. */
@@ -52,6 +54,7 @@ interface Pending {
   cid: CID
   key: string
   length: number
+  owned: boolean
   /** The verified bytes; rejects if they do not match the CID. */
   verified: Promise<Uint8Array>
 }
@@ -82,9 +85,15 @@ export class CarBlocks implements BlockGetter {
   /** The stream's clean end, or how reading it failed; met after every section before it. */
   private end: { error?: unknown } | undefined
 
+  /**
+   * @param reuse the stream repeats duplicate blocks (dups=y) and the walk's consumer is done with
+   *   a block's bytes once it releases them: blocks taken in order are then not cached, and their
+   *   memory is reused for later sections
+   */
   constructor(
     private readonly reader: CarReader,
     private readonly label: string,
+    private readonly reuse = false,
   ) {}
 
   /** Reads sections until the read-ahead is full or the stream ends; one loop at a time. */
@@ -109,7 +118,7 @@ export class CarBlocks implements BlockGetter {
           // Settled when consumed; a section dropped unconsumed (a duplicate, a closed read) must
           // not become an unhandled rejection.
           verified.catch(() => undefined)
-          this.ahead.push({ cid: section.cid, key: keyOf(section.cid), length, verified })
+          this.ahead.push({ cid: section.cid, key: keyOf(section.cid), length, owned: section.owned, verified })
           this.aheadBytes += length
         }
       } finally {
@@ -136,6 +145,14 @@ export class CarBlocks implements BlockGetter {
     }
   }
 
+  /** Blocks handed to the walk whose memory is reused once the walk releases them. */
+  private readonly reusable = new WeakSet<Uint8Array>()
+
+  release(bytes: Uint8Array): void {
+    if (!this.reusable.delete(bytes)) return
+    this.reader.recycle(bytes.buffer as ArrayBuffer)
+  }
+
   async get(cid: CID): Promise<Uint8Array> {
     if (cid.multihash.code === identity.code) return cid.multihash.digest
     const key = keyOf(cid)
@@ -151,7 +168,10 @@ export class CarBlocks implements BlockGetter {
       }
       if (section.key === key) {
         const bytes = await section.verified
-        this.cache.put(key, bytes)
+        // With duplicates in the stream (dups=y), a block wanted again comes again: one the walk
+        // takes in order need not be kept, and its memory goes back to the reader once released.
+        if (this.reuse && section.owned) this.reusable.add(bytes)
+        else this.cache.put(key, bytes)
         return bytes
       }
       const owed = this.owed.get(section.key) ?? 0

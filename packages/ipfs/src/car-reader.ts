@@ -21,6 +21,12 @@ const MAX_VARINT_BYTES = 9
 /** Room for the CID in front of a block's bytes. */
 const MAX_CID_BYTES = 256
 
+/**
+ * Spare section memory kept for reuse, in bytes: about what the block reader holds ahead of the
+ * walk, so a burst of sections after a network stall still finds memory to reuse.
+ */
+const MAX_SPARE_BYTES = 4 * 1024 * 1024
+
 /** The CAR header could not be read: the caller may fall back to raw blocks. */
 export class CarHeaderError extends Error {}
 
@@ -59,6 +65,32 @@ export class CarReader {
     return this.buffered >= n
   }
 
+  /** Memory given back by {@link recycle}, for the next sections that span chunks. */
+  private readonly spare: ArrayBuffer[] = []
+  private spareBytes = 0
+
+  /** Memory of its own for an `n`-byte section: a spare one that fits without much waste, else new. */
+  private memoryFor(n: number): ArrayBuffer {
+    const i = this.spare.findIndex((m) => m.byteLength >= n && m.byteLength <= 2 * n)
+    const reused = i >= 0 ? this.spare.splice(i, 1)[0] : undefined
+    if (reused !== undefined) {
+      this.spareBytes -= reused.byteLength
+      return reused
+    }
+    return Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer
+  }
+
+  /**
+   * Takes back the memory of an owned section nobody refers to any more (its bytes were copied
+   * out), so the next section that spans chunks reuses it instead of new memory for the garbage
+   * collector. At most {@link MAX_SPARE_BYTES} are kept.
+   */
+  recycle(memory: ArrayBuffer): void {
+    if (memory.byteLength === 0 || this.spareBytes + memory.byteLength > MAX_SPARE_BYTES) return
+    this.spare.push(memory)
+    this.spareBytes += memory.byteLength
+  }
+
   /**
    * The next `n` buffered bytes: a view of one network chunk when they sit in one, else one copy
    * in memory of its own (`owned`).
@@ -72,7 +104,7 @@ export class CarReader {
       return { bytes: first.subarray(0, n), owned: false }
     }
     // Not zero-filled: every byte is overwritten below.
-    const out = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n)
+    const out = new Uint8Array(this.memoryFor(n), 0, n)
     let filled = 0
     while (filled < n) {
       const head = this.chunks[0]

@@ -8,6 +8,9 @@ import { parseIpfsInput, type IpfsInput } from './input.js'
 import { DEFAULT_MAX_DIRECTORY_ENTRIES } from './defaults.js'
 import { fileSize, listDirectory, readFile, resolvePath, type DirectoryLink, type UnixfsNode } from './unixfs.js'
 
+/** A CAR response that says it repeats duplicate blocks (`dups=y` in its Content-Type). */
+const DUPS_INCLUDED = /;\s*dups=y\s*(;|$)/i
+
 /** Statuses with which a gateway says it does not do CAR (or not this CAR request). */
 const CAR_REFUSED = [400, 406, 415] as const
 
@@ -72,10 +75,10 @@ export class GatewaySource implements Source {
     return `/ipfs/${this.input.cid.toString()}${this.input.path.map((p) => `/${encodeURIComponent(p)}`).join('')}`
   }
 
-  private async openCar(offset: number, end: number | undefined, signal: AbortSignal): Promise<Opened | undefined> {
+  private async openCar(offset: number, end: number | undefined, signal: AbortSignal, reuseChunks: boolean): Promise<Opened | undefined> {
     const range = `${offset}:${end === undefined ? '*' : String(end - 1)}`
     const url = `${this.base}${this.contentPath()}?format=car&car-version=1&car-order=dfs&car-dups=y&dag-scope=entity&entity-bytes=${range}`
-    const { status, chunks } = await gatewayGet(url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
+    const { status, header, chunks } = await gatewayGet(url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
     if ((CAR_REFUSED as readonly number[]).includes(status)) return undefined
     const close = async (): Promise<void> => {
       await chunks.return?.()
@@ -91,7 +94,7 @@ export class GatewaySource implements Source {
         }
         throw err
       }
-      const blocks = new CarBlocks(reader, this.label)
+      const blocks = new CarBlocks(reader, this.label, reuseChunks && DUPS_INCLUDED.test(header('content-type') ?? ''))
       const node = await resolvePath(blocks, this.input.cid, this.input.path, this.label)
       return { blocks, node, close }
     } catch (err) {
@@ -123,7 +126,7 @@ export class GatewaySource implements Source {
    * CIDs, every directory and shard block verified from the root CID.
    */
   async list(signal: AbortSignal, maxEntries: number = DEFAULT_MAX_DIRECTORY_ENTRIES): Promise<DirectoryLink[]> {
-    const opened = await this.open(0, undefined, signal)
+    const opened = await this.open(0, undefined, signal, false)
     try {
       return await listDirectory(opened.blocks, opened.node, this.label, maxEntries)
     } finally {
@@ -131,10 +134,10 @@ export class GatewaySource implements Source {
     }
   }
 
-  private async open(offset: number, end: number | undefined, signal: AbortSignal): Promise<Opened> {
+  private async open(offset: number, end: number | undefined, signal: AbortSignal, reuseChunks: boolean): Promise<Opened> {
     // An identity root carries its own bytes: block-by-block mode requests only what is not inline.
     if (this.carWorks && this.input.cid.multihash.code !== identity.code) {
-      const opened = await this.openCar(offset, end, signal)
+      const opened = await this.openCar(offset, end, signal, reuseChunks)
       if (opened !== undefined) return opened
       // The gateway refused CAR or sent something that is not one: use raw blocks from now on.
       // A refusal of a range that starts past the end (400 by the spec) says nothing about CAR.
@@ -145,7 +148,7 @@ export class GatewaySource implements Source {
 
   async read(request: ReadRequest): Promise<ReadResponse> {
     const { offset, end, signal } = request
-    const { blocks, node, close } = await this.open(offset, end, signal)
+    const { blocks, node, close } = await this.open(offset, end, signal, request.reuseChunks === true)
     const size = fileSize(node)
     if (size === undefined) {
       await close()

@@ -148,6 +148,8 @@ export async function* readFile(blocks: BlockGetter, root: UnixfsNode, offset: n
     if (node.kind === 'raw') {
       const part = slice(node.bytes, start, offset, end)
       if (part !== undefined) yield part
+      // The consumer asked for more, so it is done with `part`.
+      blocks.release?.(node.bytes)
       return
     }
     if (node.kind !== 'file') return

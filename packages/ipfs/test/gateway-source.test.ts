@@ -153,6 +153,48 @@ describe('GatewaySource', () => {
     expect((await readAll(new GatewaySource(g.url, cid.toString()))).bytes.equals(content)).toBe(true)
   })
 
+  it('with reuseChunks, block memory is reused for later sections; a reader that copies each chunk gets every byte right', async () => {
+    const g = await gateway()
+    // 342 raw leaves of 48 KiB: most span two network chunks (copied into memory of their own), and
+    // all are small enough to be hashed here, so their memory keeps its identity (a trip to the
+    // hash thread would hand back the same memory as a new ArrayBuffer object).
+    const content = randomBytes(16 * 1024 * KiB)
+    const cid = await g.store.addFile(content, { profile: 'raw-leaves', chunkSize: 48 * KiB })
+    const read = async (reuseChunks: boolean): Promise<{ bytes: Buffer; chunks: number; memories: number }> => {
+      const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(20_000), reuseChunks })
+      const copies: Buffer[] = []
+      const memories = new Set<ArrayBufferLike>()
+      for await (const chunk of response.body) {
+        copies.push(Buffer.from(chunk))
+        memories.add(chunk.buffer)
+      }
+      return { bytes: Buffer.concat(copies), chunks: copies.length, memories: memories.size }
+    }
+    const reused = await read(true)
+    expect(reused.bytes.equals(content)).toBe(true)
+    expect(reused.chunks).toBe(342)
+    expect(reused.memories).toBeLessThanOrEqual(171)
+    // Without it (a caller that may keep chunks), every block has memory of its own.
+    const fresh = await read(false)
+    expect(fresh.bytes.equals(content)).toBe(true)
+    expect(fresh.memories).toBe(fresh.chunks)
+  })
+
+  it('repeated blocks come out right with reuseChunks, whether the gateway repeats them (dups=y) or sends each once (dups=n)', async () => {
+    const [a, b, c] = [randomBytes(256 * KiB), randomBytes(256 * KiB), randomBytes(256 * KiB)]
+    const content = Buffer.concat([a, b, a, c, a, a])
+    for (const noDups of [false, true]) {
+      const g = await gateway({ fault: { noDups } })
+      const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+      const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000), reuseChunks: true })
+      const copies: Buffer[] = []
+      for await (const chunk of response.body) copies.push(Buffer.from(chunk))
+      expect(Buffer.concat(copies).equals(content)).toBe(true)
+      // root + 6 leaves with duplicates, root + 3 distinct leaves without
+      expect(g.requests.at(-1)?.blocks.length).toBe(noDups ? 4 : 7)
+    }
+  })
+
   it('fails with HAUL_INTEGRITY when the root block is corrupt, before returning', async () => {
     const g = await gateway({ fault: { corruptBlocks: 'all' } })
     const cid = await g.store.addFile(randomBytes(5000))

@@ -38,6 +38,8 @@ export interface GatewayFault {
   extraBlocks?: number
   /** Name an unrelated CID as the CAR's root (the blocks stay the requested ones). */
   wrongRoot?: boolean
+  /** Send each block of a CAR once and say `dups=n` (a gateway that ignores `car-dups=y`). */
+  noDups?: boolean
 }
 
 /** Options for {@link startGateway}. */
@@ -268,6 +270,16 @@ function carHeader(root: CID): Uint8Array {
   return Uint8Array.from([...varint(body.length), ...body])
 }
 
+function* firstOfEach(blocks: Iterable<Served>): Generator<Served> {
+  const seen = new Set<string>()
+  for (const block of blocks) {
+    const key = block.cid.toString()
+    if (seen.has(key)) continue
+    seen.add(key)
+    yield block
+  }
+}
+
 function* junkBlocks(count: number): Generator<Served> {
   for (let i = 0; i < count; i++) {
     const bytes = new Uint8Array(64 * 1024).fill(i & 0xff)
@@ -348,6 +360,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     if (log.fault?.reverseBlocks === true) blocks = [...served].reverse()
     const extra = log.fault?.extraBlocks ?? 0
     if (extra > 0) blocks = [...junkBlocks(extra), ...blocks]
+    if (log.fault?.noDups === true) blocks = firstOfEach(blocks)
     let index = 0
     for (const block of blocks) {
       const data = shouldCorrupt(log.fault, index) ? corrupt(block.bytes) : block.bytes
@@ -403,7 +416,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
         else yield* dag.all(terminal)
       }
       log.status = 200
-      res.writeHead(200, { 'content-type': `${CAR_TYPE}; version=1; order=dfs; dups=y`, 'cache-control': 'public, max-age=29030400, immutable' })
+      res.writeHead(200, { 'content-type': `${CAR_TYPE}; version=1; order=dfs; dups=${fault?.noDups === true ? 'n' : 'y'}`, 'cache-control': 'public, max-age=29030400, immutable' })
       await send(res, log, carChunks(terminal, body(), log), fault?.truncateCar)
       res.end()
       return
