@@ -51,7 +51,7 @@ class BlockCache {
 
 /** A section read ahead of the walk, its verification under way. */
 interface Pending {
-  cid: CID
+  /** The section's CID as a cache key. */
   key: string
   length: number
   owned: boolean
@@ -118,7 +118,7 @@ export class CarBlocks implements BlockGetter {
           // Settled when consumed; a section dropped unconsumed (a duplicate, a closed read) must
           // not become an unhandled rejection.
           verified.catch(() => undefined)
-          this.ahead.push({ cid: section.cid, key: keyOf(section.cid), length, owned: section.owned, verified })
+          this.ahead.push({ key: keyOf(section.cid), length, owned: section.owned, verified })
           this.aheadBytes += length
         }
       } finally {
