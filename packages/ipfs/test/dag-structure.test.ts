@@ -6,6 +6,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import { GatewaySource } from '../src/gateway-source.js'
+import { readUntilError } from './helpers.js'
 
 const KiB = 1024
 const gateways = trackGateways({ lifetimeMs: 30_000 })
@@ -22,16 +23,6 @@ async function fileNode(g: TestGateway, links: CID[], blockSizes: bigint[], data
   return g.store.putBlock(bytes, 'dag-pb')
 }
 
-async function drain(response: ReadResponse): Promise<{ bytes: Buffer; error: unknown }> {
-  const parts: Uint8Array[] = []
-  try {
-    for await (const chunk of response.body) parts.push(chunk)
-    return { bytes: Buffer.concat(parts), error: undefined }
-  } catch (error) {
-    return { bytes: Buffer.concat(parts), error }
-  }
-}
-
 const read = (g: TestGateway, cid: CID, offset = 0): Promise<ReadResponse> => new GatewaySource(g.url, cid.toString()).read({ offset, signal: AbortSignal.timeout(10_000) })
 
 describe('untrusted DAG structure', () => {
@@ -42,7 +33,7 @@ describe('untrusted DAG structure', () => {
     const root = await fileNode(g, [await g.store.putBlock(a), await g.store.putBlock(b)], [100n, 150n])
     const response = await read(g, root)
     expect(response.info.size).toBe(250)
-    const { bytes, error } = await drain(response)
+    const { bytes, error } = await readUntilError(response)
     expect(error).toMatchObject({ code: 'HAUL_INTEGRITY' })
     expect(bytes.equals(a)).toBe(true)
   })
@@ -75,7 +66,7 @@ describe('untrusted DAG structure', () => {
     const leaf = await g.store.putBlock(leafBytes)
     const mid = await fileNode(g, Array.from({ length: 100 }, () => leaf), Array.from({ length: 100 }, () => 1000n))
     const root = await fileNode(g, Array.from({ length: 50 }, () => mid), Array.from({ length: 50 }, () => 100_000n))
-    const { bytes, error } = await drain(await read(g, root))
+    const { bytes, error } = await readUntilError(await read(g, root))
     expect(error).toBeUndefined()
     expect(bytes.length).toBe(5_000_000)
     expect(bytes.subarray(4_999_000).equals(leafBytes)).toBe(true)
@@ -92,7 +83,7 @@ describe('untrusted DAG structure', () => {
     const g = await gateway({ fault: { reverseBlocks: true } })
     const content = randomBytes(1024 * KiB)
     const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
-    const { bytes, error } = await drain(await read(g, cid))
+    const { bytes, error } = await readUntilError(await read(g, cid))
     expect(error).toBeUndefined()
     expect(bytes.equals(content)).toBe(true)
   })
@@ -101,7 +92,7 @@ describe('untrusted DAG structure', () => {
     const g = await gateway({ faults: [{ extraBlocks: 20 }, { extraBlocks: 400 }] })
     const content = randomBytes(300 * KiB)
     const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
-    const first = await drain(await read(g, cid))
+    const first = await readUntilError(await read(g, cid))
     expect(first.error).toBeUndefined()
     expect(first.bytes.equals(content)).toBe(true)
     await expect(read(g, cid)).rejects.toMatchObject({ code: 'HAUL_INTEGRITY' })
@@ -112,10 +103,10 @@ describe('untrusted DAG structure', () => {
     const head = randomBytes(50)
     const tail = randomBytes(70)
     const root = await fileNode(g, [await g.store.putBlock(tail)], [70n], head)
-    const { bytes, error } = await drain(await read(g, root))
+    const { bytes, error } = await readUntilError(await read(g, root))
     expect(error).toBeUndefined()
     expect(bytes.equals(Buffer.concat([head, tail]))).toBe(true)
-    const from = await drain(await read(g, root, 60))
+    const from = await readUntilError(await read(g, root, 60))
     expect(from.bytes.equals(tail.subarray(10))).toBe(true)
   })
 })

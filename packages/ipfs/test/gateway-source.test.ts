@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { isHaulError, type ReadResponse } from '@haul/core'
 import { UnixfsStore, trackGateways } from '@haul/testkit'
 import { GatewaySource } from '../src/gateway-source.js'
+import { readUntilError } from './helpers.js'
 
 const KiB = 1024
 const gateways = trackGateways({ lifetimeMs: 30_000 })
@@ -117,17 +118,10 @@ describe('GatewaySource', () => {
     const content = randomBytes(1024 * KiB)
     const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
     const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })
-    const got: Uint8Array[] = []
-    let error: unknown
-    try {
-      for await (const chunk of response.body) got.push(chunk)
-    } catch (err) {
-      error = err
-    }
+    const { bytes: yielded, error } = await readUntilError(response)
     expect(isHaulError(error, 'HAUL_INTEGRITY')).toBe(true)
     expect(error).toMatchObject({ transient: false, source: g.url })
     // blocks: root, leaf0, leaf1 (corrupt): only leaf0's bytes came through
-    const yielded = Buffer.concat(got)
     expect(yielded.length).toBe(256 * KiB)
     expect(yielded.equals(content.subarray(0, 256 * KiB))).toBe(true)
   })
@@ -138,15 +132,8 @@ describe('GatewaySource', () => {
     const content = randomBytes(4096 * KiB)
     const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
     const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })
-    const got: Uint8Array[] = []
-    let error: unknown
-    try {
-      for await (const chunk of response.body) got.push(chunk)
-    } catch (err) {
-      error = err
-    }
+    const { bytes: yielded, error } = await readUntilError(response)
     expect(isHaulError(error, 'HAUL_INTEGRITY')).toBe(true)
-    const yielded = Buffer.concat(got)
     expect(yielded.length).toBe(9 * 256 * KiB)
     expect(yielded.equals(content.subarray(0, 9 * 256 * KiB))).toBe(true)
     // The same gateway, healthy now, serves the whole file byte for byte.
