@@ -33,9 +33,12 @@ export async function startNginx(bin: string, root: string, dir: string, limitRa
   const log = join(dir, 'access.log')
   const conf = join(dir, 'nginx.conf')
   writeFileSync(log, '')
+  // Started as root, nginx's workers would run as nobody, who cannot read a checkout under /root
+  // or a private temp folder: keep them as the bench's own user (they serve 127.0.0.1 only).
+  const user = process.getuid?.() === 0 ? 'user root root;\n' : ''
   writeFileSync(
     conf,
-    `worker_processes 1;
+    `${user}worker_processes 1;
 daemon off;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
