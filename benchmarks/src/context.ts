@@ -20,8 +20,8 @@ export function haulArgv(ctx: BenchContext, args: string[]): string[] {
 }
 
 /** The Node.js floor (see node-floor.ts): the same runtime and HTTP client as haul, doing nothing else. */
-export function nodeFloorArgv(url: string, out: string, accept?: string): string[] {
-  return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-floor.js'), url, out, ...(accept === undefined ? [] : [accept])]
+export function nodeFloorArgv(url: string, out: string): string[] {
+  return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-floor.js'), url, out]
 }
 
 /** A fresh, empty output folder (staging entries and all) for one run. */
