@@ -1,0 +1,147 @@
+// A fleet on a shared network folder, for real: two sshfs mounts of one export (OpenSSH's sftp
+// server on 127.0.0.1), each standing for a host. flock/OFD locks on one mount do not exclude the
+// other (checked below with haul's own lock), names and attributes are cached for a second, and
+// one mount's rename or unlink lands between any two calls of the other. Rounds of `haul get`
+// processes, half on each mount, started together, some with SIGKILLs of lock holders.
+import { createHash } from 'node:crypto'
+import { mkdir, readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { acquireLock, isHaulError, lockPathFor } from '@haul/core'
+import { killChildren, sshfsAvailable, startOrigin, startSshfs, testBytes, type Origin, type SshfsExport } from '@haul/testkit'
+import { haul } from './helpers.js'
+import { describeEnd, killHolders, random, sha256File, watchDestination, type Runner } from './network-harness.js'
+
+const MiB = 1024 * 1024
+const SIZE = 32 * MiB
+/** Per connection: a download takes about two seconds, long enough for the others to pile up. */
+const RATE = 16 * MiB
+const PROCESSES = 6
+const HOSTS = 2
+
+const available = sshfsAvailable()
+const seed = Number(process.env.HAUL_NETFS_SEED ?? Date.now() % 1_000_000)
+
+let net: SshfsExport | undefined
+let origin: Origin | undefined
+const data = testBytes(SIZE, 161)
+const digest = createHash('sha256').update(data).digest('hex')
+
+/** The rounds' results, printed at the end for the record (rounds, exits, bytes served ÷ size). */
+const table: string[] = []
+
+interface RoundPlan {
+  /** Holders SIGKILLed on each mount. */
+  kills: number
+  /** Whether the gets pass --sha256. */
+  withDigest: boolean
+}
+
+interface RoundResult {
+  name: string
+  exits: string[]
+  killed: number
+  served: number
+  startsPerHost: number[]
+  violations: string[]
+}
+
+describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts of one export)${available.ok ? '' : ` (skipped: ${available.reason})`}`, () => {
+  beforeAll(async () => {
+    net = await startSshfs({ mounts: HOSTS })
+    origin = await startOrigin({ files: { '/f.bin': data }, rateBytesPerSecond: RATE, lifetimeMs: 900_000 })
+  })
+  afterEach(async () => {
+    await killChildren()
+  })
+  afterAll(async () => {
+    await killChildren()
+    await origin?.close()
+    await net?.close()
+    if (table.length > 0) console.log(`network folder rounds (seed ${seed}):\n${table.join('\n')}`)
+  })
+
+  it("the premise: haul's lock on one mount does not exclude a process on the other", async () => {
+    await mkdir(join(net!.export, 'premise'))
+    const [a, b] = net!.mounts.map((m) => lockPathFor(join(m, 'premise', 'f.bin')))
+    const first = await acquireLock(a!, { noWait: true })
+    try {
+      // On one host this would be HAUL_LOCK_BUSY; across the mounts it silently succeeds.
+      const second = await acquireLock(b!, { noWait: true }).catch((err: unknown) => err)
+      expect(isHaulError(second, 'HAUL_LOCK_BUSY')).toBe(false)
+      if (!(second instanceof Error)) await second.release()
+    } finally {
+      await first.release()
+      await rm(join(net!.export, 'premise'), { recursive: true, force: true })
+    }
+  })
+
+  const runRound = async (name: string, plan: RoundPlan, rand: () => number): Promise<RoundResult> => {
+    await mkdir(join(net!.export, name))
+    const destinations = net!.mounts.map((m) => join(m, name, 'f.bin'))
+    const before = origin!.bytesSent('/f.bin')
+    const watcher = watchDestination([...destinations, join(net!.export, name, 'f.bin')], SIZE, digest)
+    const runners: Runner[] = Array.from({ length: PROCESSES }, (_, i) => {
+      const host = i % HOSTS
+      const args = ['get', origin!.url('/f.bin'), '-o', destinations[host]!, '--json', ...(plan.withDigest ? ['--sha256', digest] : [])]
+      return { child: haul(args, net!.mounts[host]!, { timeoutMs: 180_000 }), host, killed: false }
+    })
+    const kills = await Promise.all(net!.mounts.map((_, host) => killHolders(runners, host, plan.kills, SIZE, rand)))
+    await Promise.all(runners.map((r) => r.child.waitForExit()))
+    const watch = await watcher.stop()
+    const violations = [...watch.violations]
+    for (const [i, r] of runners.entries()) {
+      const internal = r.child.events.find((e) => e.event === 'error' && e.code === 'HAUL_INTERNAL')
+      if (internal !== undefined) violations.push(`process ${i} (host ${r.host + 1}): HAUL_INTERNAL ${String(internal.message)}`)
+      if (!r.killed && r.child.exitStatus?.code !== 0) violations.push(`process ${i} (host ${r.host + 1}) exited ${describeEnd(r)}: ${r.child.stderr.trim().split('\n').at(-1) ?? ''}`)
+    }
+    const final = join(net!.export, name, 'f.bin')
+    const actual = await sha256File(final).catch((err: Error) => `missing (${err.message})`)
+    if (actual !== digest) violations.push(`the file at the path has sha256 ${actual}`)
+    const beside = (await readdir(join(net!.export, name))).filter((n) => n !== 'f.bin')
+    if (beside.length > 0) violations.push(`left beside the file: ${beside.join(', ')}`)
+    const served = (origin!.bytesSent('/f.bin') - before) / SIZE
+    const startsPerHost = net!.mounts.map((_, host) => runners.filter((r) => r.host === host && r.child.events.some((e) => e.event === 'start')).length)
+    const result: RoundResult = { name, exits: runners.map(describeEnd), killed: kills.reduce((s, k) => s + k, 0), served, startsPerHost, violations }
+    table.push(
+      `  ${name}: ${PROCESSES} processes, ${plan.withDigest ? 'with' : 'without'} --sha256, ${result.killed} killed; exits [${result.exits.join(', ')}]; ` +
+        `served ${served.toFixed(2)}× the file; downloads started per host [${startsPerHost.join(', ')}]; watcher ${watch.looks} looks, ${watch.hashed} versions hashed; ` +
+        `${violations.length === 0 ? 'ok' : `VIOLATIONS: ${violations.join(' | ')}`}`,
+    )
+    return result
+  }
+
+  it(`rounds of ${PROCESSES} gets, half on each mount, started together: every process exits 0, the file lands whole, nothing else is left, no partial is ever seen, one download per host`, async () => {
+    const rand = random(seed)
+    const plans: RoundPlan[] = [
+      { kills: 0, withDigest: true },
+      { kills: 0, withDigest: false },
+      { kills: 0, withDigest: true },
+      { kills: 0, withDigest: false },
+    ]
+    const results: RoundResult[] = []
+    for (const [i, plan] of plans.entries()) results.push(await runRound(`together-${i + 1}`, plan, rand))
+    expect(results.map((r) => ({ round: r.name, violations: r.violations }))).toEqual(results.map((r) => ({ round: r.name, violations: [] })))
+    // One download per host at most: never more than one process per mount started one, and
+    // the origin sent at most the file once per host (plus nothing: the requests are not split).
+    for (const r of results) {
+      expect({ round: r.name, startsPerHost: r.startsPerHost }).toEqual({ round: r.name, startsPerHost: r.startsPerHost.map((n) => Math.min(n, 1)) })
+      expect(r.served).toBeLessThanOrEqual(HOSTS)
+      expect(r.served).toBeGreaterThanOrEqual(1)
+    }
+  }, 600_000)
+
+  it('rounds with SIGKILLs of random lock holders on each mount: every other process exits 0, the file lands whole, nothing else is left, no partial is ever seen', async () => {
+    const rand = random(seed + 1)
+    const plans: RoundPlan[] = [
+      { kills: 1, withDigest: true },
+      { kills: 1, withDigest: false },
+      { kills: 2, withDigest: true },
+      { kills: 2, withDigest: false },
+    ]
+    const results: RoundResult[] = []
+    for (const [i, plan] of plans.entries()) results.push(await runRound(`kills-${i + 1}`, plan, rand))
+    expect(results.map((r) => ({ round: r.name, violations: r.violations }))).toEqual(results.map((r) => ({ round: r.name, violations: [] })))
+    for (const r of results) expect(r.killed).toBeGreaterThan(0)
+  }, 600_000)
+})
