@@ -4,12 +4,13 @@
 // one mount's rename or unlink lands between any two calls of the other. Rounds of `haul get`
 // processes, half on each mount, started together, some with SIGKILLs of lock holders.
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { acquireLock, isHaulError, lockPathFor } from '@haul/core'
-import { killChildren, sshfsAvailable, startOrigin, startSshfs, testBytes, type Origin, type SshfsExport } from '@haul/testkit'
-import { haul } from './helpers.js'
+import { killChildren, spawnChild, sshfsAvailable, startOrigin, startSshfs, testBytes, type Origin, type SshfsExport } from '@haul/testkit'
+import { straceAvailable } from './crash-harness.js'
+import { HAUL, haul } from './helpers.js'
 import { describeEnd, killHolders, random, sha256File, watchDestination, type Runner } from './network-harness.js'
 
 const MiB = 1024 * 1024
@@ -20,6 +21,7 @@ const PROCESSES = 6
 const HOSTS = 2
 
 const available = sshfsAvailable()
+const strace = straceAvailable()
 const seed = Number(process.env.HAUL_NETFS_SEED ?? Date.now() % 1_000_000)
 
 let net: SshfsExport | undefined
@@ -144,4 +146,87 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
     expect(results.map((r) => ({ round: r.name, violations: r.violations }))).toEqual(results.map((r) => ({ round: r.name, violations: [] })))
     for (const r of results) expect(r.killed).toBeGreaterThan(0)
   }, 600_000)
+  /** Every path under `root`, relative, sorted. */
+  const tree = async (root: string): Promise<string[]> => {
+    const out: string[] = []
+    const walk = async (rel: string): Promise<void> => {
+      for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
+        const path = rel === '' ? entry.name : `${rel}/${entry.name}`
+        out.push(path)
+        if (entry.isDirectory()) await walk(path)
+      }
+    }
+    await walk('')
+    return out.sort()
+  }
+  const blobFiles = ['blobs', 'blobs/sha256', `blobs/sha256/${digest}`]
+
+  it(`the shared cache: ${PROCESSES} gets over two mounts into one cache folder on the network folder: no partial blob is ever visible, one download per host, cache verify is clean, nothing else is left`, async () => {
+    const name = 'cache-together'
+    await mkdir(join(net!.export, name))
+    const caches = net!.mounts.map((m) => join(m, `${name}.cache`))
+    const outputs = Array.from({ length: PROCESSES }, (_, i) => join(net!.mounts[i % HOSTS]!, name, `out-${i}.bin`))
+    const before = origin!.bytesSent('/f.bin')
+    const watcher = watchDestination([...caches.map((c) => join(c, 'blobs', 'sha256', digest)), join(net!.export, `${name}.cache`, 'blobs', 'sha256', digest)], SIZE, digest)
+    const runners: Runner[] = outputs.map((output, i) => ({
+      child: haul(['get', origin!.url('/f.bin'), '-o', output, '--sha256', digest, `--cache=${caches[i % HOSTS]!}`, '--json'], net!.mounts[i % HOSTS]!, { timeoutMs: 180_000 }),
+      host: i % HOSTS,
+      killed: false,
+    }))
+    await Promise.all(runners.map((r) => r.child.waitForExit()))
+    const watch = await watcher.stop()
+    const served = (origin!.bytesSent('/f.bin') - before) / SIZE
+    const startsPerHost = net!.mounts.map((_, host) => runners.filter((r) => r.host === host && r.child.events.some((e) => e.event === 'start')).length)
+    table.push(`  ${name}: ${PROCESSES} processes with --cache; exits [${runners.map(describeEnd).join(', ')}]; served ${served.toFixed(2)}× the file; downloads started per host [${startsPerHost.join(', ')}]; watcher ${watch.looks} looks, ${watch.hashed} versions hashed`)
+    expect(runners.map(describeEnd).map((e) => e.replace(' (cached)', ''))).toEqual(Array(PROCESSES).fill('0'))
+    expect(watch.violations).toEqual([])
+    for (const output of outputs) expect(await sha256File(output)).toBe(digest)
+    expect(served).toBeLessThanOrEqual(HOSTS)
+    expect(startsPerHost.every((n) => n <= 1)).toBe(true)
+    for (const cache of caches) {
+      const verify = haul(['cache', 'verify', `--cache=${cache}`, '--json'], net!.export)
+      expect(await verify.waitForExit()).toMatchObject({ code: 0 })
+      expect(verify.events.at(-1)).toMatchObject({ checked: 1, corrupt: [] })
+    }
+    expect(await tree(join(net!.export, `${name}.cache`))).toEqual(blobFiles)
+    expect(await tree(join(net!.export, name))).toEqual(outputs.map((_, i) => `out-${i}.bin`).sort())
+  }, 300_000)
+
+  it.skipIf(!strace.ok)(`the shared cache: gc on one mount does not remove a blob that a get on the other mount is linking${strace.ok ? '' : ` (skipped: ${strace.reason})`}`, async () => {
+    const name = 'cache-gc'
+    await mkdir(join(net!.export, name))
+    const [cacheA, cacheB] = net!.mounts.map((m) => join(m, `${name}.cache`))
+    const fill = haul(['get', origin!.url('/f.bin'), '-o', join(net!.mounts[0]!, name, 'first.bin'), '--sha256', digest, `--cache=${cacheA!}`, '--json'], net!.export)
+    expect(await fill.waitForExit()).toMatchObject({ code: 0 })
+    const before = origin!.bytesSent('/f.bin')
+    // The get on mount 1 finds the blob and pauses for 3 s right before it links it (strace
+    // delays that link; the mkdir of the output folder just before it is the cue).
+    const outputDir = join(net!.mounts[0]!, name, 'linking')
+    await mkdir(join(net!.export, name, 'linking'))
+    const output = join(outputDir, 'out.bin')
+    const linker = spawnChild(
+      'strace',
+      ['-f', '-qq', '-e', 'trace=mkdir,link,linkat', '-e', 'inject=link,linkat:delay_enter=3000000:when=1', '-o', '|cat', process.execPath, HAUL, 'get', origin!.url('/f.bin'), '-o', output, '--sha256', digest, `--cache=${cacheA!}`, '--json'],
+      { env: { UV_THREADPOOL_SIZE: '1' }, timeoutMs: 120_000 },
+    )
+    await linker.waitForLine((line) => line.includes(`mkdir("${outputDir}"`))
+    const gc = haul(['cache', 'gc', '--max-size', '0', `--cache=${cacheB!}`, '--json'], net!.export, { timeoutMs: 120_000 })
+    expect(await gc.waitForExit()).toMatchObject({ code: 0 })
+    expect(await linker.waitForExit()).toMatchObject({ code: 0 })
+    expect(linker.events.at(-1)).toMatchObject({ event: 'done', path: output, sha256: digest })
+    expect(await sha256File(output)).toBe(digest)
+    // Nothing was fetched again: the linker never lost the blob it was linking…
+    expect(origin!.bytesSent('/f.bin') - before).toBe(0)
+    // …and the blob it was using is still in the cache, whole, and not reported as removed.
+    expect((gc.events.at(-1)?.removed as Array<{ sha256: string }> | undefined)?.map((b) => b.sha256) ?? []).not.toContain(digest)
+    expect(await sha256File(join(net!.export, `${name}.cache`, 'blobs', 'sha256', digest))).toBe(digest)
+    const verify = haul(['cache', 'verify', `--cache=${cacheA!}`, '--json'], net!.export)
+    expect(await verify.waitForExit()).toMatchObject({ code: 0 })
+    expect(verify.events.at(-1)).toMatchObject({ checked: 1, corrupt: [] })
+    expect(await tree(join(net!.export, `${name}.cache`))).toEqual(blobFiles)
+    // Once nobody links it, gc does remove it.
+    const later = haul(['cache', 'gc', '--max-size', '0', `--cache=${cacheB!}`, '--json'], net!.export, { timeoutMs: 120_000 })
+    expect(await later.waitForExit()).toMatchObject({ code: 0 })
+    await expect(stat(join(net!.export, `${name}.cache`, 'blobs', 'sha256', digest))).rejects.toMatchObject({ code: 'ENOENT' })
+  }, 300_000)
 })
