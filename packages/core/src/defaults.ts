@@ -28,3 +28,8 @@ export const DEFAULT_SPACE_MARGIN_BYTES = 1024 * 1024
 export const DEFAULT_PROGRESS_INTERVAL_MS = 200
 /** Bytes buffered per connection before writes apply backpressure. */
 export const DEFAULT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+/**
+ * How long `cache gc` keeps a blob it retired (renamed aside) before removing it for good, so a
+ * download on another host sharing the cache that was about to link it can still take it back.
+ */
+export const DEFAULT_CACHE_GC_GRACE_MS = 5000

@@ -1,5 +1,5 @@
 import { constants } from 'node:os'
-import { sleep } from './retry.js'
+import { sleep } from './fetch/retry.js'
 
 /** libuv on Node 20 has no name for ESTALE: its `code` is "Unknown system error -116". */
 const ESTALE = -(constants.errno.ESTALE ?? 116)

@@ -1,4 +1,6 @@
+import type { Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { landedMeanwhile } from './commit/landed-meanwhile.js'
 import { recheckDestination } from './commit/recheck.js'
 import { withDestination, type ShellOutcome } from './commit/destination.js'
 import type { Committed } from './commit/commit-record.js'
@@ -85,7 +87,7 @@ class Transaction {
       if (existing?.isDirectory() === true) throw new HaulError('HAUL_USAGE', `The output ${destination} is a directory; give a file path.`, { path: destination })
       return await withDestination(destination, { noWait: this.#o.noWait, signal: this.#master.signal, onWait: (lock) => this.#emit({ event: 'wait', output: destination, lock }) }, async (held) => {
         const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size)
-        if (cached === undefined) return this.#download()
+        if (cached === undefined) return this.#download(held.found)
         await removeDeadStages(destination)
         this.#emit({ event: 'done', path: destination, bytes: cached.size, sha256: cached.sha256, cached: true })
         return {
@@ -98,8 +100,8 @@ class Transaction {
     }
   }
 
-  /** Stage → fetch → verify → commit. */
-  async #download(): Promise<ShellOutcome<DownloadResult>> {
+  /** Stage → fetch → verify → commit. `found`: what was at the destination when the lock was taken. */
+  async #download(found: Stats | undefined): Promise<ShellOutcome<DownloadResult>> {
     const destination = this.#o.destination
     const stage = await StagedFile.open(destination, { source: this.#primary.id, expected: describeExpected(this.#o.expected), size: this.#o.size }, this.#o.writebackBytes, this.#master.signal)
     let hasher: OrderedHasher | undefined
@@ -164,13 +166,20 @@ class Transaction {
           { source: this.#primary.id, path: destination, expected: `${mismatch.expected.algorithm}:${mismatch.expected.candidates[0] ?? ''}`, actual: `${mismatch.expected.algorithm}:${mismatch.actual}` },
         )
       }
+      let ours: boolean
       try {
-        await stage.commitTo(destination)
+        // Where the lock did not exclude another host, it may have committed the same bytes
+        // first: then theirs stays and ours goes (see landedMeanwhile).
+        ours = await stage.commitTo(destination, () => landedMeanwhile(destination, found, size, digests.sha256))
       } catch (err) {
         keep = false // an fsync error is never retried: the staged bytes may be lost already
         throw err
       }
-      await stage.remove()
+      if (ours) await stage.remove()
+      else {
+        keep = false
+        await stage.abandon(false)
+      }
       this.#emit({ event: 'done', path: destination, bytes: size, sha256: digests.sha256 })
       const committed: Committed = { source: this.#primary.id, size, digests }
       return { result: { path: destination, bytes: size, sha256: digests.sha256, resumedFrom: stage.resumedFrom, source: (rounds.lastSource ?? this.#primary).label, cached: false }, committed }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sshfsAvailable, startSshfs, type SshfsExport } from '@haul/testkit'
-import { filesystemKind } from '../src/fs-kind.js'
+import { filesystemKind } from '../src/lock/fs-kind.js'
 
 describe('filesystemKind', () => {
   it('names a tmpfs as local', async () => {

@@ -2,15 +2,21 @@ import { open, rename, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fsError } from '../errors.js'
 
-/** Makes `file` durable, renames `from` onto `to`, and makes the rename durable. */
-export async function commitFile(file: FileHandle, from: string, to: string): Promise<void> {
+/**
+ * Makes `file` durable, renames `from` onto `to`, and makes the rename durable; unless `yields`,
+ * asked right before the rename (after the fsync, which may take long), says that someone else
+ * committed the same file meanwhile: then returns false and leaves `from` where it is.
+ */
+export async function commitFile(file: FileHandle, from: string, to: string, yields?: () => Promise<boolean>): Promise<boolean> {
   try {
     await file.sync()
   } catch (err) {
     throw fsError(err, 'flush the downloaded file to disk (fsync) at', from)
   }
   await file.close()
+  if (yields !== undefined && (await yields())) return false
   await renameIntoPlace(from, to, 'file')
+  return true
 }
 
 /** Makes the entries of the folder `from` durable, renames it onto `to`, and makes the rename durable. */

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { ensureDir } from '../ensure-dir.js'
@@ -32,6 +33,11 @@ export interface HeldDestination {
    * destination is still what the record describes).
    */
   readonly handedOver: CommitRecord | undefined
+  /**
+   * What was at the destination when the lock was taken (undefined: nothing), so that the
+   * commit can tell whether someone the lock did not exclude (another host) committed meanwhile.
+   */
+  readonly found: Stats | undefined
 }
 
 /** What the body of {@link withDestination} produced: its result, and what it committed, if anything. */
@@ -63,7 +69,8 @@ export async function withDestination<T>(path: string, options: DestinationShell
   })
   let record: CommitRecord | undefined
   try {
-    const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver) })
+    const found = await stat(destination).catch(() => undefined)
+    const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver), found })
     if (outcome.committed !== undefined) record = await recordOf(destination, outcome.committed)
     return outcome.result
   } finally {

@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
 import { abortedError, fsError } from '../errors.js'
+import { isGone } from '../fs-race.js'
 import type { DestinationLock, LockRequest } from './lock.js'
 
 /** The part of fs-native-extensions that haul uses. */
@@ -78,21 +79,30 @@ function waitForLock(addon: NativeLockAddon, file: FileHandle, signal: AbortSign
   })
 }
 
-/** The record a previous holder wrote into this inode before it let go, if any. */
-async function readRecord(file: FileHandle, size: number): Promise<string | undefined> {
+/**
+ * The record a previous holder wrote into this inode before it let go, if any (`size` unknown:
+ * read what is there). An inode another host removed may refuse the read: then there is none.
+ */
+async function readRecord(file: FileHandle, size: number | undefined): Promise<string | undefined> {
   if (size === 0) return undefined
-  const length = Math.min(size, MAX_RECORD_BYTES)
-  const { bytesRead, buffer } = await file.read(Buffer.alloc(length), 0, length, 0)
-  return bytesRead === 0 ? undefined : buffer.toString('utf8', 0, bytesRead)
+  const length = Math.min(size ?? MAX_RECORD_BYTES, MAX_RECORD_BYTES)
+  const read = await file.read(Buffer.alloc(length), 0, length, 0).catch((err: unknown) => {
+    if (isGone(err)) return undefined
+    throw err
+  })
+  return read === undefined || read.bytesRead === 0 ? undefined : read.buffer.toString('utf8', 0, read.bytesRead)
 }
 
-/** Whether `path` still names the inode open as `file` (a holder unlinks it before letting go). */
+/**
+ * Whether `path` still names the inode open as `file` (a holder unlinks it before letting go; on
+ * a shared folder, another host's holder may have unlinked it at any moment).
+ */
 async function namesInode(path: string, ino: bigint, dev: bigint): Promise<boolean> {
   try {
     const current = await stat(path, { bigint: true })
     return current.ino === ino && current.dev === dev
   } catch (err) {
-    if (errorCode(err) === 'ENOENT') return false
+    if (isGone(err)) return false
     throw fsError(err, 'check the lock file', path)
   }
 }
@@ -146,10 +156,17 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
       races = waited ? 0 : races + 1
       if (locked) {
         request.throwIfAborted()
-        const st = await file.stat({ bigint: true })
-        const record = await readRecord(file, Number(st.size))
+        // ENOENT/ESTALE: another host sharing the folder removed this lock file meanwhile (its
+        // holder's clean-up); the lock on it is worthless, but the record in it still counts.
+        const st = await file.stat({ bigint: true }).catch((err: unknown) => {
+          if (isGone(err)) return undefined
+          throw fsError(err, 'check the lock file', path)
+        })
+        const record = await readRecord(file, st === undefined ? undefined : Number(st.size)).catch((err: unknown) => {
+          throw fsError(err, 'read the lock file', path)
+        })
         if (record !== undefined) handedOver = record
-        if (await namesInode(path, st.ino, st.dev)) {
+        if (st !== undefined && (await namesInode(path, st.ino, st.dev))) {
           keep = true
           return ofdLock(addon, file, path, st.ino, st.dev, handedOver)
         }
@@ -161,6 +178,7 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
         await file.close()
       }
     }
+    await request.lostRace(races)
   }
 }
 
@@ -181,7 +199,8 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
         // Unlinked while still locked, so nobody can lock this path's inode and then lose it.
         if (await namesInode(path, ino, dev)) await unlink(path)
       } catch (err) {
-        throw fsError(err, 'remove the lock file', path)
+        // Another host sharing the folder removed it first (its holder tidied up): nothing left to do.
+        if (!isGone(err)) throw fsError(err, 'remove the lock file', path)
       } finally {
         addon.unlock(file.fd)
         await file.close()

@@ -153,10 +153,13 @@ export class StagedFile {
     if (this.#journalFailure !== undefined) throw fsError(this.#journalFailure, 'write the journal', this.journalPath)
   }
 
-  /** Makes the verified file durable and renames it onto `destination`. */
-  async commitTo(destination: string): Promise<void> {
+  /**
+   * Makes the verified file durable and renames it onto `destination`, unless `yields` says
+   * (right before the rename) that the same file landed there meanwhile; false then.
+   */
+  async commitTo(destination: string, yields?: () => Promise<boolean>): Promise<boolean> {
     await this.#writeback
-    await commitFile(this.data, this.dataPath, destination)
+    return commitFile(this.data, this.dataPath, destination, yields)
   }
 
   /** Removes this writer's folder (after the commit, or when nothing in it is worth keeping). */
