@@ -72,6 +72,9 @@ export class Reporter {
       case 'done':
         this.#say(`${e.cached === true ? 'Already there' : 'Saved'}: ${e.path} (${formatBytes(e.bytes)}, sha256 ${e.sha256})`)
         break
+      case 'notice':
+        this.#say(`Note: ${e.message}`)
+        break
     }
   }
 

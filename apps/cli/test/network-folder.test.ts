@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto'
 import { mkdir, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { isHaulError } from '@haul/core'
 import { acquireLock, lockPathFor } from '@haul/core/driver'
 import { killChildren, spawnChild, sshfsAvailable, startOrigin, startSshfs, testBytes, type Origin, type SshfsExport } from '@haul/testkit'
 import { straceAvailable } from './crash-harness.js'
@@ -64,19 +63,47 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
     if (table.length > 0) console.log(`network folder rounds (seed ${seed}):\n${table.join('\n')}`)
   })
 
-  it("the premise: haul's lock on one mount does not exclude a process on the other", async () => {
+  it("the premise: haul's lock excludes a second holder on one mount but not on the other; either may then tidy up first", async () => {
     await mkdir(join(net!.export, 'premise'))
     const [a, b] = net!.mounts.map((m) => lockPathFor(join(m, 'premise', 'f.bin')))
     const first = await acquireLock(a!, { noWait: true })
     try {
-      // On one host this would be HAUL_LOCK_BUSY; across the mounts it silently succeeds.
-      const second = await acquireLock(b!, { noWait: true }).catch((err: unknown) => err)
-      expect(isHaulError(second, 'HAUL_LOCK_BUSY')).toBe(false)
-      if (!(second instanceof Error)) await second.release()
+      await expect(acquireLock(a!, { noWait: true })).rejects.toMatchObject({ code: 'HAUL_LOCK_BUSY' })
+      // On one host the same lock file would be HAUL_LOCK_BUSY; from the other mount it silently succeeds.
+      const second = await acquireLock(b!, { noWait: true })
+      // The other "host" removes the shared lock file first; our release must not trip over that.
+      await second.release()
     } finally {
       await first.release()
-      await rm(join(net!.export, 'premise'), { recursive: true, force: true })
     }
+    expect(await readdir(join(net!.export, 'premise', '.f.bin.haul'))).toEqual([]) // the lock file is gone
+    await rm(join(net!.export, 'premise'), { recursive: true, force: true })
+  })
+
+  it('says so: a notice event before the lock, and haul status names the filesystem and the host-local lock', async () => {
+    await mkdir(join(net!.export, 'notice'))
+    const output = join(net!.mounts[0]!, 'notice', 'f.bin')
+    const child = haul(['get', origin!.url('/f.bin'), '-o', output, '--sha256', digest, '--json'], net!.mounts[0]!)
+    expect(await child.waitForExit()).toMatchObject({ code: 0 })
+    const events = child.events.map((e) => e.event)
+    expect(events[0]).toBe('notice')
+    expect(events.at(-1)).toBe('done')
+    expect(child.events[0]).toMatchObject({ event: 'notice', code: 'network-filesystem', path: join(net!.mounts[0]!, 'notice'), filesystem: 'fuse.sshfs' })
+    const status = haul(['status', output, '--json'], net!.mounts[0]!)
+    expect(await status.waitForExit()).toMatchObject({ code: 0 })
+    expect(JSON.parse(status.stdout)).toMatchObject({ path: output, exists: true, filesystem: { name: 'fuse.sshfs', network: true, lock: 'host-local' }, staged: [] })
+    const human = haul(['status', output], net!.mounts[0]!)
+    expect(await human.waitForExit()).toMatchObject({ code: 0 })
+    expect(human.stdout).toMatch(/on fuse\.sshfs, a network filesystem: haul's lock there may exclude only the processes on this host/)
+    // A human sees it too, once, on stderr.
+    const plain = haul(['get', origin!.url('/f.bin'), '-o', output, '--sha256', digest], net!.mounts[0]!)
+    expect(await plain.waitForExit()).toMatchObject({ code: 0 })
+    expect(plain.stderr.match(/Note: .* is on fuse\.sshfs, a network filesystem/g)).toHaveLength(1)
+    // On a local folder, none of that.
+    const local = haul(['status', join(net!.export, 'notice', 'f.bin'), '--json'], net!.export)
+    expect(await local.waitForExit()).toMatchObject({ code: 0 })
+    expect(JSON.parse(local.stdout).filesystem).toMatchObject({ network: false })
+    await rm(join(net!.export, 'notice'), { recursive: true, force: true })
   })
 
   const runRound = async (name: string, plan: RoundPlan, rand: () => number): Promise<RoundResult> => {

@@ -20,6 +20,7 @@ export type {
   SourceEvent,
   DoneEvent,
   ErrorEvent,
+  NoticeEvent,
   EventListener,
 } from './events.js'
 export type { Source, RemoteInfo, ReadRequest, ReadResponse } from './source.js'
@@ -51,4 +52,6 @@ export type { JournalState, HeadRecord, DataRecord } from './stage/journal.js'
 export { abortedError, fsError } from './errors.js'
 export { Cache } from './cache/cache.js'
 export { defaultCacheDir } from './cache/cache-dir.js'
-export type { CacheEntry, CacheVerifyReport, CacheGcReport } from './cache/maintenance.js'
+export type { CacheEntry, CacheVerifyReport, CacheGcReport, GcOptions } from './cache/maintenance.js'
+export { filesystemKind } from './lock/fs-kind.js'
+export type { FilesystemKind } from './lock/fs-kind.js'

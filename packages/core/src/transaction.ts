@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { landedMeanwhile } from './commit/landed-meanwhile.js'
+import { networkNotice, type FilesystemKind } from './lock/fs-kind.js'
 import { recheckDestination } from './commit/recheck.js'
 import { withDestination, type ShellOutcome } from './commit/destination.js'
 import type { Committed } from './commit/commit-record.js'
@@ -85,7 +86,13 @@ class Transaction {
       const destination = this.#o.destination
       const existing = await stat(destination).catch(() => undefined)
       if (existing?.isDirectory() === true) throw new HaulError('HAUL_USAGE', `The output ${destination} is a directory; give a file path.`, { path: destination })
-      return await withDestination(destination, { noWait: this.#o.noWait, signal: this.#master.signal, onWait: (lock) => this.#emit({ event: 'wait', output: destination, lock }) }, async (held) => {
+      const shell = {
+        noWait: this.#o.noWait,
+        signal: this.#master.signal,
+        onWait: (lock: string) => this.#emit({ event: 'wait', output: destination, lock }),
+        onNetworkFilesystem: (kind: FilesystemKind, folder: string) => this.#emit(networkNotice(folder, kind)),
+      }
+      return await withDestination(destination, shell, async (held) => {
         const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size)
         if (cached === undefined) return this.#download(held.found)
         await removeDeadStages(destination)

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
+import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
 import { acquireLock } from '../lock/lock.js'
 import { removeStagingRoot } from '../stage/stage.js'
 import { lockPathFor, stagingDirFor } from '../stage/staging-paths.js'
@@ -19,6 +20,11 @@ export interface DestinationShellOptions {
   signal?: AbortSignal
   /** Called once, with the lock file, when another process holds the destination and this one starts waiting. */
   onWait?: (lockPath: string) => void
+  /**
+   * Called once, before the lock is taken, when the destination's folder is on a network
+   * filesystem, where the lock may exclude only this host's processes.
+   */
+  onNetworkFilesystem?: (kind: FilesystemKind, folder: string) => void
 }
 
 /** A destination (a file or a folder) whose lock this process holds. */
@@ -59,6 +65,10 @@ export async function withDestination<T>(path: string, options: DestinationShell
     await ensureDir(dirname(destination))
   } catch (err) {
     throw fsError(err, 'create the folder', dirname(destination))
+  }
+  if (options.onNetworkFilesystem !== undefined) {
+    const kind = await filesystemKind(dirname(destination))
+    if (kind?.network === true) options.onNetworkFilesystem(kind, dirname(destination))
   }
   const lockPath = lockPathFor(destination)
   const onWait = options.onWait

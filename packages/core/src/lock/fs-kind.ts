@@ -1,5 +1,6 @@
 import { readFile, realpath, statfs } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import type { NoticeEvent } from '../events.js'
 
 /** What kind of filesystem a path is on, as far as the lock is concerned. */
 export interface FilesystemKind {
@@ -100,4 +101,15 @@ async function mountType(path: string): Promise<string | undefined> {
     if (inside && (best === undefined || decoded.length >= best.point.length)) best = { point: decoded, type }
   }
   return best?.type
+}
+
+/** The `notice` event saying that `folder`, on a network filesystem, gets a host-local lock. */
+export function networkNotice(folder: string, kind: FilesystemKind): NoticeEvent {
+  return {
+    event: 'notice',
+    code: 'network-filesystem',
+    path: folder,
+    filesystem: kind.name,
+    message: `${folder} is on ${kind.name}, a network filesystem: haul's lock there may exclude only the processes on this host. Downloads stay correct (each writer stages alone, the first commit wins), but other hosts may download the same file at the same time.`,
+  }
 }
