@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http'
-import { HaulError, isTransientStatus, parseRetryAfter } from '@haul/core'
+import { HaulError } from '@haul/core'
+import { isTransientStatus, parseRetryAfter } from '@haul/core/driver'
 
 /** Certificate problems won't go away on a retry; everything else on the wire might. */
 const PERMANENT_NETWORK_CODES = new Set([

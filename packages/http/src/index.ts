@@ -38,24 +38,4 @@ export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
 } from './defaults.js'
-export { Cache, HaulError, isHaulError } from '@haul/core'
-export type {
-  HaulErrorCode,
-  HaulErrorFacts,
-  HaulEvent,
-  StartEvent,
-  WaitEvent,
-  ProgressEvent,
-  RetryEvent,
-  SourceEvent,
-  DoneEvent,
-  ErrorEvent,
-  EventListener,
-  DownloadOptions,
-  DownloadResult,
-  DigestOptions,
-  Source,
-  RemoteInfo,
-  ReadRequest,
-  ReadResponse,
-} from '@haul/core'
+export * from '@haul/core/common'

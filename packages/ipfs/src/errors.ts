@@ -1,4 +1,5 @@
-import { HaulError, isTransientStatus, parseRetryAfter } from '@haul/core'
+import { HaulError } from '@haul/core'
+import { isTransientStatus, parseRetryAfter } from '@haul/core/driver'
 
 /** The gateway sent bytes that do not prove what they claim: drop it for the rest of the download. */
 export function integrityError(message: string, source: string, cause?: unknown): HaulError {
