@@ -88,12 +88,13 @@ class Transaction {
       if (existing?.isDirectory() === true) throw new HaulError('HAUL_USAGE', `The output ${destination} is a directory; give a file path.`, { path: destination })
       const shell = {
         noWait: this.#o.noWait,
+        lockKind: this.#o.lockKind,
         signal: this.#master.signal,
         onWait: (lock: string) => this.#emit({ event: 'wait', output: destination, lock }),
         onNetworkFilesystem: (kind: FilesystemKind, folder: string) => this.#emit(networkNotice(folder, kind)),
       }
       return await withDestination(destination, shell, async (held) => {
-        const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size)
+        const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size, this.#o.hashThread)
         if (cached === undefined) return this.#download(held.found)
         await removeDeadStages(destination)
         this.#emit({ event: 'done', path: destination, bytes: cached.size, sha256: cached.sha256, cached: true })
@@ -116,7 +117,7 @@ class Transaction {
     try {
       const newHasher = async (): Promise<void> => {
         await hasher?.drop()
-        hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm)), stage.data, this.#pool)
+        hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm), this.#o.hashThread), stage.data, this.#pool)
         // A resumed prefix is read back and hashed in the background while new bytes arrive.
         hasher.extend(stage.ranges.prefixEnd)
       }
@@ -177,7 +178,7 @@ class Transaction {
       try {
         // Where the lock did not exclude another host, it may have committed the same bytes
         // first: then theirs stays and ours goes (see landedMeanwhile).
-        ours = await stage.commitTo(destination, () => landedMeanwhile(destination, found, size, digests.sha256))
+        ours = await stage.commitTo(destination, { fsync: this.#o.fsync, yields: () => landedMeanwhile(destination, found, size, digests.sha256, this.#o.hashThread) })
       } catch (err) {
         keep = false // an fsync error is never retried: the staged bytes may be lost already
         throw err

@@ -4,7 +4,7 @@ import { DEFAULT_CACHE_GC_GRACE_MS } from '../defaults.js'
 import { fsError, isHaulError } from '../errors.js'
 import { sleep } from '../fetch/retry.js'
 import { isGone } from '../fs-race.js'
-import { acquireLock, type DestinationLock } from '../lock/lock.js'
+import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import { lockPathFor } from '../stage/staging-paths.js'
 import { removeStagingRoot } from '../stage/stage.js'
 import { hashFile } from '../verify/hasher.js'
@@ -39,6 +39,12 @@ export interface CacheGcReport {
    * taken back during the grace period by a download on another host sharing the cache.
    */
   busy: CacheEntry[]
+}
+
+/** What gc and verify need of the cache's options. */
+export interface MaintenanceOptions {
+  readonly lockKind?: LockKind
+  readonly hashThread: boolean
 }
 
 /** Options for {@link gcBlobs}. */
@@ -99,11 +105,11 @@ async function pruneAliases(layout: CacheLayout): Promise<void> {
  * Re-hashes every blob and removes the ones whose bytes no longer match their name. A corrupt
  * blob whose lock is held by a running download is reported but left in place.
  */
-export async function verifyBlobs(layout: CacheLayout, options: { signal?: AbortSignal; onBlob?: (entry: CacheEntry, ok: boolean) => void } = {}): Promise<CacheVerifyReport> {
+export async function verifyBlobs(layout: CacheLayout, settings: MaintenanceOptions, options: { signal?: AbortSignal; onBlob?: (entry: CacheEntry, ok: boolean) => void } = {}): Promise<CacheVerifyReport> {
   const report: CacheVerifyReport = { checked: 0, bytes: 0, corrupt: [] }
   for (const entry of await listBlobs(layout)) {
     options.signal?.throwIfAborted()
-    const actual = await hashFile(entry.path, [], options.signal).then((d) => d.sha256).catch((err: unknown) => {
+    const actual = await hashFile(entry.path, [], options.signal, settings.hashThread).then((d) => d.sha256).catch((err: unknown) => {
       if (isGone(err)) return undefined // removed meanwhile (here or by another host)
       throw fsError(err, 'read the cache entry', entry.path)
     })
@@ -113,7 +119,7 @@ export async function verifyBlobs(layout: CacheLayout, options: { signal?: Abort
     const ok = actual === entry.sha256
     options.onBlob?.(entry, ok)
     if (ok) continue
-    const removed = await removeBlob(entry.path)
+    const removed = await removeBlob(entry.path, settings)
     report.corrupt.push({ ...entry, actual, removed })
   }
   await pruneAliases(layout)
@@ -131,7 +137,7 @@ export async function verifyBlobs(layout: CacheLayout, options: { signal?: Abort
  * (`reclaimBlob` in place-output.ts): that blob is kept and counted as busy. Tombs left by a gc that died are
  * removed by the next one, after its own grace period.
  */
-export async function gcBlobs(layout: CacheLayout, options: GcOptions): Promise<CacheGcReport> {
+export async function gcBlobs(layout: CacheLayout, settings: MaintenanceOptions, options: GcOptions): Promise<CacheGcReport> {
   const entries = await listBlobs(layout)
   const before = entries.reduce((sum, e) => sum + e.size, 0)
   const leftover = (await readdir(layout.blobs).catch(() => [] as string[])).filter(isTomb).map((name) => join(layout.blobs, name))
@@ -140,7 +146,7 @@ export async function gcBlobs(layout: CacheLayout, options: GcOptions): Promise<
   const busy: CacheEntry[] = []
   for (const entry of entries) {
     if (total <= options.maxBytes) break
-    if (await retireBlob(entry.path)) {
+    if (await retireBlob(entry.path, settings)) {
       retired.push(entry)
       total -= entry.size
     } else busy.push(entry)
@@ -177,8 +183,8 @@ async function removeTomb(tomb: string): Promise<boolean> {
 }
 
 /** Under the blob's lock, renames it to its tomb; false when the lock is held elsewhere or it is gone. */
-async function retireBlob(path: string): Promise<boolean> {
-  return underBlobLock(path, async () => {
+async function retireBlob(path: string, settings: MaintenanceOptions): Promise<boolean> {
+  return underBlobLock(path, settings, async () => {
     try {
       await rename(path, tombFor(path))
       return true
@@ -190,8 +196,8 @@ async function retireBlob(path: string): Promise<boolean> {
 }
 
 /** Removes a blob at once, under its lock (a corrupt one: nobody should link it); false when the lock is held elsewhere. */
-async function removeBlob(path: string): Promise<boolean> {
-  return underBlobLock(path, async () => {
+async function removeBlob(path: string, settings: MaintenanceOptions): Promise<boolean> {
+  return underBlobLock(path, settings, async () => {
     try {
       await rm(path, { force: true })
     } catch (err) {
@@ -202,10 +208,10 @@ async function removeBlob(path: string): Promise<boolean> {
 }
 
 /** Runs `action` holding the blob's lock; false when another process on this host holds it. */
-async function underBlobLock(path: string, action: () => Promise<boolean>): Promise<boolean> {
+async function underBlobLock(path: string, settings: MaintenanceOptions, action: () => Promise<boolean>): Promise<boolean> {
   let lock: DestinationLock
   try {
-    lock = await acquireLock(lockPathFor(path), { noWait: true })
+    lock = await acquireLock(lockPathFor(path), { noWait: true, ...(settings.lockKind === undefined ? {} : { kind: settings.lockKind }) })
   } catch (err) {
     if (isHaulError(err, 'HAUL_LOCK_BUSY')) return false
     throw err

@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
 import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
-import { acquireLock } from '../lock/lock.js'
+import { acquireLock, type LockKind } from '../lock/lock.js'
 import { removeStagingRoot } from '../stage/stage.js'
 import { lockPathFor, stagingDirFor } from '../stage/staging-paths.js'
 import { parseCommitRecord, type CommitRecord, type Committed } from './commit-record.js'
@@ -20,6 +20,8 @@ export interface DestinationShellOptions {
   signal?: AbortSignal
   /** Called once, with the lock file, when another process holds the destination and this one starts waiting. */
   onWait?: (lockPath: string) => void
+  /** The lock kind. @default 'auto' */
+  lockKind?: LockKind
   /**
    * Called once, before the lock is taken, when the destination's folder is on a network
    * filesystem, where the lock may exclude only this host's processes.
@@ -76,6 +78,7 @@ export async function withDestination<T>(path: string, options: DestinationShell
     noWait: options.noWait ?? false,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(onWait === undefined ? {} : { onWait: () => onWait(lockPath) }),
+    ...(options.lockKind === undefined ? {} : { kind: options.lockKind }),
   })
   let record: CommitRecord | undefined
   try {

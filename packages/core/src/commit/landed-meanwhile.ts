@@ -12,11 +12,11 @@ import { hashFile } from '../verify/hasher.js'
  * which readers there may hold open (NFS answers ESTALE to them) and which the commit records
  * handed to their waiters name. Costs one read of the file, and only in that race.
  */
-export async function landedMeanwhile(destination: string, found: Stats | undefined, size: number, sha256: string): Promise<boolean> {
+export async function landedMeanwhile(destination: string, found: Stats | undefined, size: number, sha256: string, hashThread = true): Promise<boolean> {
   const now = await stat(destination).catch(() => undefined)
   if (now === undefined || !now.isFile() || now.size !== size) return false
   if (found !== undefined && found.ino === now.ino && found.dev === now.dev && found.mtimeMs === now.mtimeMs && found.size === now.size) return false
   // Can't read theirs (replaced again while we read it, or unreadable): commit ours, as always.
-  const theirs = await hashFile(destination).catch(() => undefined)
+  const theirs = await hashFile(destination, [], undefined, hashThread).catch(() => undefined)
   return theirs?.sha256 === sha256
 }

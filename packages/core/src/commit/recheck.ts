@@ -23,6 +23,7 @@ export async function recheckDestination(
   expected: ReadonlyArray<ExpectedDigest>,
   record: CommitRecord | undefined,
   expectedSize: number | undefined,
+  hashThread: boolean,
 ): Promise<{ size: number; sha256: string } | undefined> {
   for (let read = 0; read < MAX_REPLACED_READS; read++) {
     const st = await stat(destination).catch(() => undefined)
@@ -31,7 +32,7 @@ export async function recheckDestination(
     const committed = record !== undefined && record.source === sourceId && record.size === st.size && findMismatch(expected, record.digests) === undefined ? record.digests.sha256 : undefined
     if (committed !== undefined && recordDescribes(record!, st)) return { size: st.size, sha256: committed }
     if (expected.length === 0 && committed === undefined) return undefined
-    const digests = await hashFile(destination, expected.map((e) => e.algorithm)).catch((err: unknown) => {
+    const digests = await hashFile(destination, expected.map((e) => e.algorithm), undefined, hashThread).catch((err: unknown) => {
       if (isGone(err)) return undefined
       throw err
     })

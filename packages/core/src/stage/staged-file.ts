@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises'
-import { commitFile } from '../commit/commit-file.js'
+import { commitFile, type CommitOptions } from '../commit/commit-file.js'
 import { fsError, type HaulError } from '../errors.js'
 import { JOURNAL_VERSION, JournalWriter, type HeadRecord, type JournalRecord } from './journal.js'
 import { RangeSet } from './range-set.js'
@@ -154,12 +154,13 @@ export class StagedFile {
   }
 
   /**
-   * Makes the verified file durable and renames it onto `destination`, unless `yields` says
-   * (right before the rename) that the same file landed there meanwhile; false then.
+   * Renames the verified file onto `destination`, durably unless `options.fsync` is false; unless
+   * `options.yields` says (right before the rename) that the same file landed there meanwhile:
+   * false then.
    */
-  async commitTo(destination: string, yields?: () => Promise<boolean>): Promise<boolean> {
+  async commitTo(destination: string, options: CommitOptions): Promise<boolean> {
     await this.#writeback
-    return commitFile(this.data, this.dataPath, destination, yields)
+    return commitFile(this.data, this.dataPath, destination, options)
   }
 
   /** Removes this writer's folder (after the commit, or when nothing in it is worth keeping). */
