@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { acquireLock, lockPathFor } from '@haul/core/driver'
 import { killChildren, spawnChild, sshfsAvailable, startOrigin, startSshfs, testBytes, type Origin, type SshfsExport } from '@haul/testkit'
-import { straceAvailable } from './crash-harness.js'
+import { lossBound, straceAvailable } from './crash-harness.js'
 import { HAUL, haul } from './helpers.js'
 import { describeEnd, killHolders, random, sha256File, watchDestination, type Runner } from './network-harness.js'
 
@@ -172,7 +172,12 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
     const results: RoundResult[] = []
     for (const [i, plan] of plans.entries()) results.push(await runRound(`kills-${i + 1}`, plan, rand))
     expect(results.map((r) => ({ round: r.name, violations: r.violations }))).toEqual(results.map((r) => ({ round: r.name, violations: [] })))
-    for (const r of results) expect(r.killed).toBeGreaterThan(0)
+    for (const r of results) {
+      expect(r.killed).toBeGreaterThan(0)
+      // A successor adopts the killed holder's partial: each kill costs at most the loss bound
+      // of one connection (plus what was in flight), on top of one download per host.
+      expect(r.served).toBeLessThanOrEqual(HOSTS + (r.killed * (lossBound(1) + 2 * MiB)) / SIZE)
+    }
   }, 600_000)
   /** Every path under `root`, relative, sorted. */
   const tree = async (root: string): Promise<string[]> => {

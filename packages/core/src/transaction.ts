@@ -16,7 +16,6 @@ import { SourcePool } from './fetch/source-pool.js'
 import type { DownloadOptions, DownloadResult } from './options.js'
 import { resolveOptions, type ResolvedOptions } from './resolve-options.js'
 import type { Source } from './source.js'
-import { removeDeadStages } from './stage/stage.js'
 import { StagedFile } from './stage/staged-file.js'
 import { describeExpected, findMismatch } from './verify/digest.js'
 import { OrderedHasher, StreamDigest } from './verify/hasher.js'
@@ -96,7 +95,6 @@ class Transaction {
       return await withDestination(destination, shell, async (held) => {
         const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size, this.#o.hashThread)
         if (cached === undefined) return this.#download(held.found)
-        await removeDeadStages(destination)
         this.#emit({ event: 'done', path: destination, bytes: cached.size, sha256: cached.sha256, cached: true })
         return {
           result: { path: destination, bytes: cached.size, sha256: cached.sha256, resumedFrom: cached.size, source: this.#primary.label, cached: true },

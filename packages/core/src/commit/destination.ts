@@ -5,7 +5,7 @@ import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
 import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
 import { acquireLock, type LockKind } from '../lock/lock.js'
-import { removeStagingRoot } from '../stage/stage.js'
+import { removeDeadStages, removeStagingRoot } from '../stage/stage.js'
 import { lockPathFor, stagingDirFor } from '../stage/staging-paths.js'
 import { parseCommitRecord, type CommitRecord, type Committed } from './commit-record.js'
 
@@ -58,8 +58,9 @@ export interface ShellOutcome<T> {
 /**
  * The destination shell, the same for a file and for a folder: creates the destination's parent
  * folder, takes the destination's lock (waiting for another holder), runs `body` (re-check,
- * stage, fetch, verify, commit), then releases the lock, handing the waiters a record of what
- * was committed (with the inode it landed as), and removes the staging folder if it is empty.
+ * stage, fetch, verify, commit), then removes what dead writers left if the destination holds what
+ * was asked for, releases the lock, handing the waiters a record of what was committed (with the
+ * inode it landed as), and removes the staging folder if it is empty.
  */
 export async function withDestination<T>(path: string, options: DestinationShellOptions, body: (held: HeldDestination) => Promise<ShellOutcome<T>>): Promise<T> {
   const destination = resolve(path)
@@ -87,6 +88,8 @@ export async function withDestination<T>(path: string, options: DestinationShell
     if (outcome.committed !== undefined) record = await recordOf(destination, outcome.committed)
     return outcome.result
   } finally {
+    // What dead writers left is useless once the destination holds what was asked for.
+    if (record !== undefined) await removeDeadStages(destination)
     await lock.release(record === undefined ? undefined : JSON.stringify(record)).catch(() => undefined)
     await removeStagingRoot(destination)
   }

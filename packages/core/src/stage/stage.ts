@@ -50,7 +50,8 @@ export async function openStage(destination: string, matches: JournalMatcher, si
     if (id === undefined || !writerIsDead(id, name)) continue
     const dir = join(root, name)
     const state = await readJournal(join(dir, 'journal'))
-    if (adopted === undefined && state !== undefined && matches(state)) {
+    const useful = state !== undefined && matches(state)
+    if (adopted === undefined && useful) {
       try {
         await rename(dir, mine)
         adopted = state
@@ -60,7 +61,10 @@ export async function openStage(destination: string, matches: JournalMatcher, si
         throw fsError(err, 'adopt the partial download in', dir)
       }
     }
-    // Dead and useless (other source, or we already adopted one): it only takes space.
+    // Another partial of this very download stays for a writer on another host sharing the
+    // folder (ours excludes the writers here): the commit removes whatever is left of it.
+    if (useful) continue
+    // Dead and useless (another source, or no journal): it only takes space.
     await removeOrphan(root, dir)
   }
   if (adopted === undefined) await inRoot(root, 'create the staging directory', mine, () => mkdir(mine), signal)
@@ -130,7 +134,8 @@ async function removeOrphan(root: string, dir: string): Promise<void> {
 
 /**
  * Removes the staging directories of dead writers (e.g. one killed between its commit rename and
- * its clean-up), so that a destination found already there leaves nothing else behind.
+ * its clean-up), so that a committed destination, or one found already there, leaves nothing
+ * else behind.
  */
 export async function removeDeadStages(destination: string): Promise<void> {
   const root = stagingDirFor(destination)
