@@ -48,6 +48,20 @@ interface RoundResult {
   violations: string[]
 }
 
+/** Every path under `root`, relative, sorted. */
+async function tree(root: string): Promise<string[]> {
+  const out: string[] = []
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
+      const path = rel === '' ? entry.name : `${rel}/${entry.name}`
+      out.push(path)
+      if (entry.isDirectory()) await walk(path)
+    }
+  }
+  await walk('')
+  return out.sort()
+}
+
 describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts of one export)${available.ok ? '' : ` (skipped: ${available.reason})`}`, () => {
   beforeAll(async () => {
     net = await startSshfs({ mounts: HOSTS })
@@ -128,7 +142,7 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
     const final = join(net!.export, name, 'f.bin')
     const actual = await sha256File(final).catch((err: Error) => `missing (${err.message})`)
     if (actual !== digest) violations.push(`the file at the path has sha256 ${actual}`)
-    const beside = (await readdir(join(net!.export, name))).filter((n) => n !== 'f.bin')
+    const beside = (await tree(join(net!.export, name))).filter((n) => n !== 'f.bin')
     if (beside.length > 0) violations.push(`left beside the file: ${beside.join(', ')}`)
     const served = (origin!.bytesSent('/f.bin') - before) / SIZE
     const startsPerHost = net!.mounts.map((_, host) => runners.filter((r) => r.host === host && r.child.events.some((e) => e.event === 'start')).length)
@@ -179,19 +193,6 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
       expect(r.served).toBeLessThanOrEqual(HOSTS + (r.killed * (lossBound(1) + 2 * MiB)) / SIZE)
     }
   }, 600_000)
-  /** Every path under `root`, relative, sorted. */
-  const tree = async (root: string): Promise<string[]> => {
-    const out: string[] = []
-    const walk = async (rel: string): Promise<void> => {
-      for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
-        const path = rel === '' ? entry.name : `${rel}/${entry.name}`
-        out.push(path)
-        if (entry.isDirectory()) await walk(path)
-      }
-    }
-    await walk('')
-    return out.sort()
-  }
   const blobFiles = ['blobs', 'blobs/sha256', `blobs/sha256/${digest}`]
 
   it(`the shared cache: ${PROCESSES} gets over two mounts into one cache folder on the network folder: no partial blob is ever visible, one download per host, cache verify is clean, nothing else is left`, async () => {

@@ -90,7 +90,26 @@ async function readRecord(file: FileHandle, size: number | undefined): Promise<s
     if (isGone(err)) return undefined
     throw err
   })
-  return read === undefined || read.bytesRead === 0 ? undefined : read.buffer.toString('utf8', 0, read.bytesRead)
+  const text = read === undefined ? '' : read.buffer.toString('utf8', 0, read.bytesRead).trimEnd()
+  return text === '' ? undefined : text
+}
+
+/** Records are written padded to a multiple of this, in one write (see {@link writeRecord}). */
+const RECORD_BLOCK_BYTES = 4096
+
+/**
+ * Leaves `record` (or none) in the lock file for the waiters. One padded write, never a
+ * truncate-then-write: where locks don't span hosts, a holder on another host may write its
+ * record into the same inode while a waiter here reads, and between a truncate and a write that
+ * waiter would find nothing and download again. JSON ignores the trailing spaces.
+ */
+async function writeRecord(file: FileHandle, record: string | undefined): Promise<void> {
+  if (record === undefined || record === '') return void (await file.truncate(0))
+  const length = Math.ceil(Buffer.byteLength(record) / RECORD_BLOCK_BYTES) * RECORD_BLOCK_BYTES
+  const block = Buffer.alloc(length, ' ')
+  block.write(record, 0, 'utf8')
+  await file.write(block, 0, length, 0)
+  await file.truncate(length)
 }
 
 /**
@@ -194,8 +213,7 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
       try {
         // Waiters already hold a descriptor on this inode: they read the record from it once
         // they get the lock, even though the path is gone by then.
-        await file.truncate(0)
-        if (record !== undefined && record !== '') await file.write(record, 0, 'utf8')
+        await writeRecord(file, record)
         // Unlinked while still locked, so nobody can lock this path's inode and then lose it.
         if (await namesInode(path, ino, dev)) await unlink(path)
       } catch (err) {

@@ -3,7 +3,8 @@ import { mkdir, open, readdir, rename, rm, rmdir, type FileHandle } from 'node:f
 import { basename, join } from 'node:path'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
-import { isGone, retryRace } from '../fs-race.js'
+import { sleep } from '../fetch/retry.js'
+import { isGone, raceDelay, retryRace } from '../fs-race.js'
 import { readJournal, verifyClaims, type JournalState } from './journal.js'
 import type { RangeSet } from './range-set.js'
 import { stagingDirFor } from './staging-paths.js'
@@ -157,7 +158,33 @@ export async function removeStage(stage: Pick<Stage, 'dir'>): Promise<void> {
   await rm(stage.dir, { recursive: true, force: true })
 }
 
-/** Removes the staging root when it is empty (another process may be using it; then it stays). */
+/**
+ * Names a network filesystem's client gives a file that was unlinked while still open here
+ * (NFS's `.nfsXXXX`, FUSE's `.fuse_hiddenXXXX`, as when a holder removes the lock file that its
+ * waiters hold open): they vanish once the last descriptor on them closes.
+ */
+const SILLY_RENAME = /^\.(?:nfs|fuse_hidden)[0-9a-fA-F]+$/
+
+/** Tries to remove a staging root held up by such names, spread over about three seconds. */
+const MAX_SILLY_WAITS = 20
+
+/**
+ * Removes the staging root when it is empty (another process may be using it; then it stays,
+ * and that process removes it). When all that is left are silly-renamed lock files, which go
+ * when the descriptors on them close (ours just did; FUSE tells its server asynchronously),
+ * waits for them, bounded: otherwise the last process out would leave the folder behind.
+ */
 export async function removeStagingRoot(destination: string): Promise<void> {
-  await rmdir(stagingDirFor(destination)).catch(() => undefined)
+  const root = stagingDirFor(destination)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await rmdir(root)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt >= MAX_SILLY_WAITS) return
+    }
+    const entries = await readdir(root).catch(() => [] as string[])
+    if (!entries.every((name) => SILLY_RENAME.test(name))) return
+    await sleep(raceDelay(attempt))
+  }
 }
