@@ -6,7 +6,7 @@ import { HaulError, isHaulError } from '../errors.js'
 import type { HaulEvent } from '../events.js'
 import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import type { DownloadOptions, DownloadResult } from '../options.js'
-import { removeStagingRoot } from '../stage/stage.js'
+import { releaseDestination } from '../stage/stage.js'
 import { lockPathFor } from '../stage/staging-paths.js'
 import { fileBlob, fileCidAlias } from './blob-filing.js'
 import { CacheLayout } from './cache-layout.js'
@@ -152,8 +152,7 @@ export class Cache {
         }
       } finally {
         // Pass on the previous holder's commit record, so a download waiting behind still skips.
-        await lock.release(lock.handedOver).catch(() => undefined)
-        await removeStagingRoot(entry)
+        await releaseDestination(lock, entry, lock.handedOver)
       }
       if (round >= MAX_FETCH_ROUNDS - 1) throw new HaulError('HAUL_IO', `The cache entry ${entry} kept disappearing before it could be linked to ${output} (is "haul cache gc" running with a tiny --max-size?).`, { path: entry })
       result = await fetch()

@@ -6,7 +6,7 @@ import { sleep } from '../fetch/retry.js'
 import { isGone } from '../fs-race.js'
 import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import { lockPathFor } from '../stage/staging-paths.js'
-import { removeStagingRoot } from '../stage/stage.js'
+import { releaseDestination } from '../stage/stage.js'
 import { hashFile } from '../verify/hasher.js'
 import { tombFor, type CacheLayout } from './cache-layout.js'
 
@@ -219,7 +219,6 @@ async function underBlobLock(path: string, settings: MaintenanceOptions, action:
   try {
     return await action()
   } finally {
-    await lock.release().catch(() => undefined)
-    await removeStagingRoot(path)
+    await releaseDestination(lock, path)
   }
 }

@@ -5,7 +5,7 @@ import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
 import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
 import { acquireLock, type LockKind } from '../lock/lock.js'
-import { removeDeadStages, removeStagingRoot } from '../stage/stage.js'
+import { releaseDestination, removeDeadStages } from '../stage/stage.js'
 import { lockPathFor, stagingDirFor } from '../stage/staging-paths.js'
 import { parseCommitRecord, type CommitRecord, type Committed } from './commit-record.js'
 
@@ -90,8 +90,7 @@ export async function withDestination<T>(path: string, options: DestinationShell
   } finally {
     // What dead writers left is useless once the destination holds what was asked for.
     if (record !== undefined) await removeDeadStages(destination)
-    await lock.release(record === undefined ? undefined : JSON.stringify(record)).catch(() => undefined)
-    await removeStagingRoot(destination)
+    await releaseDestination(lock, destination, record === undefined ? undefined : JSON.stringify(record))
   }
 }
 

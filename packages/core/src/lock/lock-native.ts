@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
 import { abortedError, fsError } from '../errors.js'
 import { isGone } from '../fs-race.js'
-import type { DestinationLock, LockRequest } from './lock.js'
+import type { DestinationLock, LockRequest, ReleaseOptions } from './lock.js'
 
 /** The part of fs-native-extensions that haul uses. */
 export interface NativeLockAddon {
@@ -80,13 +80,14 @@ function waitForLock(addon: NativeLockAddon, file: FileHandle, signal: AbortSign
 }
 
 /**
- * The record a previous holder wrote into this inode before it let go, if any (`size` unknown:
- * read what is there). An inode another host removed may refuse the read: then there is none.
+ * The record a previous holder wrote into this inode before it let go, if any. Read from the
+ * descriptor as far as it goes, not up to the size fstat reports: on a network folder fstat may
+ * describe whatever the path names now (sshfs looks attributes up by path), which after another
+ * host's clean-up is a new, empty lock file. An inode another host removed may refuse the read:
+ * then there is none.
  */
-async function readRecord(file: FileHandle, size: number | undefined): Promise<string | undefined> {
-  if (size === 0) return undefined
-  const length = Math.min(size ?? MAX_RECORD_BYTES, MAX_RECORD_BYTES)
-  const read = await file.read(Buffer.alloc(length), 0, length, 0).catch((err: unknown) => {
+async function readRecord(file: FileHandle): Promise<string | undefined> {
+  const read = await file.read(Buffer.alloc(MAX_RECORD_BYTES), 0, MAX_RECORD_BYTES, 0).catch((err: unknown) => {
     if (isGone(err)) return undefined
     throw err
   })
@@ -181,7 +182,7 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
           if (isGone(err)) return undefined
           throw fsError(err, 'check the lock file', path)
         })
-        const record = await readRecord(file, st === undefined ? undefined : Number(st.size)).catch((err: unknown) => {
+        const record = await readRecord(file).catch((err: unknown) => {
           throw fsError(err, 'read the lock file', path)
         })
         if (record !== undefined) handedOver = record
@@ -207,7 +208,7 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
     path,
     kind: 'ofd',
     handedOver,
-    async release(record?: string): Promise<void> {
+    async release(record?: string, options: ReleaseOptions = {}): Promise<void> {
       if (released) return
       released = true
       try {
@@ -215,7 +216,7 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
         // they get the lock, even though the path is gone by then.
         await writeRecord(file, record)
         // Unlinked while still locked, so nobody can lock this path's inode and then lose it.
-        if (await namesInode(path, ino, dev)) await unlink(path)
+        if (options.keepFile !== true && (await namesInode(path, ino, dev))) await unlink(path)
       } catch (err) {
         // Another host sharing the folder removed it first (its holder tidied up): nothing left to do.
         if (!isGone(err)) throw fsError(err, 'remove the lock file', path)

@@ -28,6 +28,16 @@ export interface LockOptions {
   onWait?: () => void
 }
 
+/** Options for {@link DestinationLock.release}. */
+export interface ReleaseOptions {
+  /**
+   * Leave the lock file in place: a writer on another host sharing the folder, where locks don't
+   * span hosts, holds its lock on this very file, and a process arriving there must find that
+   * file (and wait), not make a new one. @default false
+   */
+  keepFile?: boolean
+}
+
 /** An exclusive, kernel-released lock on one destination. */
 export interface DestinationLock {
   /** The lock file. */
@@ -39,8 +49,8 @@ export interface DestinationLock {
    * Y"), if this call waited for one. Lets a waiter skip a download that just landed.
    */
   readonly handedOver: string | undefined
-  /** Hands `record` to waiters, removes the lock file race-free, and releases. */
-  release(record?: string): Promise<void>
+  /** Hands `record` to waiters, removes the lock file race-free (unless `keepFile`), and releases. */
+  release(record?: string, options?: ReleaseOptions): Promise<void>
 }
 
 /**

@@ -6,6 +6,7 @@ import { fsError } from '../errors.js'
 import { sleep } from '../fetch/retry.js'
 import { isGone, raceDelay, retryRace } from '../fs-race.js'
 import { readJournal, verifyClaims, type JournalState } from './journal.js'
+import type { DestinationLock } from '../lock/lock.js'
 import type { RangeSet } from './range-set.js'
 import { stagingDirFor } from './staging-paths.js'
 import { markInUse, parseWriterName, writerIsDead, writerName } from './writers.js'
@@ -156,6 +157,25 @@ export function leaveStage(stage: Pick<Stage, 'dir'>): void {
 /** Removes a writer's staging directory. */
 export async function removeStage(stage: Pick<Stage, 'dir'>): Promise<void> {
   await rm(stage.dir, { recursive: true, force: true })
+}
+
+/**
+ * Releases the lock of `destination`, handing `record` to the waiters, and removes the staging
+ * root if it is empty. The lock file stays while another writer (on another host sharing the
+ * folder, where locks don't span hosts) is staging there: its lock is on that very file.
+ */
+export async function releaseDestination(lock: DestinationLock, destination: string, record?: string): Promise<void> {
+  await lock.release(record, { keepFile: await othersStaging(destination) }).catch(() => undefined)
+  await removeStagingRoot(destination)
+}
+
+/** Whether a writer other than this process's finished ones may be staging for `destination`. */
+async function othersStaging(destination: string): Promise<boolean> {
+  const entries = await readdir(stagingDirFor(destination)).catch(() => [] as string[])
+  return entries.some((name) => {
+    const id = parseWriterName(name)
+    return id !== undefined && !writerIsDead(id, name)
+  })
 }
 
 /**
