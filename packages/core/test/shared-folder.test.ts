@@ -3,7 +3,7 @@
 // accepts a file another host committed. The whole story runs on real sshfs mounts in
 // apps/cli/test/network-folder.test.ts; these pin each piece down on a local folder.
 import { createHash } from 'node:crypto'
-import { mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -11,6 +11,9 @@ import { landedMeanwhile } from '../src/commit/landed-meanwhile.js'
 import { recheckDestination } from '../src/commit/recheck.js'
 import type { CommitRecord } from '../src/commit/commit-record.js'
 import { MAX_RACE_ATTEMPTS, isGone, raceDelay, retryRace } from '../src/fs-race.js'
+import { acquireLock } from '../src/lock/lock.js'
+import { releaseDestination } from '../src/stage/stage.js'
+import { lockPathFor, stagingDirFor } from '../src/stage/staging-paths.js'
 import { testBytes } from './helpers/memory-source.js'
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
@@ -107,5 +110,24 @@ describe('the re-check after the lock', () => {
     expect(await recheckDestination(path, 'https://example/other', [], record, undefined, false)).toBeUndefined()
     await commit(path, testBytes(bytes.length, 6))
     expect(await recheckDestination(path, record.source, [], record, undefined, false)).toBeUndefined()
+  })
+})
+
+describe('the lock file while another host stages', () => {
+  it('stays while a writer of another host has a staging folder (its lock is on that file), and goes with the last one', async () => {
+    const destination = join(dir, 'f.bin')
+    const root = stagingDirFor(destination)
+    // A writer named by another host: haul here can't tell whether it lives, so it may.
+    const elsewhere = join(root, 'w.otherhost-0badc0de.4242.99.cafe')
+    await mkdir(elsewhere, { recursive: true })
+    const first = await acquireLock(lockPathFor(destination))
+    await releaseDestination(first, destination, '{"committed":"here"}')
+    expect((await readdir(root)).sort()).toEqual(['lock', 'w.otherhost-0badc0de.4242.99.cafe'])
+    // Whoever comes next here finds that very file, and the record in it.
+    const second = await acquireLock(lockPathFor(destination))
+    expect(second.handedOver).toBe('{"committed":"here"}')
+    await rm(elsewhere, { recursive: true })
+    await releaseDestination(second, destination)
+    expect(await readdir(dir)).toEqual([])
   })
 })
