@@ -11,8 +11,9 @@ import {
   DEFAULT_USER_AGENT,
 } from './defaults.js'
 import { statusError, toHaulError } from './errors.js'
-import { acceptsRanges, contentLength, encodingOf, header, parseContentRange, validatorOf } from './headers.js'
+import { acceptsRanges, contentLength, encodingOf, header, parseContentRange } from './headers.js'
 import { discard, requestFollowingRedirects, type FinalResponse } from './redirects.js'
+import { ifRangeFor, sameVersion, serverClockOffset, validatorOf } from './validators.js'
 
 /** Options for one {@link HttpSource}. */
 export interface HttpSourceOptions {
@@ -84,6 +85,8 @@ export class HttpSource implements Source {
   readonly #maxRedirects: number
   #info: RemoteInfo = { ranges: false }
   #rangesBroken = false
+  /** The server's clock minus ours, from the last Date header; judges how old a Last-Modified is. */
+  #clockOffsetMs = 0
   #closing: Promise<void> | undefined
 
   constructor(url: string | URL, options: HttpSourceOptions = {}) {
@@ -149,8 +152,8 @@ export class HttpSource implements Source {
   async read({ offset, end, validator, signal }: ReadRequest): Promise<ReadResponse> {
     if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal)
     const asked = `bytes=${offset}-${end === undefined ? '' : end - 1}`
-    const conditional = validator !== undefined && !validator.startsWith('W/')
-    const res = await this.#send('GET', conditional ? { range: asked, 'if-range': validator } : { range: asked }, signal)
+    const ifRange = validator === undefined ? undefined : ifRangeFor(validator, this.#clockOffsetMs)
+    const res = await this.#send('GET', ifRange === undefined ? { range: asked } : { range: asked, 'if-range': ifRange }, signal)
     if (res.statusCode === 200) return this.#respondWhole(res, signal)
     if (res.statusCode === 416) {
       // The remote no longer has a byte at `offset`: it changed (shrank). Start over.
@@ -173,10 +176,9 @@ export class HttpSource implements Source {
         transient: true,
       })
     }
-    // The server ignored If-Range (or there was none to send): never hand back a range of other
-    // content. A 206 that carries no validator at all is judged by its total alone.
-    const current = validatorOf(res.headers)
-    const changed = (validator !== undefined && current !== undefined && current !== validator) || (this.#info.size !== undefined && total !== this.#info.size)
+    // The server ignored If-Range, or there was none to send: never hand back a range of other
+    // content. A 206 that shows no validator passes only when If-Range vouched for it.
+    const changed = (validator !== undefined && !sameVersion(validator, res.headers, ifRange !== undefined)) || (this.#info.size !== undefined && total !== this.#info.size)
     if (changed) {
       await discard(res.body)
       return this.#readWhole(signal)
@@ -247,6 +249,7 @@ export class HttpSource implements Source {
   /** Updates what we know from a successful response. */
   #learn(res: FinalResponse, size: number | undefined, sawRange: boolean): void {
     const validator = validatorOf(res.headers)
+    this.#clockOffsetMs = serverClockOffset(res.headers) ?? this.#clockOffsetMs
     const fileName = parseContentDisposition(header(res.headers, 'content-disposition'))?.fileName ?? this.#info.fileName
     this.#info = {
       ranges: !this.#rangesBroken && (sawRange || acceptsRanges(res.headers)),
