@@ -90,10 +90,17 @@ export async function startCountingProxy(options: CountingProxyOptions): Promise
       sockets.delete(client)
       upstream.destroy()
     })
-    upstream.on('close', () => {
-      sockets.delete(upstream)
-      // Let what was already paced out reach the client, then close its side.
-      if (!client.destroyed) client.end()
+    upstream.on('close', () => sockets.delete(upstream))
+    // Bytes held back by the pacer are no longer in the upstream socket, which may report its
+    // end before they went out: the client's side ends only after the last of them.
+    let held = 0
+    let ended = false
+    const endClient = (): void => {
+      if (ended && held === 0 && !client.destroyed) client.end()
+    }
+    upstream.on('end', () => {
+      ended = true
+      endClient()
     })
 
     let head = ''
@@ -120,10 +127,13 @@ export async function startCountingProxy(options: CountingProxyOptions): Promise
       if (rate === undefined) return send()
       const now = performance.now()
       busyUntil = Math.max(now, busyUntil) + (chunk.length * 1000) / rate
+      held++
       upstream.pause()
       setTimeout(() => {
+        held--
         send()
         if (!client.destroyed && client.writableNeedDrain === false) upstream.resume()
+        endClient()
       }, busyUntil - now)
     })
   })

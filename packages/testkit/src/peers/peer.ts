@@ -93,7 +93,7 @@ export function peerMissing(kind: PeerKind): string | undefined {
  * folder (no system config, no root-owned paths), as the current user, and a counting proxy in
  * front of it. Resolves once the server answers a request. The server runs under a small shell
  * that stops it when this process's end of its stdin closes, so it dies with the test run even
- * when the test is killed, and `timeout` bounds its lifetime.
+ * when the test is killed; `lifetimeMs` bounds its life while the test runs.
  */
 export async function startPeer(kind: PeerKind, options: PeerOptions = {}): Promise<Peer> {
   const recipe = RECIPES[kind]
@@ -154,12 +154,12 @@ interface RunningServer {
 }
 
 // The shell starts the server, then waits on its stdin: end-of-file (stop(), or the test process
-// gone) stops the server. `timeout` bounds its life whatever happens to the shell; it runs in a
-// process group of its own (with the server and its workers), whose id the shell prints first.
-const SUPERVISOR = 'timeout -s TERM -k 5 "$0" "$@" & pid=$!; echo "pgid $pid"; read _; kill -TERM $pid 2>/dev/null; wait $pid'
+// gone, however it died) stops the server. Both stay in the test's process group, so a signal to
+// the group (a CI job cancelled) reaches the server too.
+const SUPERVISOR = '"$0" "$@" & pid=$!; echo "pid $pid"; read _; kill -TERM $pid 2>/dev/null; wait $pid'
 
 function runServer(command: string, args: string[], env: Record<string, string>, lifetimeMs: number): RunningServer {
-  const child = spawn('sh', ['-c', SUPERVISOR, `${Math.ceil(lifetimeMs / 1000)}`, command, ...args], {
+  const child = spawn('sh', ['-c', SUPERVISOR, command, ...args], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
@@ -175,26 +175,25 @@ function runServer(command: string, args: string[], env: Record<string, string>,
     child.once('close', () => resolve())
     child.once('error', () => resolve())
   })
-  return {
-    child,
-    exited,
-    output: () => output,
-    async stop() {
-      child.stdin?.end()
-      const timer = delay(STOP_GRACE_MS).then(() => 'late' as const)
-      if ((await Promise.race([exited.then(() => 'exited' as const), timer])) === 'late') {
-        const group = /^pgid (\d+)$/m.exec(output)?.[1]
-        for (const pid of [group === undefined ? undefined : -Number(group), child.pid]) {
-          try {
-            if (pid !== undefined) process.kill(pid, 'SIGKILL')
-          } catch {
-            // already gone
-          }
+  const stop = async (): Promise<void> => {
+    clearTimeout(lifetime)
+    child.stdin?.end()
+    const timer = delay(STOP_GRACE_MS).then(() => 'late' as const)
+    if ((await Promise.race([exited.then(() => 'exited' as const), timer])) === 'late') {
+      const server = /^pid (\d+)$/m.exec(output)?.[1]
+      for (const pid of [server === undefined ? undefined : Number(server), child.pid]) {
+        try {
+          if (pid !== undefined) process.kill(pid, 'SIGKILL')
+        } catch {
+          // already gone
         }
-        await exited
       }
-    },
+      await exited
+    }
   }
+  const lifetime = setTimeout(() => void stop(), lifetimeMs)
+  lifetime.unref()
+  return { child, exited, output: () => output, stop }
 }
 
 function readLog(path: string): string {
