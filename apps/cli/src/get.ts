@@ -3,7 +3,7 @@ import type { DownloadOptions, DownloadResult, HaulEvent } from '@haul/core'
 import { parseGetCommand, type GetRequest } from './args.js'
 import { runBatch } from './batch.js'
 import { asHaulError, exitCodeFor } from './exit-codes.js'
-import { nameFromUrl, safeFileName } from './file-name.js'
+import { safeFileName } from './file-name.js'
 import { Reporter, reporterMode, type ReporterStreams } from './reporter.js'
 
 /** Where `get` runs: streams, working folder and the process it may listen to for signals. */
@@ -16,27 +16,17 @@ export interface GetContext extends ReporterStreams {
   env?: NodeJS.ProcessEnv
 }
 
-/** The output name when -o is not given: the remote's suggestion or the URL/CID, made safe, in `cwd`. */
+/**
+ * The output name when -o is not given, in `cwd`: the remote's suggestion or the URL/CID, made
+ * safe. A URL that names a folder (a listing) fails with HAUL_USAGE, pointing at -o.
+ */
 export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal): Promise<string> {
   if (request.kind === 'ipfs') {
     const input = request.ipfs!
     return join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString()))
   }
-  const url = request.url!
-  let suggested: string | undefined
-  try {
-    const { HttpSource } = await import('@haul/http')
-    const probe = new HttpSource(url, { headers: request.headers })
-    try {
-      suggested = (await probe.probe(signal)).fileName
-    } finally {
-      await probe.close()
-    }
-  } catch {
-    // The download itself reports what is wrong with the source; the name falls back to the URL.
-  }
-  // A suggestion with nothing usable left (`..`, blanks) falls back to the URL's name.
-  return join(cwd, safeFileName(suggested, safeFileName(nameFromUrl(url))))
+  const { suggestFileName } = await import('@haul/http')
+  return join(cwd, await suggestFileName(request.url!, { headers: request.headers, signal }))
 }
 
 /** `haul get`: returns the exit status. */

@@ -2,7 +2,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 
 /** One request head as it passed through the proxy. */
-export interface ProxiedRequest {
+export interface RelayedRequest {
   /** `performance.now()` when the head was complete. */
   at: number
   /** 1-based connection number on this proxy. */
@@ -46,11 +46,11 @@ export interface CountingProxy {
   /** Bytes the server sent to clients so far (headers and bodies, as on the wire). */
   readonly bytesDown: number
   /** Request heads in arrival order. */
-  readonly requests: readonly ProxiedRequest[]
+  readonly requests: readonly RelayedRequest[]
   /** The counters now, to measure one run with {@link since}. */
   mark(): ProxyMark
   /** Bytes sent and requests seen after `mark`. */
-  since(mark: ProxyMark): { bytes: number; requests: ProxiedRequest[] }
+  since(mark: ProxyMark): { bytes: number; requests: RelayedRequest[] }
   /** Changes the rate limit (undefined: unlimited) for bytes sent from now on. */
   setRate(bytesPerSecond: number | undefined): void
   /** Stops listening and destroys every connection. Idempotent. */
@@ -68,7 +68,7 @@ const MAX_HEAD_BYTES = 64 * 1024
  */
 export async function startCountingProxy(options: CountingProxyOptions): Promise<CountingProxy> {
   const sockets = new Set<Socket>()
-  const requests: ProxiedRequest[] = []
+  const requests: RelayedRequest[] = []
   let bytesDown = 0
   let connections = 0
   let rate = options.rateBytesPerSecond
@@ -171,7 +171,7 @@ export async function startCountingProxy(options: CountingProxyOptions): Promise
   }
 }
 
-function parseHead(text: string, connection: number): ProxiedRequest {
+function parseHead(text: string, connection: number): RelayedRequest {
   const [requestLine = '', ...lines] = text.split('\r\n')
   const [method = '', target = ''] = requestLine.split(' ')
   const headers: Record<string, string> = {}

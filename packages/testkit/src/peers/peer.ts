@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { accessSync, constants, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
+import { findBinary } from '../binary.js'
+import { closedPort } from '../http-origin.js'
 import { apache } from './apache.js'
 import { caddy } from './caddy.js'
 import { startCountingProxy, type CountingProxy } from './counting-proxy.js'
@@ -67,19 +68,7 @@ export interface Peer {
 
 /** The absolute path of the executable `kind` needs, or undefined when it is not installed. */
 export function peerBinary(kind: PeerKind): string | undefined {
-  const name = RECIPES[kind].binary
-  const folders = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin']
-  for (const folder of folders) {
-    if (folder === '') continue
-    const candidate = join(folder, name)
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      // not here
-    }
-  }
-  return undefined
+  return findBinary(RECIPES[kind].binary)
 }
 
 /** Why a peer test is skipped, or undefined when it can run: for `describe.skipIf` names. */
@@ -107,7 +96,7 @@ export async function startPeer(kind: PeerKind, options: PeerOptions = {}): Prom
   let failure = ''
   try {
     for (let attempt = 1; attempt <= START_ATTEMPTS && server === undefined; attempt++) {
-      const port = await freePort()
+      const port = await closedPort()
       const launch = recipe.launch({ bin, port, docroot: docroot.path, workDir, root: process.getuid?.() === 0 })
       for (const [path, text] of Object.entries(launch.files)) await writeFile(path, text)
       const running = runServer(launch.command, launch.args, launch.env ?? {}, lifetimeMs)
@@ -202,17 +191,6 @@ function readLog(path: string): string {
   } catch {
     return ''
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
 }
 
 /** Sends one GET; resolves with the status and up to `want` body bytes (then drops the connection). */

@@ -30,7 +30,7 @@ export interface PeerLaunch {
 /** One kind of real server: which binary, which Debian package, and how to start it. */
 export interface PeerRecipe {
   kind: PeerKind
-  /** Executable name, looked up in PATH and the sbin folders. */
+  /** Executable name, looked up in PATH and the sbin folders (findBinary). */
   binary: string
   /** The Debian package that installs it (for skip reasons and `.ci/run`). */
   aptPackage: string

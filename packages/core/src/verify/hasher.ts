@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
 import { createBLAKE2b, createBLAKE3, type IHasher } from 'hash-wasm'
-import { BufferPool } from './buffer-pool.js'
+import { BufferPool } from '../fetch/buffer-pool.js'
 import type { DigestAlgorithm } from './digest.js'
 import { HashThread, type ThreadDigest } from './hash-thread.js'
 
