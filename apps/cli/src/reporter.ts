@@ -63,6 +63,9 @@ export class Reporter {
       case 'retry':
         this.#say(`Retry ${e.attempt}${e.delayMs > 0 ? ` in ${(e.delayMs / 1000).toFixed(1)}s` : ''}: ${e.reason}`)
         break
+      case 'restart':
+        this.#say(`Starting over from byte 0${e.discarded > 0 ? `, dropping ${formatBytes(e.discarded)} staged` : ''}: ${e.reason}`)
+        break
       case 'source':
         this.#say(`Using ${e.source}${e.reason === undefined ? '' : ` (${e.reason})`}`)
         break

@@ -17,6 +17,7 @@ export type {
   WaitEvent,
   ProgressEvent,
   RetryEvent,
+  RestartEvent,
   SourceEvent,
   DoneEvent,
   ErrorEvent,

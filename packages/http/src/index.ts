@@ -58,6 +58,7 @@ export type {
   WaitEvent,
   ProgressEvent,
   RetryEvent,
+  RestartEvent,
   SourceEvent,
   DoneEvent,
   ErrorEvent,

@@ -32,6 +32,7 @@ export type {
   WaitEvent,
   ProgressEvent,
   RetryEvent,
+  RestartEvent,
   SourceEvent,
   DoneEvent,
   ErrorEvent,

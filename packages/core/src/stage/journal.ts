@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
-import { createXXHash64, type IHasher } from 'hash-wasm'
+import type { IHasher } from 'hash-wasm'
 import { RangeSet } from './range-set.js'
 
 /**
@@ -132,9 +132,21 @@ export async function readJournal(path: string): Promise<JournalState | undefine
   return foldJournal(decodeJournal(text))
 }
 
+let hashWasm: Promise<typeof import('hash-wasm')> | undefined
+
+/**
+ * Starts loading hash-wasm (some tens of milliseconds of parsing) without waiting for it: it is
+ * needed for the first journal record, not before the first request.
+ */
+export function preloadRangeChecksum(): Promise<unknown> {
+  hashWasm ??= import('hash-wasm')
+  return hashWasm.catch(() => undefined)
+}
+
 /** A fast, non-cryptographic checksum of data ranges (xxhash64). */
 export async function createRangeChecksum(): Promise<IHasher> {
-  const h = await createXXHash64()
+  hashWasm ??= import('hash-wasm')
+  const h = await (await hashWasm).createXXHash64()
   h.init()
   return h
 }
