@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path'
 import type { DownloadOptions, DownloadResult, HaulEvent } from '@haul/core'
 import { parseGetCommand, type GetRequest } from './args.js'
 import { runBatch } from './batch.js'
+import { optionsFromEnv, type EnvOptions } from './env-options.js'
 import { asHaulError, exitCodeFor } from './exit-codes.js'
 import { safeFileName } from './file-name.js'
 import { Reporter, reporterMode, type ReporterStreams } from './reporter.js'
@@ -46,10 +47,11 @@ export async function runGet(argv: string[], context: GetContext): Promise<numbe
     const command = parseGetCommand(argv, context.env)
     if (command.mode === 'batch') return await runBatch(command.batch, context, controller.signal, () => caught)
     const request = command.request
+    const tuning = optionsFromEnv(context.env ?? process.env)
     reporter = new Reporter(reporterMode(request, context.stderr), context)
     const folder = resolve(context.cwd, request.dir ?? '')
     const output = request.output === undefined ? await defaultOutput(request, folder, controller.signal) : resolve(folder, request.output)
-    await fetchRequest(request, output, { connections: request.connections, signal: controller.signal, onEvent: (e) => reporter.event(e) })
+    await fetchRequest(request, output, { connections: request.connections, signal: controller.signal, onEvent: (e) => reporter.event(e), tuning })
     return 0
   } catch (err) {
     const error = asHaulError(err, caught)
@@ -62,8 +64,9 @@ export async function runGet(argv: string[], context: GetContext): Promise<numbe
 }
 
 /** Downloads one parsed request to `output` with the driver its source needs. */
-export async function fetchRequest(request: GetRequest, output: string, run: { connections: number; signal: AbortSignal; onEvent: (e: HaulEvent) => void }): Promise<DownloadResult> {
+export async function fetchRequest(request: GetRequest, output: string, run: { connections: number; signal: AbortSignal; onEvent: (e: HaulEvent) => void; tuning: EnvOptions }): Promise<DownloadResult> {
   const options: DownloadOptions = {
+    ...run.tuning,
     output,
     ...request.digests,
     connections: run.connections,

@@ -4,11 +4,8 @@ import { lstat, mkdir, rm, rmdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import {
   HaulError,
-  backoffDelay,
-  fsError,
   isHaulError,
   runDownload,
-  sleep,
   type DownloadOptions,
   type DownloadResult,
   type HaulEvent,
@@ -16,7 +13,7 @@ import {
   type ReadResponse,
   type Source,
 } from '@haul/core'
-import { commitFolder, ensureDir, recordDescribes, withDestination } from '@haul/core/driver'
+import { backoffDelay, commitFolder, ensureDir, fsError, recordDescribes, sleep, withDestination } from '@haul/core/driver'
 import type { Transport } from '@haul/http'
 import type { CID } from 'multiformats/cid'
 import { DEFAULT_MAX_TREE_ENTRIES } from './defaults.js'
@@ -112,7 +109,7 @@ async function fetchTree(input: IpfsInput, root: CID, gateways: readonly string[
   if (given.length > 0) throw new HaulError('HAUL_USAGE', `${input.id} is a directory, so a file digest (${given.join(', ')}) cannot apply; drop it or name a file inside the directory.`)
   const destination = resolve(options.output)
   const signal = options.signal ?? new AbortController().signal
-  const shell = { noWait: options.noWait ?? false, signal, onWait: (lock: string) => emit({ event: 'wait', output: destination, lock }) }
+  const shell = { noWait: options.noWait ?? false, signal, onWait: (lock: string) => emit({ event: 'wait', output: destination, lock }), ...(options.lockKind === undefined ? {} : { lockKind: options.lockKind }) }
   return withDestination<DownloadResult>(destination, shell, async (held) => {
     const present = await lstat(destination).catch(() => undefined)
     if (present !== undefined) {
@@ -131,7 +128,7 @@ async function fetchTree(input: IpfsInput, root: CID, gateways: readonly string[
       const walker = new TreeWalker(gateways, transport, options, emit, signal)
       emit({ event: 'start', source: input.id, output: destination, resumedFrom: 0 })
       await walker.walk(root, staged, '', 0)
-      await commitFolder(staged, destination)
+      await commitFolder(staged, destination, { fsync: options.fsync ?? true })
       const manifest = walker.files
         .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
         .map((f) => `${f.sha256}  ${f.path}\n`)
