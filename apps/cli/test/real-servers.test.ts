@@ -127,18 +127,45 @@ for (const { kind, validators, ranges } of PEERS) {
       return { exit, events: child.events, bytes: peer.proxy.since(mark).bytes }
     }
 
-    async function expectFile(name: string, bytes: Buffer, run: Run): Promise<void> {
+    async function expectFile(bytes: Buffer, run: Run): Promise<void> {
       expect(run.exit, `${kind}: ${JSON.stringify(run.events.at(-1))}`).toEqual({ code: 0, signal: null })
       expect(doneOf(run)).toMatchObject({ bytes: bytes.length, sha256: sha256(bytes) })
-      expect(sha256(await readFile(join(dir, name)))).toBe(sha256(bytes))
-      expect(await readdir(dir)).toEqual([name])
+      expect(sha256(await readFile(join(dir, 'f.bin')))).toBe(sha256(bytes))
+      expect(await readdir(dir)).toEqual(['f.bin'])
+    }
+
+    /**
+     * A run killed part-way, then `between` (a change on the server), then a second run to the
+     * end, which must land `expected`; the table gets a row. Returns the staged bytes the second
+     * run kept (0 when it started over).
+     */
+    async function killThenRun(name: string, first: string[], second: string[], expected: Buffer, between?: () => Promise<void>): Promise<{ killed: Run; resumed: Run; kept: number }> {
+      const killed = await killedRun([...first, '-o', 'f.bin'])
+      await between?.()
+      const resumed = await run([...second, '-o', 'f.bin'])
+      const kept = restarted(resumed) ? 0 : startOf(resumed).resumedFrom
+      const spliced = resumed.exit.code === 0 && doneOf(resumed)?.sha256 !== sha256(expected)
+      const fetched = killed.bytes + resumed.bytes
+      // Re-fetched: beyond one copy of the file, or of the new one when it changed.
+      const refetched = between === undefined ? fetched - SIZE : resumed.bytes - SIZE
+      const outcome = spliced ? 'SPLICE committed' : resumed.exit.code === 0 ? 'ok' : `exit ${resumed.exit.code}`
+      rows.push({ server: kind, case: name, fetched, refetched, result: `${outcome}, kept ${(kept / MiB).toFixed(2)} MiB${restarted(resumed) ? ', restart event' : ''}` })
+      await expectFile(expected, resumed)
+      return { killed, resumed, kept }
+    }
+
+    /** The second run kept what the first staged, less what a kill may cost, and fetched only the rest. */
+    function expectKept({ killed, resumed, kept }: { killed: Run; resumed: Run; kept: number }): void {
+      expect(kept).toBeGreaterThan(0)
+      expect(killed.bytes - kept).toBeLessThanOrEqual(KILL_LOSS_BYTES)
+      expect(resumed.bytes).toBeLessThanOrEqual(SIZE - kept + 4 * HEADER_BYTES)
     }
 
     it('plain get: the file whole, once, with its total on start', async () => {
       peer.proxy.setRate(undefined)
       const got = await run([peer.url('/f.bin'), '-o', 'f.bin'])
       rows.push({ server: kind, case: 'plain get', fetched: got.bytes, refetched: got.bytes - SIZE, result: got.exit.code === 0 ? 'ok' : `exit ${got.exit.code}` })
-      await expectFile('f.bin', data, got)
+      await expectFile(data, got)
       expect(startOf(got)).toMatchObject({ resumedFrom: 0, total: SIZE })
       expect(got.bytes).toBeLessThanOrEqual(SIZE + HEADER_BYTES)
     })
@@ -146,32 +173,25 @@ for (const { kind, validators, ranges } of PEERS) {
     it(
       resumes ? 'SIGKILL mid-way, run again: resumes, losing at most a quarter second or 1 MiB' : 'SIGKILL mid-way, run again: starts over (nothing proves the staged bytes are this file), and says so',
       async () => {
-        const first = await killedRun([peer.url('/f.bin'), '-o', 'f.bin'])
-        const second = await run([peer.url('/f.bin'), '-o', 'f.bin'])
-        const kept = restarted(second) ? 0 : startOf(second).resumedFrom
-        rows.push({ server: kind, case: 'SIGKILL at 40%, resume', fetched: first.bytes + second.bytes, refetched: first.bytes + second.bytes - SIZE, result: `${second.exit.code === 0 ? 'ok' : `exit ${second.exit.code}`}, kept ${(kept / MiB).toFixed(2)} MiB` })
-        await expectFile('f.bin', data, second)
-        if (resumes) {
-          expect(kept).toBeGreaterThan(0)
-          expect(first.bytes - kept).toBeLessThanOrEqual(KILL_LOSS_BYTES)
-          expect(second.bytes).toBeLessThanOrEqual(SIZE - kept + 4 * HEADER_BYTES)
-        } else {
-          expect(kept).toBe(0)
-          expect(second.bytes).toBeGreaterThanOrEqual(SIZE)
+        const url = peer.url('/f.bin')
+        const got = await killThenRun('SIGKILL at 40%, resume', [url], [url], data)
+        if (resumes) expectKept(got)
+        else {
+          expect(got.kept).toBe(0)
+          expect(restarted(got.resumed)).toBe(true)
+          expect(got.resumed.bytes).toBeGreaterThanOrEqual(SIZE)
         }
       },
     )
 
     it('the file replaced mid-way, run again: exactly the new file, never a splice; the events say it started over', async () => {
-      const first = await killedRun([peer.url('/f.bin'), '-o', 'f.bin'])
-      await peer.docroot.put('f.bin', other)
-      await peer.waitServes('/f.bin', other.subarray(0, 4096))
-      const second = await run([peer.url('/f.bin'), '-o', 'f.bin'])
-      const spliced = second.exit.code === 0 && doneOf(second)?.sha256 !== sha256(other)
-      rows.push({ server: kind, case: 'replaced mid-way, resume', fetched: first.bytes + second.bytes, refetched: second.bytes - SIZE, result: spliced ? 'SPLICE committed' : second.exit.code === 0 ? 'ok, new file' : `exit ${second.exit.code}` })
-      await expectFile('f.bin', other, second)
+      const url = peer.url('/f.bin')
+      const { resumed } = await killThenRun('replaced mid-way, resume', [url], [url], other, async () => {
+        await peer.docroot.put('f.bin', other)
+        await peer.waitServes('/f.bin', other.subarray(0, 4096))
+      })
       // Staged bytes announced on start and then dropped must be announced as dropped.
-      if (startOf(second).resumedFrom > 0) expect(restarted(second)).toBe(true)
+      expect(startOf(resumed).resumedFrom === 0 || restarted(resumed)).toBe(true)
     })
 
     it('-x 4 right after a replace: the new file, no internal error, no burst of zero-delay retries', async () => {
@@ -179,7 +199,7 @@ for (const { kind, validators, ranges } of PEERS) {
       await peer.docroot.put('f.bin', other)
       const got = await run([peer.url('/f.bin'), '-o', 'f.bin', '-x', '4'])
       rows.push({ server: kind, case: '-x 4 right after a replace', fetched: got.bytes, refetched: got.bytes - SIZE, result: got.exit.code === 0 ? 'ok' : `exit ${got.exit.code} ${String(got.events.at(-1)?.code)}` })
-      await expectFile('f.bin', other, got)
+      await expectFile(other, got)
       const quickRetries = got.events.filter((e) => e.event === 'retry' && e.delayMs === 0)
       expect(quickRetries.length).toBeLessThanOrEqual(1)
       expect(got.bytes).toBeLessThanOrEqual(2 * SIZE)
@@ -188,31 +208,18 @@ for (const { kind, validators, ranges } of PEERS) {
     it(
       resumes ? 'a new query string on the second run (a fresh signed link): the staged bytes are kept' : 'a new query string on the second run: the file, whole and right',
       async () => {
-        const first = await killedRun([peer.url('/f.bin?X-Sig=first'), '-o', 'f.bin'])
-        const second = await run([peer.url('/f.bin?X-Sig=second'), '-o', 'f.bin'])
-        const kept = restarted(second) ? 0 : startOf(second).resumedFrom
-        rows.push({ server: kind, case: 'query changed between runs', fetched: first.bytes + second.bytes, refetched: first.bytes + second.bytes - SIZE, result: `${second.exit.code === 0 ? 'ok' : `exit ${second.exit.code}`}, kept ${(kept / MiB).toFixed(2)} MiB` })
-        await expectFile('f.bin', data, second)
-        if (resumes) {
-          expect(kept).toBeGreaterThan(0)
-          expect(second.bytes).toBeLessThanOrEqual(SIZE - kept + 4 * HEADER_BYTES)
-        }
+        const got = await killThenRun('query changed between runs', [peer.url('/f.bin?X-Sig=first')], [peer.url('/f.bin?X-Sig=second')], data)
+        if (resumes) expectKept(got)
       },
     )
 
     it(
       ranges ? '--sha256 added on the second run: the staged bytes are kept and checked against it' : '--sha256 added on the second run: the file, whole and right',
       async () => {
-        const first = await killedRun([peer.url('/f.bin'), '-o', 'f.bin'])
-        const second = await run([peer.url('/f.bin'), '-o', 'f.bin', '--sha256', sha256(data)])
-        const kept = restarted(second) ? 0 : startOf(second).resumedFrom
-        rows.push({ server: kind, case: 'digest added on 2nd run', fetched: first.bytes + second.bytes, refetched: first.bytes + second.bytes - SIZE, result: `${second.exit.code === 0 ? 'ok' : `exit ${second.exit.code}`}, kept ${(kept / MiB).toFixed(2)} MiB` })
-        await expectFile('f.bin', data, second)
-        // A digest the commit enforces proves the bytes even where the server has no validators.
-        if (ranges) {
-          expect(kept).toBeGreaterThan(0)
-          expect(second.bytes).toBeLessThanOrEqual(SIZE - kept + 4 * HEADER_BYTES)
-        }
+        const url = peer.url('/f.bin')
+        const got = await killThenRun('digest added on 2nd run', [url], [url, '--sha256', sha256(data)], data)
+        // A digest the commit enforces vouches for the bytes even where the server has no validators.
+        if (ranges) expectKept(got)
       },
     )
   })

@@ -14,7 +14,6 @@ import type { DownloadOptions, DownloadResult } from './options.js'
 import { resolveOptions, type ResolvedOptions } from './resolve-options.js'
 import type { Source } from './source.js'
 import { removeDeadStages } from './stage/stage.js'
-import { preloadRangeChecksum } from './stage/journal.js'
 import { StagedFile } from './stage/staged-file.js'
 import { describeExpected, findMismatch } from './verify/digest.js'
 import { OrderedHasher, StreamDigest, type Digests } from './verify/hasher.js'
@@ -160,8 +159,6 @@ class Transaction {
         },
       })
       stage.onJournalFailure = (error) => rounds.abort(error)
-      // Loaded while the first request is on its way, not before it.
-      void preloadRangeChecksum()
 
       let digests: Digests | undefined
       const size = (): number => stage.size ?? stage.ranges.total

@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { crc32 } from 'node:zlib'
 import type { IHasher } from 'hash-wasm'
 import { RangeSet } from './range-set.js'
@@ -132,21 +133,22 @@ export async function readJournal(path: string): Promise<JournalState | undefine
   return foldJournal(decodeJournal(text))
 }
 
-let hashWasm: Promise<typeof import('hash-wasm')> | undefined
+type CreateXXHash64 = (typeof import('hash-wasm'))['createXXHash64']
+let createXXHash64: CreateXXHash64 | undefined
 
 /**
- * Starts loading hash-wasm (some tens of milliseconds of parsing) without waiting for it: it is
- * needed for the first journal record, not before the first request.
+ * hash-wasm's xxhash64 alone: its one-algorithm bundle (as hash-wasm documents for browsers)
+ * parses in a few milliseconds, where the full index (every algorithm's wasm inline) costs tens,
+ * on the way to the first journal record of every download.
  */
-export function preloadRangeChecksum(): Promise<unknown> {
-  hashWasm ??= import('hash-wasm')
-  return hashWasm.catch(() => undefined)
+function xxhash64Factory(): CreateXXHash64 {
+  createXXHash64 ??= (createRequire(import.meta.url)('hash-wasm/dist/xxhash64.umd.min.js') as { createXXHash64: CreateXXHash64 }).createXXHash64
+  return createXXHash64
 }
 
 /** A fast, non-cryptographic checksum of data ranges (xxhash64). */
 export async function createRangeChecksum(): Promise<IHasher> {
-  hashWasm ??= import('hash-wasm')
-  const h = await (await hashWasm).createXXHash64()
+  const h = await xxhash64Factory()()
   h.init()
   return h
 }
