@@ -167,7 +167,10 @@ export class HttpSource implements Source {
       await discard(res.body)
       return this.#readWhole(signal)
     }
-    return this.#respond(res, offset, range.end - range.start + 1, total)
+    // Shown to be of the version `validator` names (like compared with like): it stays the one
+    // reported, though the server may now show one of another kind too (Apache's ETag turns
+    // strong a second after a change, where the date was recorded).
+    return this.#respond(res, offset, range.end - range.start + 1, total, validator)
   }
 
   /** Closes the source's connections, aborting any read still in flight. Idempotent. */
@@ -215,7 +218,7 @@ export class HttpSource implements Source {
     return this.#respond(res, 0, length, length)
   }
 
-  async #respond(res: TransportResponse, offset: number, length: number | undefined, size: number | undefined): Promise<ReadResponse> {
+  async #respond(res: TransportResponse, offset: number, length: number | undefined, size: number | undefined, vouched?: string): Promise<ReadResponse> {
     const encoding = encodingOf(res.headers)
     if (encoding !== undefined) {
       await discard(res.body)
@@ -225,13 +228,14 @@ export class HttpSource implements Source {
         transient: false,
       })
     }
-    this.#learn(res, size, res.statusCode === 206)
+    this.#learn(res, size, res.statusCode === 206, vouched)
     return { info: this.info, offset, body: res.chunks(length) }
   }
 
-  /** Updates what we know from a successful response. */
-  #learn(res: TransportResponse, size: number | undefined, sawRange: boolean): void {
-    const validator = validatorOf(res.headers)
+  /** Updates what we know from a successful response (`vouched`: the validator it was shown to match). */
+  #learn(res: TransportResponse, size: number | undefined, sawRange: boolean, vouched?: string): void {
+    const shown = validatorOf(res.headers)
+    const validator = shown === undefined ? undefined : (vouched ?? shown)
     this.#clockOffsetMs = serverClockOffset(res.headers) ?? this.#clockOffsetMs
     const fileName = parseContentDisposition(header(res.headers, 'content-disposition'))?.fileName ?? this.#info.fileName
     this.#info = {

@@ -4,6 +4,7 @@ import { HaulError } from '../errors.js'
 import type { HaulEvent } from '../events.js'
 import { MAX_RESTARTS, pieceBytesFor, type ResolvedOptions } from '../resolve-options.js'
 import type { ReadResponse, RemoteInfo, Source } from '../source.js'
+import { preloadRangeChecksum } from '../stage/journal.js'
 import { checkFreeSpace } from '../stage/preflight.js'
 import type { StagedFile } from '../stage/staged-file.js'
 import { judgeResponse } from './accept.js'
@@ -310,16 +311,22 @@ export class FetchRounds {
     this.#reading++
     try {
       const sent = carried === undefined ? this.#validatorFor(source) : undefined
-      const response =
-        carried?.response ??
-        (await source.read({
-          offset: segment.pos,
-          ...(segment.end === Number.POSITIVE_INFINITY ? {} : { end: segment.end }),
-          ...(sent === undefined ? {} : { validator: sent }),
-          signal: controller.signal,
-          // SegmentWriter.push copies every chunk before the loop below asks for the next.
-          reuseChunks: true,
-        }))
+      const asking =
+        carried === undefined
+          ? source.read({
+              offset: segment.pos,
+              ...(segment.end === Number.POSITIVE_INFINITY ? {} : { end: segment.end }),
+              ...(sent === undefined ? {} : { validator: sent }),
+              signal: controller.signal,
+              // SegmentWriter.push copies every chunk before the loop below asks for the next.
+              reuseChunks: true,
+            })
+          : undefined
+      // What the first bytes need (the hash thread, the journal's checksum) gets ready while the
+      // request is on its way, not before it is sent, nor after the answer came.
+      this.#ctx.ready().catch(() => undefined)
+      preloadRangeChecksum()
+      const response = carried?.response ?? (await asking!)
       ttfb = Date.now() - started
       const iterator = carried?.iterator ?? response.body[Symbol.asyncIterator]()
       let handedOn = false

@@ -146,6 +146,11 @@ function xxhash64Factory(): CreateXXHash64 {
   return createXXHash64
 }
 
+/** Loads the range checksum's code now (while a request is on its way), so the first record does not wait for it. */
+export function preloadRangeChecksum(): void {
+  xxhash64Factory()
+}
+
 /** A fast, non-cryptographic checksum of data ranges (xxhash64). */
 export async function createRangeChecksum(): Promise<IHasher> {
   const h = await xxhash64Factory()()
