@@ -125,6 +125,17 @@ describe('a remote without validators', () => {
     expect(sha256(await readFile(out))).toBe(sha256(fresh))
     expect(await readdir(dir)).toEqual(['f'])
   })
+
+  it('a digest that matches neither version fails as HAUL_INTEGRITY after one whole fetch, removing the staged bytes', async () => {
+    const old = testBytes(8 * MiB, 1)
+    await partial(new MemorySource(old), 4 * MiB)
+    const second = new MemorySource(testBytes(8 * MiB, 2))
+    const { events, onEvent } = collect()
+    const err = (await runDownload([second], { output: out, sha256: sha256(Buffer.from('neither')), onEvent }).catch((e: unknown) => e)) as HaulError
+    expect(err.code).toBe('HAUL_INTEGRITY')
+    expect(restarts(events)).toHaveLength(1)
+    expect(await readdir(dir)).toEqual([])
+  })
 })
 
 describe('answers and events that tell the truth', () => {

@@ -177,6 +177,7 @@ export class FetchRounds {
     await startOver(info)
     this.#preflightDone = false
     this.#vouched = false
+    this.#reliedOnDigest = false
     this.#digestVouches = trustDigest
   }
 
