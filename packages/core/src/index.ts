@@ -30,6 +30,10 @@ export type { BackoffOptions } from './retry.js'
 export { acquireLock } from './lock.js'
 export type { DestinationLock, LockOptions } from './lock.js'
 export { runDownload } from './transaction.js'
+export { streamDownload } from './stream-download.js'
+export type { StreamDownloadOptions, StreamDownloadResult } from './stream-download.js'
+export { RateLimiter, withRateLimit } from './rate-limit.js'
+export type { RateLimiterOptions } from './rate-limit.js'
 export {
   parseExpectedDigests,
   parseIntegrity,

@@ -14,6 +14,7 @@ import type { DownloadOptions, DownloadResult } from './options.js'
 import { checkFreeSpace } from './preflight.js'
 import { ProgressReporter } from './progress.js'
 import { RangeSet } from './range-set.js'
+import { withRateLimit } from './rate-limit.js'
 import { recheckDestination, type CommitRecord } from './recheck.js'
 import { backoffDelay, sleep } from './retry.js'
 import { SegmentScheduler, type Segment } from './segments.js'
@@ -63,7 +64,7 @@ export async function runDownload(sources: ReadonlyArray<Source>, options: Downl
     }
   }
   try {
-    return await new Transaction(sources, options, emit).run()
+    return await new Transaction(...withRateLimit(sources, options), emit).run()
   } catch (err) {
     const error = toHaulError(err, options.signal)
     emit({ event: 'error', code: error.code, message: error.message })
