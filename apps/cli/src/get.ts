@@ -1,10 +1,8 @@
-import { join, resolve } from 'node:path'
-import type { DownloadOptions, DownloadResult, HaulEvent } from '@haul/core'
-import { parseGetCommand, type GetRequest } from './args.js'
-import { runBatch } from './batch.js'
-import { asHaulError, exitCodeFor } from './exit-codes.js'
+import { join } from 'node:path'
+import { RateLimiter, streamDownload, type DownloadOptions, type DownloadResult, type HaulEvent, type Source, type StreamDownloadResult } from '@haul/core'
+import type { GetRequest } from './args.js'
 import { nameFromUrl, safeFileName } from './file-name.js'
-import { Reporter, reporterMode, type ReporterStreams } from './reporter.js'
+import type { ReporterStreams } from './reporter.js'
 
 /** Where `get` runs: streams, working folder and the process it may listen to for signals. */
 export interface GetContext extends ReporterStreams {
@@ -39,50 +37,37 @@ export async function defaultOutput(request: GetRequest, cwd: string, signal: Ab
   return join(cwd, safeFileName(suggested, safeFileName(nameFromUrl(url))))
 }
 
-/** `haul get`: returns the exit status. */
-export async function runGet(argv: string[], context: GetContext): Promise<number> {
-  const wantsJson = argv.includes('--json')
-  let reporter = new Reporter(wantsJson ? 'json' : 'quiet', context)
-  const controller = new AbortController()
-  let caught: NodeJS.Signals | undefined
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (caught !== undefined) process.exit(exitCodeFor('HAUL_ABORTED', caught)) // a second ^C: leave now
-    caught = sig
-    controller.abort(new Error(`${sig} received`))
-  }
-  context.signals?.on('SIGINT', onSignal)
-  context.signals?.on('SIGTERM', onSignal)
-  try {
-    const command = parseGetCommand(argv, context.env)
-    if (command.mode === 'batch') return await runBatch(command.batch, context, controller.signal, () => caught)
-    const request = command.request
-    reporter = new Reporter(reporterMode(request, context.stderr), context)
-    const folder = resolve(context.cwd, request.dir ?? '')
-    const output = request.output === undefined ? await defaultOutput(request, folder, controller.signal) : resolve(folder, request.output)
-    await fetchRequest(request, output, { connections: request.connections, signal: controller.signal, onEvent: (e) => reporter.event(e) })
-    return 0
-  } catch (err) {
-    const error = asHaulError(err, caught)
-    if (!reporter.ended) reporter.event({ event: 'error', code: error.code, message: error.message })
-    return exitCodeFor(error.code, caught)
-  } finally {
-    context.signals?.off('SIGINT', onSignal)
-    context.signals?.off('SIGTERM', onSignal)
+/** What one download of a command runs with. */
+export interface FetchRun {
+  connections: number
+  signal: AbortSignal
+  onEvent: (e: HaulEvent) => void
+  /** The cap over every file of the command (--total-limit-rate), shared by them. */
+  totalLimiter?: RateLimiter
+}
+
+/** The rate cap of one download: its own --limit-rate within the command's total, or either. */
+function limiterFor(request: GetRequest, run: FetchRun): RateLimiter | undefined {
+  if (request.rateLimit === undefined) return run.totalLimiter
+  return new RateLimiter(request.rateLimit, run.totalLimiter === undefined ? {} : { within: run.totalLimiter })
+}
+
+/** What a download into a file and one onto stdout both take from the request. */
+function transferOptions(request: GetRequest, run: FetchRun): Omit<DownloadOptions, 'output'> {
+  const rateLimit = limiterFor(request, run)
+  return {
+    ...request.digests,
+    ...(request.retries === undefined ? {} : { retries: request.retries }),
+    ...(request.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: request.stallTimeoutMs }),
+    ...(rateLimit === undefined ? {} : { rateLimit }),
+    signal: run.signal,
+    onEvent: run.onEvent,
   }
 }
 
 /** Downloads one parsed request to `output` with the driver its source needs. */
-export async function fetchRequest(request: GetRequest, output: string, run: { connections: number; signal: AbortSignal; onEvent: (e: HaulEvent) => void }): Promise<DownloadResult> {
-  const options: DownloadOptions = {
-    output,
-    ...request.digests,
-    connections: run.connections,
-    ...(request.retries === undefined ? {} : { retries: request.retries }),
-    ...(request.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: request.stallTimeoutMs }),
-    noWait: request.noWait,
-    signal: run.signal,
-    onEvent: run.onEvent,
-  }
+export async function fetchRequest(request: GetRequest, output: string, run: FetchRun): Promise<DownloadResult> {
+  const options: DownloadOptions = { output, ...transferOptions(request, run), connections: run.connections, noWait: request.noWait }
   const cache = request.cache === undefined ? {} : { cache: request.cache }
   // Each driver is loaded only when a source needs it: undici or the IPFS stack cost ~0.1 s each.
   if (request.kind === 'http') {
@@ -91,4 +76,17 @@ export async function fetchRequest(request: GetRequest, output: string, run: { c
   }
   const { download } = await import('@haul/ipfs')
   return download(request.source, { ...options, ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
+}
+
+/** `haul get … -o -`: the request's bytes onto `stdout` as they arrive, verified on the way. */
+export async function streamRequest(request: GetRequest, stdout: NodeJS.WritableStream, run: FetchRun): Promise<StreamDownloadResult> {
+  const sources: Source[] = []
+  if (request.kind === 'http') {
+    const { HttpSource } = await import('@haul/http')
+    for (const url of [request.url!.href, ...request.mirrors]) sources.push(new HttpSource(url, { headers: request.headers, credentialsOrigin: request.url!.origin }))
+  } else {
+    const { GatewaySource, resolveGateways } = await import('@haul/ipfs')
+    for (const gateway of resolveGateways(request.gateways)) sources.push(new GatewaySource(gateway, request.ipfs!))
+  }
+  return streamDownload(sources, { output: stdout, ...transferOptions(request, run) })
 }

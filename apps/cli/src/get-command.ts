@@ -1,0 +1,44 @@
+import { resolve } from 'node:path'
+import { RateLimiter, type HaulEvent } from '@haul/core'
+import { parseGetCommand, type GetRequest } from './args.js'
+import { runBatch } from './batch.js'
+import { exitCodeFor } from './exit-codes.js'
+import { defaultOutput, fetchRequest, streamRequest, type GetContext } from './get.js'
+import { Reporter, reporterMode } from './reporter.js'
+import { RunStop } from './run-stop.js'
+
+/** One SOURCE: to its file (named from the remote unless -o), or onto stdout with `-o -`. */
+async function runSingle(request: GetRequest, context: GetContext, stop: RunStop, reporter: Reporter): Promise<void> {
+  const run = {
+    connections: request.connections,
+    signal: stop.signal,
+    onEvent: (e: HaulEvent) => reporter.event(stop.translate(e)),
+    ...(request.totalRateLimit === undefined ? {} : { totalLimiter: new RateLimiter(request.totalRateLimit) }),
+  }
+  // stdout is written in order as bytes arrive, so one connection serves it.
+  if (request.stdout === true) return void (await streamRequest(request, context.stdout, { ...run, connections: 1 }))
+  const folder = resolve(context.cwd, request.dir ?? '')
+  const output = request.output === undefined ? await defaultOutput(request, folder, stop.signal) : resolve(folder, request.output)
+  await fetchRequest(request, output, run)
+}
+
+/** `haul get`: one download or a batch, stopped by SIGINT/SIGTERM or --timeout; returns the exit status. */
+export async function runGet(argv: string[], context: GetContext): Promise<number> {
+  let reporter = new Reporter(argv.includes('--json') ? 'json' : 'quiet', context)
+  const stop = new RunStop(context.signals)
+  try {
+    const command = parseGetCommand(argv, context.env)
+    const timeoutMs = command.mode === 'batch' ? command.batch.shared.timeoutMs : command.request.timeoutMs
+    if (timeoutMs !== undefined) stop.timeoutAfter(timeoutMs)
+    if (command.mode === 'batch') return await runBatch(command.batch, context, stop)
+    reporter = new Reporter(reporterMode(command.request, context.stderr), context, { verbose: command.request.verbose, env: context.env ?? process.env })
+    await runSingle(command.request, context, stop, reporter)
+    return 0
+  } catch (err) {
+    const error = stop.asError(err)
+    if (!reporter.ended) reporter.event({ event: 'error', code: error.code, message: error.message })
+    return exitCodeFor(error.code, stop.caught)
+  } finally {
+    stop.dispose()
+  }
+}
