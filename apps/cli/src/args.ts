@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import type { TransportOptions } from '@haul/http'
 import { HaulError, defaultCacheDir, parseExpectedDigests, type DigestOptions } from '@haul/core'
 import { parseIpfsInput, type IpfsInput } from '@haul/ipfs/input'
 import { DEFAULT_JOBS, DEFAULT_MAX_CONNECTIONS } from './defaults.js'
@@ -20,6 +23,8 @@ export interface GetRequest {
   retries?: number
   stallTimeoutMs?: number
   headers: Record<string, string>
+  /** How to talk HTTP: proxy, TLS trust, connect timeout, User-Agent. */
+  network: NetworkOptions
   noWait: boolean
   json: boolean
   quiet: boolean
@@ -38,6 +43,9 @@ export interface GetRequest {
   /** The folder that `output` (or the default name) is in; default the working folder. */
   dir?: string
 }
+
+/** The transport options the command line sets. */
+export type NetworkOptions = Pick<TransportOptions, 'proxy' | 'insecure' | 'ca' | 'connectTimeoutMs' | 'userAgent'>
 
 /** What one file of a batch may set for itself (an input file's indented option lines). */
 export interface EntryOptions {
@@ -93,6 +101,15 @@ function httpUrl(text: string, what: string): URL {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usage(`${what} "${text}" must be http:// or https://.${didYouMean(text)}`)
   return url
+}
+
+/** The PEM file of --cacert (its certificates are checked when the transport is made). */
+function readCaFile(path: string, cwd: string): Buffer {
+  try {
+    return readFileSync(resolve(cwd, path))
+  } catch (err) {
+    throw usage(`--cacert: could not read ${path}: ${(err as Error).message}`)
+  }
 }
 
 /** A number of seconds from 0 (exclusive) to a day, as milliseconds. */
@@ -177,7 +194,7 @@ export function entryRequest(source: string, entry: EntryOptions, shared: Shared
  * Parses the arguments after `get`: one SOURCE, or a batch (several SOURCEs, or `-i FILE`).
  * Throws HAUL_USAGE (exit 2) before anything touches the network.
  */
-export function parseGetCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): GetCommand {
+export function parseGetCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GetCommand {
   const cacheFlag = takeCacheFlag(argv)
   let parsed
   try {
@@ -210,6 +227,16 @@ export function parseGetCommand(argv: string[], env: NodeJS.ProcessEnv = process
   const stdout = output === '-'
   if (stdout && flag('json')) throw usage('-o - writes the file to stdout, where --json writes its events: give one of them.')
   const cache = cacheSetting(cacheFlag, env)
+  const connectTimeoutMs = seconds(text('connect-timeout'), '--connect-timeout')
+  const cacert = text('cacert')
+  const network: NetworkOptions = {
+    ...(text('proxy') === undefined ? {} : { proxy: text('proxy') === '' ? false : text('proxy')! }),
+    ...(flag('insecure') ? { insecure: true } : {}),
+    ...(cacert === undefined ? {} : { ca: readCaFile(cacert, cwd) }),
+    ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
+    ...(text('user-agent') === undefined ? {} : { userAgent: text('user-agent')! }),
+  }
+  if (network.proxy !== undefined && network.proxy !== false) httpUrl(network.proxy, '--proxy')
   const rateLimit = text('limit-rate')
   const totalRateLimit = text('total-limit-rate')
   const timeoutMs = seconds(text('timeout'), '--timeout')
@@ -219,6 +246,7 @@ export function parseGetCommand(argv: string[], env: NodeJS.ProcessEnv = process
     ...(text('retries') === undefined ? {} : { retries: integer(text('retries'), '--retries', 0, 1000)! }),
     ...(stallTimeoutMs === undefined ? {} : { stallTimeoutMs }),
     headers,
+    network,
     noWait: flag('no-wait'),
     json: flag('json'),
     quiet,

@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import { RateLimiter, streamDownload, type DownloadOptions, type DownloadResult, type HaulEvent, type Source, type StreamDownloadResult } from '@haul/core'
+import type { HttpTrace } from '@haul/http'
 import type { GetRequest } from './args.js'
-import { nameFromUrl, safeFileName } from './file-name.js'
+import { safeFileName } from './file-name.js'
 import type { ReporterStreams } from './reporter.js'
 
 /** Where `get` runs: streams, working folder and the process it may listen to for signals. */
@@ -14,27 +15,17 @@ export interface GetContext extends ReporterStreams {
   env?: NodeJS.ProcessEnv
 }
 
-/** The output name when -o is not given: the remote's suggestion or the URL/CID, made safe, in `cwd`. */
-export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal): Promise<string> {
+/**
+ * The output name when -o is not given, in `cwd`: the remote's suggestion or the URL/CID, made
+ * safe. A URL that names a folder (a listing) fails with HAUL_USAGE, pointing at -o.
+ */
+export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal, onHttp?: (trace: HttpTrace) => void): Promise<string> {
   if (request.kind === 'ipfs') {
     const input = request.ipfs!
     return join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString()))
   }
-  const url = request.url!
-  let suggested: string | undefined
-  try {
-    const { HttpSource } = await import('@haul/http')
-    const probe = new HttpSource(url, { headers: request.headers })
-    try {
-      suggested = (await probe.probe(signal)).fileName
-    } finally {
-      await probe.close()
-    }
-  } catch {
-    // The download itself reports what is wrong with the source; the name falls back to the URL.
-  }
-  // A suggestion with nothing usable left (`..`, blanks) falls back to the URL's name.
-  return join(cwd, safeFileName(suggested, safeFileName(nameFromUrl(url))))
+  const { suggestFileName } = await import('@haul/http')
+  return join(cwd, await suggestFileName(request.url!, { ...request.network, ...(onHttp === undefined ? {} : { onHttp }), headers: request.headers, signal }))
 }
 
 /** What one download of a command runs with. */
@@ -44,6 +35,13 @@ export interface FetchRun {
   onEvent: (e: HaulEvent) => void
   /** The cap over every file of the command (--total-limit-rate), shared by them. */
   totalLimiter?: RateLimiter
+  /** Every HTTP request and response (-v). */
+  onHttp?: (trace: HttpTrace) => void
+}
+
+/** The request's transport options, with the trace of a verbose run. */
+function networkOptions(request: GetRequest, run: FetchRun): GetRequest['network'] & { onHttp?: (trace: HttpTrace) => void } {
+  return { ...request.network, ...(run.onHttp === undefined ? {} : { onHttp: run.onHttp }) }
 }
 
 /** The rate cap of one download: its own --limit-rate within the command's total, or either. */
@@ -72,21 +70,27 @@ export async function fetchRequest(request: GetRequest, output: string, run: Fet
   // Each driver is loaded only when a source needs it: undici or the IPFS stack cost ~0.1 s each.
   if (request.kind === 'http') {
     const { download } = await import('@haul/http')
-    return download(request.url!.href, { ...options, ...cache, mirrors: request.mirrors, headers: request.headers })
+    return download(request.url!.href, { ...options, ...networkOptions(request, run), ...cache, mirrors: request.mirrors, headers: request.headers })
   }
   const { download } = await import('@haul/ipfs')
-  return download(request.source, { ...options, ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
+  return download(request.source, { ...options, ...networkOptions(request, run), ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
 }
 
 /** `haul get … -o -`: the request's bytes onto `stdout` as they arrive, verified on the way. */
 export async function streamRequest(request: GetRequest, stdout: NodeJS.WritableStream, run: FetchRun): Promise<StreamDownloadResult> {
-  const sources: Source[] = []
-  if (request.kind === 'http') {
-    const { HttpSource } = await import('@haul/http')
-    for (const url of [request.url!.href, ...request.mirrors]) sources.push(new HttpSource(url, { headers: request.headers, credentialsOrigin: request.url!.origin }))
-  } else {
-    const { GatewaySource, resolveGateways } = await import('@haul/ipfs')
-    for (const gateway of resolveGateways(request.gateways)) sources.push(new GatewaySource(gateway, request.ipfs!))
+  const { createTransport, HttpSource } = await import('@haul/http')
+  // One connection pool for every source, as a download to a file has.
+  const transport = createTransport(networkOptions(request, run))
+  try {
+    const sources: Source[] = []
+    if (request.kind === 'http') {
+      for (const url of [request.url!.href, ...request.mirrors]) sources.push(new HttpSource(url, { headers: request.headers, credentialsOrigin: request.url!.origin, transport }))
+    } else {
+      const { GatewaySource, resolveGateways } = await import('@haul/ipfs')
+      for (const gateway of resolveGateways(request.gateways)) sources.push(new GatewaySource(gateway, request.ipfs!, { transport }))
+    }
+    return await streamDownload(sources, { output: stdout, ...transferOptions(request, run) })
+  } finally {
+    await transport.close()
   }
-  return streamDownload(sources, { output: stdout, ...transferOptions(request, run) })
 }

@@ -18,6 +18,8 @@
 export { download, resolveGateways } from './download.js'
 export type { IpfsDownloadOptions } from './download.js'
 export { GatewaySource } from './gateway-source.js'
+export type { GatewaySourceOptions } from './gateway-source.js'
+export type { TransportOptions, HttpTrace, HttpRequestTrace, HttpResponseTrace, Transport } from '@haul/http'
 export { parseIpfsInput } from './input.js'
 export type { IpfsInput } from './input.js'
 export { DEFAULT_GATEWAYS, DEFAULT_MAX_BLOCK_BYTES } from './defaults.js'
