@@ -85,6 +85,11 @@ export class BatchReporter {
     else if (e.event === 'progress') this.#tick()
   }
 
+  /** A line about `file` on stderr (verbose HTTP traces), unless quiet. */
+  note(file: BatchFile, text: string): void {
+    if (this.#mode !== 'quiet') this.#say(`${this.#name(file)}: ${text}`)
+  }
+
   /** `file` has failed (maybe before any driver ran): reports it once. */
   failed(file: BatchFile): void {
     file.state = 'failed'

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { HaulError, RateLimiter } from '@haul/core'
+import type { HttpTrace } from '@haul/http'
 import { entryRequest, type BatchRequest, type EntryOptions, type GetRequest } from './args.js'
 import { BatchReporter, describeFile, type BatchFile } from './batch-reporter.js'
 import { ConnectionBudget } from './connection-budget.js'
@@ -9,6 +10,7 @@ import { defaultOutput, fetchRequest, type GetContext } from './get.js'
 import { parseInputFile } from './input-file.js'
 import { reporterMode } from './reporter.js'
 import type { RunStop } from './run-stop.js'
+import { describeTrace } from './trace-line.js'
 
 interface Job {
   file: BatchFile
@@ -77,15 +79,22 @@ export async function runBatch(batch: BatchRequest, context: GetContext, stop: R
   const claimed = new Map<string, BatchFile>()
   const run = async (job: Job): Promise<void> => {
     const { file, request } = job
+    const onHttp = shared.verbose ? (trace: HttpTrace) => reporter.note(file, describeTrace(trace)) : undefined
     let connections = 0
     try {
       connections = await budget.acquire(request.connections, signal)
-      file.output ??= await defaultOutput(request, folder, signal)
+      file.output ??= await defaultOutput(request, folder, signal, onHttp)
       const other = claimed.get(file.output)
       if (other !== undefined) throw new HaulError('HAUL_USAGE', `${file.output} is also the output of ${describeFile(other)}; give this one its own out= name.`, { path: file.output })
       claimed.set(file.output, file)
       file.state = 'active'
-      const result = await fetchRequest(request, file.output, { connections, signal, onEvent: (e) => reporter.event(file, stop.translate(e)), ...(totalLimiter === undefined ? {} : { totalLimiter }) })
+      const result = await fetchRequest(request, file.output, {
+        connections,
+        signal,
+        onEvent: (e) => reporter.event(file, stop.translate(e)),
+        ...(totalLimiter === undefined ? {} : { totalLimiter }),
+        ...(onHttp === undefined ? {} : { onHttp }),
+      })
       reporter.landed(file, result.bytes, result.cached)
     } catch (err) {
       const error = stop.asError(err)

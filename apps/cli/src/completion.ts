@@ -6,7 +6,7 @@ export type Shell = (typeof SHELLS)[number]
 
 /** An option's help cut to its first clause, for the one-line descriptions shells show. */
 function brief(text: string): string {
-  const cut = text.split(/ \(|; |\. |: /)[0]!.replace(/\.$/, '')
+  const cut = text.split(/ \(|; |\. (?=[A-Z])/)[0]!.replace(/\.$/, '')
   return cut.replace(/['"`[\]\\$]/g, '')
 }
 

@@ -92,9 +92,9 @@ export class Reporter {
     }
   }
 
-  /** A line of its own on stderr (verbose HTTP traces), unless quiet or JSON. */
+  /** A line of its own on stderr (verbose HTTP traces; with --json too, stdout stays JSON). */
   note(text: string): void {
-    if (this.#mode !== 'json' && this.#mode !== 'quiet') this.#say(text)
+    if (this.#mode !== 'quiet') this.#say(text)
   }
 
   #doneLine(e: Extract<HaulEvent, { event: 'done' }>): string {
@@ -116,7 +116,7 @@ export class Reporter {
     }
     const width = terminalWidth(this.#io.stderr, this.#env)
     const bar = this.#mode === 'bar' ? progressBar(state, width, useColor(this.#io.stderr, this.#env)) : undefined
-    this.#io.stderr.write(`\r\x1b[2K${bar ?? progressLine(state).slice(0, Math.max(20, width - 1))}`)
+    this.#io.stderr.write(`\r\x1b[2K${bar ?? progressLine(state, Math.max(20, width - 1))}`)
     this.#lineOpen = true
   }
 
