@@ -139,13 +139,15 @@ export class HashThread {
 
   private constructor(worker: Worker) {
     this.#worker = worker
-    worker.unref()
     worker.on('message', (reply: Reply) => {
       const stream = this.#streams.get(reply.id)
       if (stream === undefined) return
       if (reply.op !== 'returned') this.#streams.delete(reply.id)
       stream.onReply(reply)
     })
+    // After the listener: adding a 'message' listener refs the worker's port again, which kept a
+    // process alive forever after a download that failed before any byte was hashed.
+    worker.unref()
     const die = (why: string): void => {
       if (this.#dead) return
       this.#dead = true

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls'
 import { HaulError } from '@haul/core'
 
@@ -30,15 +31,23 @@ export function parseCaCertificates(ca: CaCertificates): string[] {
 }
 
 /**
- * A TLS context that trusts Node's default store plus `pems`. Node replaces its whole store
- * when given a `ca` list, which would drop the certificates of NODE_EXTRA_CA_CERTS (a corporate
- * proxy's, say); adding to a default context keeps them, and the context is built once for every
- * connection instead of re-parsing the roots each time.
+ * A TLS context that trusts Node's default store plus `pems`, built once for every connection
+ * of a transport (instead of parsing the roots again on each). Node's default store is its
+ * bundled roots plus the file named by NODE_EXTRA_CA_CERTS, read at start-up; but a context
+ * given CAs of its own drops that file (Node 20 has no API to list it), so it is read again here:
+ * the corporate proxy's CA that someone put there must keep working beside `ca`.
  */
 export function secureContextWith(pems: readonly string[]): SecureContext {
-  const context = createSecureContext()
-  const native = (context as { context?: { addCACert?: (pem: string) => void } }).context
-  if (typeof native?.addCACert !== 'function') return createSecureContext({ ca: [...rootCertificates, ...pems] })
-  for (const pem of pems) native.addCACert(pem)
-  return context
+  return createSecureContext({ ca: [...rootCertificates, ...nodeExtraCaCertificates(), ...pems] })
+}
+
+/** The certificates of NODE_EXTRA_CA_CERTS; none when unset or unreadable (Node warned at start-up). */
+function nodeExtraCaCertificates(): string[] {
+  const file = process.env.NODE_EXTRA_CA_CERTS
+  if (file === undefined || file === '') return []
+  try {
+    return readFileSync(file, 'latin1').match(PEM_CERTIFICATE) ?? []
+  } catch {
+    return []
+  }
 }
