@@ -1,11 +1,10 @@
 // The flags people type first (from curl, wget and aria2c), against real origins on 127.0.0.1
 // and the real binary.
 import { createHash } from 'node:crypto'
-import { createServer } from 'node:net'
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { killChildren, startOrigin, type Origin } from '@haul/testkit'
+import { closedPort, killChildren, startOrigin, type Origin } from '@haul/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from '../src/main.js'
 import { haul, testBytes } from './helpers.js'
@@ -31,15 +30,6 @@ async function run(argv: string[]): Promise<{ code: number; stderr: string; even
   let stderr = ''
   const code = await main(argv, { stdout: { write: (s: string) => ((stdout += s), true) } as NodeJS.WritableStream, stderr: { write: (s: string) => ((stderr += s), true) } as NodeJS.WritableStream, cwd: dir })
   return { code, stderr, events: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) }
-}
-
-/** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 describe('flags from curl, wget and aria2c', () => {
@@ -146,7 +136,7 @@ describe('flags from curl, wget and aria2c', () => {
 
   it('--proxy sends through the given proxy (a dead one fails, exit 3); --proxy "" ignores HTTP_PROXY', async () => {
     origin = await startOrigin({ files: { '/f': 'through' } })
-    const dead = `http://127.0.0.1:${await deadPort()}`
+    const dead = `http://127.0.0.1:${await closedPort()}`
     const refused = haul(['get', origin.url('/f'), '-o', 'a', '--proxy', dead, '--retries', '0'], dir)
     expect(await refused.waitForExit()).toMatchObject({ code: 3 })
     expect(origin.requests).toBe(0)

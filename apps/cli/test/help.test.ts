@@ -2,20 +2,15 @@
 // command must show in all of them, every command's --help exits 0, and the scripts must work in
 // the real shells (bash, zsh, fish) and the page in groff.
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { findBinary } from '@haul/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { main } from '../src/main.js'
 import { COMMANDS, optionsOf } from '../src/option-table.js'
 import { haul } from './helpers.js'
 
-/** Where a program is on PATH, or undefined. */
-function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(':')) if (dir !== '' && existsSync(join(dir, name))) return join(dir, name)
-  return undefined
-}
 
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = ''
@@ -100,7 +95,7 @@ describe('help, man page and completions from one table', () => {
     expect(await readFile(new URL('../dist/haul.1', import.meta.url), 'utf8')).toBe(man)
   })
 
-  it.skipIf(which('groff') === undefined)('groff renders the man page without a warning (skipped: groff not installed)', () => {
+  it.skipIf(findBinary('groff') === undefined)('groff renders the man page without a warning (skipped: groff not installed)', () => {
     // grotty marks bold and underline by overstriking (X backspace X): keep the plain text.
     const out = execFileSync('groff', ['-man', '-Tutf8', '-ww', join(dir, 'haul.1')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).replace(/.\x08/g, '')
     expect(out).toMatch(/--limit-rate RATE/)
@@ -119,12 +114,12 @@ describe('help, man page and completions from one table', () => {
     expect(complete('haul', 'cache', 'v')).toEqual(['verify'])
   })
 
-  it.skipIf(which('zsh') === undefined)('zsh parses its completion script (skipped: zsh not installed)', () => {
+  it.skipIf(findBinary('zsh') === undefined)('zsh parses its completion script (skipped: zsh not installed)', () => {
     expect(scripts.zsh.startsWith('#compdef haul\n')).toBe(true)
     execFileSync('zsh', ['-n', join(dir, 'haul.zsh')])
   })
 
-  it.skipIf(which('fish') === undefined)('fish completes commands, options and shells from its script (skipped: fish not installed)', () => {
+  it.skipIf(findBinary('fish') === undefined)('fish completes commands, options and shells from its script (skipped: fish not installed)', () => {
     const complete = (line: string): string[] =>
       execFileSync('fish', ['--no-config', '-c', `source '${join(dir, 'haul.fish')}'; complete -C '${line}'`], { encoding: 'utf8', cwd: dir }).split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0]!)
     expect(complete('haul ')).toEqual(expect.arrayContaining(COMMANDS.map((c) => c.name)))

@@ -3,12 +3,11 @@
 // average speed. Checked as functions, then in real terminals (`script`'s pty, which reports no
 // width, and tmux at a chosen width) and through a real pipe.
 import { execFile, execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { killChildren, spawnChild, startOrigin, type Origin } from '@haul/testkit'
+import { findBinary, killChildren, spawnChild, startOrigin, type Origin } from '@haul/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { formatDuration, progressBar, progressLine, terminalWidth, useColor } from '../src/progress-bar.js'
 import { Reporter, reporterMode } from '../src/reporter.js'
@@ -17,10 +16,6 @@ import { HAUL, captureStream, haul, testBytes } from './helpers.js'
 const MiB = 1024 * 1024
 const ESC = '\x1b'
 
-function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(':')) if (dir !== '' && existsSync(join(dir, name))) return join(dir, name)
-  return undefined
-}
 
 describe('progress bar and line', () => {
   const state = { bytes: 10 * MiB, total: 40 * MiB, bytesPerSecond: 5 * MiB, connections: 4 }
@@ -97,7 +92,7 @@ async function slowOrigin(): Promise<string> {
 const quote = (words: string[]): string => words.map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ')
 
 describe('in real terminals and pipes', () => {
-  it.skipIf(which('script') === undefined)("script's pty reports no width: the bar is drawn for 80 columns, in colour unless NO_COLOR (skipped: script not installed)", async () => {
+  it.skipIf(findBinary('script') === undefined)("script's pty reports no width: the bar is drawn for 80 columns, in colour unless NO_COLOR (skipped: script not installed)", async () => {
     const url = await slowOrigin()
     const command = quote([process.execPath, HAUL, 'get', url, '-o', 'f', '-x', '2'])
     const coloured = spawnChild('script', ['-qfec', command, '/dev/null'], { cwd: dir, env: { COLUMNS: undefined, TERM: 'xterm', NO_COLOR: undefined }, timeoutMs: 60_000 })
@@ -116,7 +111,7 @@ describe('in real terminals and pipes', () => {
     expect(plain.stdout).not.toContain(`${ESC}[32m`)
   })
 
-  it.skipIf(which('tmux') === undefined)('tmux at 120 columns gets a 50-cell bar; at 50 columns the plain line, no bar (skipped: tmux not installed)', async () => {
+  it.skipIf(findBinary('tmux') === undefined)('tmux at 120 columns gets a 50-cell bar; at 50 columns the plain line, no bar (skipped: tmux not installed)', async () => {
     const url = await slowOrigin()
     const socket = `haul-test-${process.pid}`
     const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' })
