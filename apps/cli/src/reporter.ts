@@ -44,6 +44,8 @@ export class Reporter {
   #endedWithEvent = false
   /** When the transfer started and from which byte, for the average at the end. */
   #started: { at: number; from: number } | undefined
+  /** Whether a progress event brought a speed yet. */
+  #measured = false
 
   constructor(mode: ReporterMode, io: ReporterStreams, options: ReporterOptions = {}) {
     this.#mode = mode
@@ -104,9 +106,12 @@ export class Reporter {
   }
 
   #progress(e: Extract<HaulEvent, { event: 'progress' }>): void {
-    // At the end, the speed of the last few seconds says nothing: show the average instead.
-    const complete = e.total !== undefined && e.bytes >= e.total && this.#started !== undefined
-    const state = complete ? { ...e, bytesPerSecond: Math.round(((e.bytes - this.#started!.from) * 1000) / Math.max(1, Date.now() - this.#started!.at)) } : e
+    if (e.bytesPerSecond > 0) this.#measured = true
+    // At the end, and before the first measured speed (bytes came in but the window holds one
+    // sample), the recent speed says nothing: show the average since the start instead.
+    const complete = e.total !== undefined && e.bytes >= e.total
+    const unmeasured = !this.#measured && this.#started !== undefined && e.bytes > this.#started.from
+    const state = (complete || unmeasured) && this.#started !== undefined ? { ...e, bytesPerSecond: Math.round(((e.bytes - this.#started.from) * 1000) / Math.max(1, Date.now() - this.#started.at)) } : e
     if (this.#mode === 'plain') {
       if (e.bytes > 0 && Date.now() - this.#lastPlain >= DEFAULT_PLAIN_INTERVAL_MS) {
         this.#lastPlain = Date.now()

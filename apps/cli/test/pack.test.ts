@@ -103,6 +103,16 @@ describe.skipIf(findBinary('tar') === undefined || findBinary('npm') === undefin
     for (const p of ['packages/testkit', 'benchmarks']) expect(manifest(join(ROOT, p)).private, p).toBe(true)
   })
 
+  it("the README's set-up commands pin the pnpm that package.json pins (by version and sha512)", () => {
+    const pinned = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { packageManager: string }).packageManager
+    expect(pinned).toMatch(/^pnpm@\d+\.\d+\.\d+\+sha512\.[0-9a-f]{128}$/)
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const setup = readme.slice(readme.indexOf('## Set up'), readme.indexOf('## The CLI'))
+    const used = [...setup.matchAll(/npx -y (pnpm@[^\s`]+)/g)].map((m) => m[1])
+    expect(used.length).toBeGreaterThanOrEqual(3)
+    for (const spec of used) expect(spec).toBe(pinned.split('+')[0])
+  })
+
   it(
     'pnpm pack, npm install --offline into an empty project: haul --version and a real get run, and @haul/http and @haul/ipfs export download',
     async () => {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { killChildren, startOrigin, type Origin } from '@haul/testkit'
+import { UnixfsStore, killChildren, startOrigin, trackGateways, type Origin } from '@haul/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { HAUL, haul, testBytes } from './helpers.js'
 
@@ -14,6 +14,7 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 
 let dir: string
 let origin: Origin | undefined
+const gateways = trackGateways({ lifetimeMs: 60_000 })
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'haul-stdout-'))
 })
@@ -21,6 +22,7 @@ afterEach(async () => {
   await killChildren()
   await origin?.close()
   origin = undefined
+  await gateways.closeAll()
   await rm(dir, { recursive: true, force: true })
 })
 
@@ -85,6 +87,21 @@ describe('haul get URL -o -', () => {
     expect(code).toBe(6)
     expect(stdout.length).toBeGreaterThanOrEqual(1000)
     expect(stderr).toMatch(/Could not write to -: .*EPIPE/)
+  })
+
+  it('ipfs://CID -o -: every block verified against its CID on the way out; a directory CID is refused (exit 2)', async () => {
+    const data = testBytes(2 * MiB)
+    const store = new UnixfsStore()
+    const cid = await store.addFile(data, { profile: 'raw-leaves' })
+    const { cid: root } = await store.addDirectory([{ path: 'a.bin', content: data }])
+    const gateway = await gateways.start({ store })
+    const file = await runRaw(['get', `ipfs://${cid.toString()}`, '--gateway', gateway.url, '-o', '-', '-q'])
+    expect(file.code).toBe(0)
+    expect(sha256(file.stdout)).toBe(sha256(data))
+    const folder = await runRaw(['get', `ipfs://${root.toString()}`, '--gateway', gateway.url, '-o', '-', '-q'])
+    expect(folder.code).toBe(2)
+    expect(folder.stdout.length).toBe(0)
+    expect(folder.stderr).toMatch(/is a directory/)
   })
 
   it('-o - with --json is refused (both want stdout), before any request', async () => {
