@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { TransportOptions } from '@haul/http'
-import { HaulError, defaultCacheDir, parseExpectedDigests, type DigestOptions } from '@haul/core'
+import { HaulError, OPTION_BOUNDS, defaultCacheDir, parseExpectedDigests, type DigestOptions } from '@haul/core'
 import { parseIpfsInput, type IpfsInput } from '@haul/ipfs/input'
 import { DEFAULT_JOBS, DEFAULT_MAX_CONNECTIONS } from './defaults.js'
 import { commandSpec, parseArgsOptions } from './option-table.js'
@@ -112,10 +112,10 @@ function readCaFile(path: string, cwd: string): Buffer {
   }
 }
 
-/** A number of seconds from 0 (exclusive) to a day, as milliseconds. */
-function seconds(value: string | undefined, name: string): number | undefined {
+/** A number of seconds above 0 and up to `maxMs` (a day unless a library bound says otherwise), as milliseconds. */
+function seconds(value: string | undefined, name: string, maxMs = 86_400_000): number | undefined {
   if (value === undefined) return undefined
-  if (!(/^\d+(\.\d+)?$/.test(value) && Number(value) > 0 && Number(value) <= 86_400)) throw usage(`${name} takes seconds (e.g. 30), got "${value}".`)
+  if (!(/^\d+(\.\d+)?$/.test(value) && Number(value) > 0 && Number(value) * 1000 <= maxMs)) throw usage(`${name} takes seconds (e.g. 30), got "${value}".`)
   return Math.round(Number(value) * 1000)
 }
 
@@ -240,10 +240,10 @@ export function parseGetCommand(argv: string[], env: NodeJS.ProcessEnv = process
   const rateLimit = text('limit-rate')
   const totalRateLimit = text('total-limit-rate')
   const timeoutMs = seconds(text('timeout'), '--timeout')
-  const stallTimeoutMs = seconds(text('stall-timeout'), '--stall-timeout')
+  const stallTimeoutMs = seconds(text('stall-timeout'), '--stall-timeout', OPTION_BOUNDS.stallTimeoutMs.max)
   const shared: SharedOptions = {
-    connections: integer(text('connections'), '--connections/-x', 1, 64) ?? 1,
-    ...(text('retries') === undefined ? {} : { retries: integer(text('retries'), '--retries', 0, 1000)! }),
+    connections: integer(text('connections'), '--connections/-x', OPTION_BOUNDS.connections.min, OPTION_BOUNDS.connections.max) ?? OPTION_BOUNDS.connections.default,
+    ...(text('retries') === undefined ? {} : { retries: integer(text('retries'), '--retries', OPTION_BOUNDS.retries.min, OPTION_BOUNDS.retries.max)! }),
     ...(stallTimeoutMs === undefined ? {} : { stallTimeoutMs }),
     headers,
     network,

@@ -6,6 +6,7 @@ import { entryRequest, type BatchRequest, type EntryOptions, type GetRequest } f
 import { BatchReporter, describeFile, type BatchFile } from './batch-reporter.js'
 import { ConnectionBudget } from './connection-budget.js'
 import { asHaulError, exitCodeFor, mostSevere } from './exit-codes.js'
+import { optionsFromEnv } from './env-options.js'
 import { defaultOutput, fetchRequest, type GetContext } from './get.js'
 import { parseInputFile } from './input-file.js'
 import { reporterMode } from './reporter.js'
@@ -42,6 +43,7 @@ async function readInput(batch: BatchRequest, context: GetContext): Promise<stri
 export async function runBatch(batch: BatchRequest, context: GetContext, stop: RunStop): Promise<number> {
   const { shared } = batch
   const signal = stop.signal
+  const tuning = optionsFromEnv(context.env ?? process.env)
   const mode = reporterMode(shared, context.stderr)
   const folder = resolve(context.cwd, batch.dir ?? '')
   const entries: Array<{ source: string; line?: number; options: EntryOptions; error?: string }> = [
@@ -92,6 +94,7 @@ export async function runBatch(batch: BatchRequest, context: GetContext, stop: R
         connections,
         signal,
         onEvent: (e) => reporter.event(file, stop.translate(e)),
+        tuning,
         ...(totalLimiter === undefined ? {} : { totalLimiter }),
         ...(onHttp === undefined ? {} : { onHttp }),
       })

@@ -3,6 +3,7 @@ import { RateLimiter, type HaulEvent } from '@haul/core'
 import type { HttpTrace } from '@haul/http'
 import { parseGetCommand, type GetRequest } from './args.js'
 import { runBatch } from './batch.js'
+import { optionsFromEnv } from './env-options.js'
 import { exitCodeFor } from './exit-codes.js'
 import { defaultOutput, fetchRequest, streamRequest, type GetContext } from './get.js'
 import { Reporter, reporterMode } from './reporter.js'
@@ -15,6 +16,7 @@ const INSECURE_WARNING = 'haul: WARNING: -k/--insecure: TLS certificates are NOT
 /** One SOURCE: to its file (named from the remote unless -o), or onto stdout with `-o -`. */
 async function runSingle(request: GetRequest, context: GetContext, stop: RunStop, reporter: Reporter): Promise<void> {
   const run = {
+    tuning: optionsFromEnv(context.env ?? process.env),
     connections: request.connections,
     signal: stop.signal,
     onEvent: (e: HaulEvent) => reporter.event(stop.translate(e)),

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { RateLimiter, streamDownload, type DownloadOptions, type DownloadResult, type HaulEvent, type Source, type StreamDownloadResult } from '@haul/core'
 import type { HttpTrace } from '@haul/http'
 import type { GetRequest } from './args.js'
+import type { EnvOptions } from './env-options.js'
 import { safeFileName } from './file-name.js'
 import type { ReporterStreams } from './reporter.js'
 
@@ -37,6 +38,8 @@ export interface FetchRun {
   totalLimiter?: RateLimiter
   /** Every HTTP request and response (-v). */
   onHttp?: (trace: HttpTrace) => void
+  /** The tuning the environment sets (HAUL_LOCK, HAUL_WRITEBACK_MIB…), for downloads to a file. */
+  tuning: EnvOptions
 }
 
 /** The request's transport options, with the trace of a verbose run. */
@@ -65,7 +68,7 @@ function transferOptions(request: GetRequest, run: FetchRun): Omit<DownloadOptio
 
 /** Downloads one parsed request to `output` with the driver its source needs. */
 export async function fetchRequest(request: GetRequest, output: string, run: FetchRun): Promise<DownloadResult> {
-  const options: DownloadOptions = { output, ...transferOptions(request, run), connections: run.connections, noWait: request.noWait }
+  const options: DownloadOptions = { ...run.tuning, output, ...transferOptions(request, run), connections: run.connections, noWait: request.noWait }
   const cache = request.cache === undefined ? {} : { cache: request.cache }
   // Each driver is loaded only when a source needs it: undici or the IPFS stack cost ~0.1 s each.
   if (request.kind === 'http') {

@@ -1,15 +1,15 @@
 import * as D from './defaults.js'
-import { findMismatch, parseExpectedDigests, type ExpectedDigest } from './digest.js'
 import { HaulError, abortedError } from './errors.js'
 import type { HaulEvent } from './events.js'
-import { MultiHasher } from './hasher.js'
+import { ProgressReporter } from './fetch/progress.js'
+import { withRateLimit } from './fetch/rate-limit.js'
+import { backoffDelay, sleep } from './fetch/retry.js'
+import { SourcePool } from './fetch/source-pool.js'
+import { StallWatchdog } from './fetch/watchdog.js'
 import type { DownloadOptions } from './options.js'
-import { ProgressReporter } from './progress.js'
-import { withRateLimit } from './rate-limit.js'
-import { backoffDelay, sleep } from './retry.js'
 import type { RemoteInfo, Source } from './source.js'
-import { SourcePool } from './source-pool.js'
-import { StallWatchdog } from './watchdog.js'
+import { findMismatch, parseExpectedDigests, type ExpectedDigest } from './verify/digest.js'
+import { MultiHasher } from './verify/hasher.js'
 
 /** Options for {@link streamDownload}: those of a download that make sense without a file. */
 export interface StreamDownloadOptions

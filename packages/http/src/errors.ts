@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http'
-import { HaulError, isTransientStatus, parseRetryAfter } from '@haul/core'
+import { HaulError } from '@haul/core'
+import { isTransientStatus, parseRetryAfter } from '@haul/core/driver'
 
 /**
  * Certificate verification failures (OpenSSL's names, and Node's for a host name that the

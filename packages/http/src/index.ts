@@ -49,24 +49,4 @@ export {
   DEFAULT_DNS_RETRIES,
   DEFAULT_INSECURE,
 } from './defaults.js'
-export { Cache, HaulError, isHaulError } from '@haul/core'
-export type {
-  HaulErrorCode,
-  HaulErrorFacts,
-  HaulEvent,
-  StartEvent,
-  WaitEvent,
-  ProgressEvent,
-  RetryEvent,
-  SourceEvent,
-  DoneEvent,
-  ErrorEvent,
-  EventListener,
-  DownloadOptions,
-  DownloadResult,
-  DigestOptions,
-  Source,
-  RemoteInfo,
-  ReadRequest,
-  ReadResponse,
-} from '@haul/core'
+export * from '@haul/core/common'

@@ -23,24 +23,4 @@ export type { TransportOptions, HttpTrace, HttpRequestTrace, HttpResponseTrace, 
 export { parseIpfsInput } from './input.js'
 export type { IpfsInput } from './input.js'
 export { DEFAULT_GATEWAYS, DEFAULT_MAX_BLOCK_BYTES } from './defaults.js'
-export { Cache, HaulError, isHaulError } from '@haul/core'
-export type {
-  HaulErrorCode,
-  HaulErrorFacts,
-  HaulEvent,
-  StartEvent,
-  WaitEvent,
-  ProgressEvent,
-  RetryEvent,
-  SourceEvent,
-  DoneEvent,
-  ErrorEvent,
-  EventListener,
-  DownloadOptions,
-  DownloadResult,
-  DigestOptions,
-  Source,
-  RemoteInfo,
-  ReadRequest,
-  ReadResponse,
-} from '@haul/core'
+export * from '@haul/core/common'

@@ -1,8 +1,8 @@
-import { DEFAULT_RATE_BURST_MS } from './defaults.js'
-import { HaulError } from './errors.js'
-import type { DownloadOptions } from './options.js'
+import { DEFAULT_RATE_BURST_MS } from '../defaults.js'
+import { HaulError } from '../errors.js'
+import type { DownloadOptions } from '../options.js'
+import type { ReadRequest, ReadResponse, Source } from '../source.js'
 import { sleep } from './retry.js'
-import type { ReadRequest, ReadResponse, Source } from './source.js'
 
 /** Options for a {@link RateLimiter}. */
 export interface RateLimiterOptions {

@@ -162,18 +162,23 @@ export class HashThread {
   }
 
   /**
-   * The process's hash thread, started on first use; undefined when worker threads are off
-   * (`HAUL_HASH_THREAD=0`) or the thread could not start or died.
+   * The process's hash thread, started on first use; undefined when the thread could not start
+   * or died. (A caller that wants no thread does not ask: see the `hashThread` option.)
    */
   static shared(): HashThread | undefined {
     if (HashThread.#shared !== undefined) return HashThread.#shared
-    if (HashThread.#unavailable || process.env.HAUL_HASH_THREAD === '0') return undefined
+    if (HashThread.#unavailable) return undefined
     try {
       HashThread.#shared = new HashThread(new Worker(`(${workerProgram.toString()})()`, { eval: true, name: 'haul-hash' }))
     } catch {
       HashThread.#unavailable = true
     }
     return HashThread.#shared
+  }
+
+  /** Whether the process's hash thread has been started (and is alive), without starting it. */
+  static get running(): boolean {
+    return HashThread.#shared !== undefined
   }
 
   /** A new digest stream of node:crypto `algorithms` (names as createHash takes them). */
