@@ -119,7 +119,7 @@ describe('in real terminals and pipes', () => {
       for (const [width, out] of [[120, 'wide'], [50, 'narrow']] as const) {
         const log = join(dir, `${out}.log`)
         // The download waits for Enter, so that the pane's output is logged from its first byte.
-        tmux('new-session', '-d', '-s', out, '-c', dir, '-x', String(width), '-y', '10', `read go; ${quote([process.execPath, HAUL, 'get', url, '-o', out])}; tmux -L ${socket} wait-for -S ${out}-done`)
+        tmux('new-session', '-d', '-s', out, '-c', dir, '-x', String(width), '-y', '10', `read go; ${quote([process.execPath, HAUL, 'get', url, '-o', join(dir, out)])}; tmux -L ${socket} wait-for -S ${out}-done`)
         tmux('pipe-pane', '-t', out, '-o', `cat >> ${log}`)
         tmux('send-keys', '-t', out, 'Enter')
         // Asynchronously: the origin serving the download runs in this process.
