@@ -1,8 +1,10 @@
 import { HaulError, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
-import { CarBlocks, RawBlocks, type BlockGetter } from './blocks.js'
+import { GatewayGroup } from './block-fetcher.js'
+import { CarBlocks, RawBlocks, Upcoming, type BlockGetter } from './blocks.js'
 import { CarHeaderError, CarReader } from './car-reader.js'
+import { integrityError } from './errors.js'
 import { CAR_ACCEPT, gatewayGet } from './http.js'
 import { parseIpfsInput, type IpfsInput } from './input.js'
 import { DEFAULT_MAX_DIRECTORY_ENTRIES } from './defaults.js'
@@ -29,7 +31,7 @@ export class DirectoryNodeError extends HaulError {
 }
 
 /** Normalises a gateway URL to its origin plus any base path, without a trailing slash. */
-function gatewayBase(gateway: string): string {
+export function gatewayBase(gateway: string): string {
   let url: URL
   try {
     url = new URL(gateway)
@@ -58,17 +60,26 @@ export class GatewaySource implements Source {
   readonly label: string
   private readonly base: string
   private readonly input: IpfsInput
+  private readonly group: GatewayGroup
   private carWorks = true
 
   /**
    * @param gateway the gateway's base URL, e.g. `https://trustless-gateway.link`
    * @param input the content: `ipfs://CID[/path]`, `/ipfs/CID[/path]`, a bare CID, or a parsed input
+   * @param group the download's gateways (this one among them), for blocks this one lacks and for
+   *   the gateways that lied; by default this gateway alone
    */
-  constructor(gateway: string, input: string | IpfsInput) {
+  constructor(gateway: string, input: string | IpfsInput, group?: GatewayGroup) {
     this.input = typeof input === 'string' ? parseIpfsInput(input) : input
     this.base = gatewayBase(gateway)
     this.id = this.input.id
     this.label = this.base
+    this.group = group ?? new GatewayGroup([this.base])
+  }
+
+  /** A lie (a block that did not hash to its CID) drops this gateway for the rest of the download. */
+  private noteLie(err: unknown): void {
+    if (err instanceof HaulError && err.code === 'HAUL_INTEGRITY' && err.source === this.label) this.group.markLiar(this.base)
   }
 
   private contentPath(): string {
@@ -80,7 +91,10 @@ export class GatewaySource implements Source {
     const url = `${this.base}${this.contentPath()}?format=car&car-version=1&car-order=dfs&car-dups=y&dag-scope=entity&entity-bytes=${range}`
     const { status, header, chunks } = await gatewayGet(url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
     if ((CAR_REFUSED as readonly number[]).includes(status)) return undefined
+    // Blocks the CAR lacks are fetched under a signal of their own, ended with the read.
+    const own = linkedController(signal)
     const close = async (): Promise<void> => {
+      own.close()
       await chunks.return?.()
     }
     try {
@@ -94,7 +108,9 @@ export class GatewaySource implements Source {
         }
         throw err
       }
-      const blocks = new CarBlocks(reader, this.label, reuseChunks && DUPS_INCLUDED.test(header('content-type') ?? ''))
+      const upcoming = new Upcoming()
+      const fallback = new RawBlocks(this.base, this.group, own.signal, upcoming, false)
+      const blocks = new CarBlocks(reader, this.label, fallback, upcoming, { reuse: reuseChunks && DUPS_INCLUDED.test(header('content-type') ?? ''), signal })
       const node = await resolvePath(blocks, this.input.cid, this.input.path, this.label)
       return { blocks, node, close }
     } catch (err) {
@@ -104,15 +120,12 @@ export class GatewaySource implements Source {
   }
 
   private async openRaw(signal: AbortSignal): Promise<Opened> {
-    const own = new AbortController()
-    const onAbort = (): void => own.abort(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
+    const own = linkedController(signal)
     const close = async (): Promise<void> => {
-      signal.removeEventListener('abort', onAbort)
-      own.abort()
+      own.close()
     }
     try {
-      const blocks = new RawBlocks(this.base, this.label, own.signal)
+      const blocks = new RawBlocks(this.base, this.group, own.signal)
       const node = await resolvePath(blocks, this.input.cid, this.input.path, this.label)
       return { blocks, node, close }
     } catch (err) {
@@ -147,7 +160,17 @@ export class GatewaySource implements Source {
   }
 
   async read(request: ReadRequest): Promise<ReadResponse> {
+    try {
+      return await this.attempt(request)
+    } catch (err) {
+      this.noteLie(err)
+      throw err
+    }
+  }
+
+  private async attempt(request: ReadRequest): Promise<ReadResponse> {
     const { offset, end, signal } = request
+    if (this.group.isLiar(this.base)) throw integrityError(`Gateway ${this.label} sent a block that did not match its CID earlier in this download; it is not asked again.`, this.label)
     const { blocks, node, close } = await this.open(offset, end, signal, request.reuseChunks === true)
     const size = fileSize(node)
     if (size === undefined) {
@@ -158,13 +181,32 @@ export class GatewaySource implements Source {
     const info: RemoteInfo = { size, validator: node.cid.toString(), ranges: true, fileName: this.input.path.at(-1) ?? this.input.cid.toString() }
     const label = this.label
     const stop = end === undefined ? size : Math.min(end, size)
+    const noteLie = (err: unknown): void => this.noteLie(err)
     async function* body(): AsyncGenerator<Uint8Array> {
       try {
         yield* readFile(blocks, node, offset, stop, label)
+      } catch (err) {
+        noteLie(err)
+        throw err
       } finally {
         await close()
       }
     }
     return { info, offset, body: body() }
+  }
+}
+
+/** An AbortController that also aborts with `parent`; `close()` aborts it and lets go of `parent`. */
+function linkedController(parent: AbortSignal): { signal: AbortSignal; close(): void } {
+  const own = new AbortController()
+  const onAbort = (): void => own.abort(parent.reason)
+  if (parent.aborted) onAbort()
+  else parent.addEventListener('abort', onAbort, { once: true })
+  return {
+    signal: own.signal,
+    close() {
+      parent.removeEventListener('abort', onAbort)
+      own.abort()
+    },
   }
 }

@@ -40,6 +40,13 @@ export interface GatewayFault {
   wrongRoot?: boolean
   /** Send each block of a CAR once and say `dups=n` (a gateway that ignores `car-dups=y`). */
   noDups?: boolean
+  /** Leave these blocks (0-based index in the response) out of a CAR, which goes on with the next. */
+  omitBlocks?: number[]
+  /**
+   * Blocks (CID strings, any version) this gateway does not have: left out of CARs, 404 as raw
+   * blocks. A path or entity CAR that needs one of them for its proof still skips it.
+   */
+  lacks?: string[]
 }
 
 /** Options for {@link startGateway}. */
@@ -361,8 +368,13 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     const extra = log.fault?.extraBlocks ?? 0
     if (extra > 0) blocks = [...junkBlocks(extra), ...blocks]
     if (log.fault?.noDups === true) blocks = firstOfEach(blocks)
+    const lacking = new Set((log.fault?.lacks ?? []).map((c) => CID.parse(c).toV1().toString()))
     let index = 0
     for (const block of blocks) {
+      if (log.fault?.omitBlocks?.includes(index) === true || lacking.has(block.cid.toV1().toString())) {
+        index++
+        continue
+      }
       const data = shouldCorrupt(log.fault, index) ? corrupt(block.bytes) : block.bytes
       log.blocks.push(block.cid.toString())
       yield varint(block.cid.bytes.length + data.length)
@@ -423,6 +435,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     }
     if (log.format === 'raw') {
       if (parts.length > 2) throw new BadRequest('raw blocks are served by CID only')
+      if (fault?.lacks?.some((c) => CID.parse(c).toV1().equals(root.toV1())) === true) throw new NotFound(`block ${root.toString()} not found`)
       const bytes = dag.block(root)
       log.blocks.push(root.toString())
       log.status = 200
