@@ -7,11 +7,16 @@ import { verifyBlock } from './verify.js'
 
 /** Statuses with which a gateway says it will not serve raw blocks: for this block, as good as not having it. */
 const RAW_REFUSED = new Set([400, 406, 415, 501])
+/**
+ * A gateway that could not retrieve a block in time (504: helia's offline node, a recursive gateway
+ * whose own network lookup failed) does not have it now: ask the next instead of waiting on it.
+ */
+const NOT_RETRIEVED = 504
 
 /** How a gateway's permanent refusal of a block reads in the final message. */
 function lackReason(status: number | undefined): string {
   if (status === undefined) return 'refused it'
-  if (status === 404 || status === 410) return `does not have it (HTTP ${status})`
+  if (status === 404 || status === 410 || status === NOT_RETRIEVED) return `does not have it (HTTP ${status})`
   return RAW_REFUSED.has(status) ? `does not serve raw blocks (HTTP ${status})` : `refused it (HTTP ${status})`
 }
 
@@ -89,7 +94,7 @@ export class GatewayGroup {
           if (gateway === own) throw err
         } else if (err.code !== 'HAUL_SOURCE') {
           throw err
-        } else if (err.transient !== true) {
+        } else if (err.transient !== true || err.status === NOT_RETRIEVED) {
           lacking.push(`${gateway} ${lackReason(err.status)}`)
         } else {
           if (gateway === own) throw err

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult, type EventListener, type HaulEvent } from '@haul/core'
+import { GatewayGroup } from './block-fetcher.js'
 import { DEFAULT_GATEWAYS } from './defaults.js'
 import { downloadDirectory } from './directory.js'
-import { DirectoryNodeError, GatewaySource } from './gateway-source.js'
+import { DirectoryNodeError, GatewaySource, gatewayBase } from './gateway-source.js'
 import { InlineSource, inlineContent } from './inline-source.js'
 import { parseIpfsInput } from './input.js'
 
@@ -49,8 +50,11 @@ export async function download(cidOrPath: string, options: IpfsDownloadOptions):
   if (inline !== undefined) return runDownload([new InlineSource(input.id, inline, input.cid.toString(), input.path.at(-1))], core)
   const gateways = resolveGateways(given)
   if (gateways.length === 0) throw new HaulError('HAUL_USAGE', 'No IPFS gateway to fetch from; pass gateways (or --gateway) or set HAUL_GATEWAYS.')
-  // Core closes the sources when a transaction ends, so each run gets its own.
-  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input))
+  // One group for the whole download: a block one gateway lacks may come from another, and a
+  // gateway that lied is asked nothing more. Core closes the sources when a transaction ends, so
+  // each run gets its own.
+  const group = new GatewayGroup(gateways.map(gatewayBase))
+  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input, group))
   // Whether the CID is a file or a directory shows only in its root block, which the first read
   // fetches anyway; so try it as a file and hold back that attempt's events until it is known.
   const held = holdEvents(core.onEvent)

@@ -7,6 +7,7 @@ import * as raw from 'multiformats/codecs/raw'
 import type { BlockGetter } from './blocks.js'
 import { DEFAULT_MAX_DAG_DEPTH } from './defaults.js'
 import { integrityError } from './errors.js'
+import { followIpldPath, isPathCodec } from './ipld-path.js'
 
 /** A decoded, verified node of a UnixFS DAG. */
 export type UnixfsNode =
@@ -100,23 +101,39 @@ async function hamtLookup(blocks: BlockGetter, shard: UnixfsNode & { kind: 'hamt
   throw notFound(name, shard.cid)
 }
 
-/** Follows `path` from `root`, verifying every directory (and shard) block on the way. */
+/**
+ * Follows `path` from `root`, verifying every block on the way: UnixFS directories (and HAMT
+ * shards) by entry name, dag-cbor and dag-json nodes by the IPLD data model's keys and indices
+ * (a link found there is followed, and the path goes on from the linked block). The node at the
+ * end must be UnixFS.
+ */
 export async function resolvePath(blocks: BlockGetter, root: CID, path: readonly string[], label: string): Promise<UnixfsNode> {
-  let node = await loadNode(blocks, root, label)
-  for (const name of path) {
-    let next: CID
+  let cid = root
+  let rest = [...path]
+  for (let hops = 0; ; hops++) {
+    if (hops > DEFAULT_MAX_DAG_DEPTH + path.length) throw integrityError(`The path under ${root.toString()} goes through more than ${DEFAULT_MAX_DAG_DEPTH + path.length} blocks.`, label)
+    if (isPathCodec(cid)) {
+      if (rest.length === 0) {
+        throw new HaulError('HAUL_USAGE', `The path /${path.join('/')} leads to ${cid.toString()}, a ${cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} node, not a UnixFS file; haul downloads UnixFS files.`, { source: root.toString() })
+      }
+      const step = await followIpldPath(cid, await blocks.get(cid), rest, label)
+      cid = step.link
+      rest = step.rest
+      continue
+    }
+    const node = await loadNode(blocks, cid, label)
+    const name = rest.shift()
+    if (name === undefined) return node
     if (node.kind === 'directory') {
       const link = node.links.find((l) => l.Name === name)
       if (link === undefined) throw notFound(name, node.cid)
-      next = link.Hash
+      cid = link.Hash
     } else if (node.kind === 'hamt') {
-      next = await hamtLookup(blocks, node, name, label)
+      cid = await hamtLookup(blocks, node, name, label)
     } else {
       throw new HaulError('HAUL_USAGE', `${node.cid.toString()} is not a directory, so it has no entry ${JSON.stringify(name)}.`)
     }
-    node = await loadNode(blocks, next, label)
   }
-  return node
 }
 
 /** Size in bytes of a file node. */
