@@ -1,4 +1,5 @@
 import { HaulError } from '@haul/core'
+import * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import type { GatewayGroup } from './block-fetcher.js'
@@ -109,6 +110,8 @@ export class Upcoming {
 interface Pending {
   /** The section's CID as a cache key. */
   key: string
+  /** The CID's codec. */
+  codec: number
   length: number
   owned: boolean
   /** The verified bytes; rejects if they do not match the CID. */
@@ -221,7 +224,7 @@ export class CarBlocks implements BlockGetter {
       // Settled when consumed; a section dropped unconsumed (a duplicate, a closed read) must
       // not become an unhandled rejection.
       verified.catch(() => undefined)
-      this.ahead.push({ key: keyOf(section.cid), length, owned: section.owned, verified })
+      this.ahead.push({ key: keyOf(section.cid), codec: section.cid.code, length, owned: section.owned, verified })
       this.aheadBytes += length
     }
   }
@@ -277,6 +280,37 @@ export class CarBlocks implements BlockGetter {
     this.fallback.prefetch()
   }
 
+  /** Blocks the walk will not read, whose subtrees are drained from the stream when they come. */
+  private readonly skipping = new Set<string>()
+
+  /**
+   * The walk will not read these blocks (nor what they link to): a file an earlier run finished,
+   * or the rest of a file that other requests fetch. A stream that still sends them has them
+   * drained, and not counted as blocks nobody asked for.
+   */
+  skip(cids: readonly CID[]): void {
+    for (const cid of cids) {
+      if (cid.multihash.code === identity.code) continue
+      const key = keyOf(cid)
+      this.skipping.add(key)
+      this.upcoming.take(key)
+    }
+  }
+
+  /** Drains the head section, a skipped block; its links are skipped too. */
+  private async drain(head: Pending): Promise<void> {
+    this.shift()
+    const bytes = await head.verified
+    if (head.codec !== dagPb.code) return
+    let links: CID[]
+    try {
+      links = dagPb.decode(bytes).Links.map((l) => l.Hash)
+    } catch {
+      return // not the walk's concern: it never reads this block
+    }
+    for (const link of links) if (link.multihash.code !== identity.code) this.skipping.add(keyOf(link))
+  }
+
   private missing(cid: CID): Promise<Uint8Array> {
     this.missed++
     return this.fallback.fetch(cid)
@@ -307,6 +341,10 @@ export class CarBlocks implements BlockGetter {
       if (owed > 0) {
         this.owed.set(head.key, owed - 1)
         this.shift()
+        continue
+      }
+      if (this.skipping.has(head.key)) {
+        await this.drain(head)
         continue
       }
       if (this.upcoming.has(head.key)) {

@@ -2,19 +2,14 @@ import { HaulError, type ReadRequest, type ReadResponse, type RemoteInfo, type S
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { GatewayGroup } from './block-fetcher.js'
-import { CarBlocks, RawBlocks, Upcoming, type BlockGetter } from './blocks.js'
-import { CarHeaderError, CarReader } from './car-reader.js'
+import { RawBlocks, Upcoming, type BlockGetter } from './blocks.js'
 import { integrityError } from './errors.js'
-import { CAR_ACCEPT, gatewayGet } from './http.js'
+import { CAR_ACCEPT } from './http.js'
+import { linkedController } from './linked-signal.js'
+import { openCar } from './open-car.js'
 import { parseIpfsInput, type IpfsInput } from './input.js'
-import { DEFAULT_MAX_DIRECTORY_ENTRIES } from './defaults.js'
-import { fileSize, listDirectory, readFile, resolvePath, type DirectoryLink, type UnixfsNode } from './unixfs.js'
+import { fileSize, readFile, resolvePath, type UnixfsNode } from './unixfs.js'
 
-/** A CAR response that says it repeats duplicate blocks (`dups=y` in its Content-Type). */
-const DUPS_INCLUDED = /;\s*dups=y\s*(;|$)/i
-
-/** Statuses with which a gateway says it does not do CAR (or not this CAR request). */
-const CAR_REFUSED = [400, 406, 415] as const
 
 /**
  * The content is a directory, not a file. A HAUL_USAGE error for callers of a single-file read;
@@ -89,32 +84,13 @@ export class GatewaySource implements Source {
   private async openCar(offset: number, end: number | undefined, signal: AbortSignal, reuseChunks: boolean): Promise<Opened | undefined> {
     const range = `${offset}:${end === undefined ? '*' : String(end - 1)}`
     const url = `${this.base}${this.contentPath()}?format=car&car-version=1&car-order=dfs&car-dups=y&dag-scope=entity&entity-bytes=${range}`
-    const { status, header, chunks } = await gatewayGet(url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
-    if ((CAR_REFUSED as readonly number[]).includes(status)) return undefined
-    // Blocks the CAR lacks are fetched under a signal of their own, ended with the read.
-    const own = linkedController(signal)
-    const close = async (): Promise<void> => {
-      own.close()
-      await chunks.return?.()
-    }
+    const car = await openCar(url, CAR_ACCEPT, this.base, this.group, { upcoming: new Upcoming(), reuseChunks, signal })
+    if (car === undefined) return undefined
     try {
-      const reader = new CarReader(chunks, this.label)
-      try {
-        await reader.header()
-      } catch (err) {
-        if (err instanceof CarHeaderError) {
-          await close()
-          return undefined
-        }
-        throw err
-      }
-      const upcoming = new Upcoming()
-      const fallback = new RawBlocks(this.base, this.group, own.signal, upcoming, false)
-      const blocks = new CarBlocks(reader, this.label, fallback, upcoming, { reuse: reuseChunks && DUPS_INCLUDED.test(header('content-type') ?? ''), signal })
-      const node = await resolvePath(blocks, this.input.cid, this.input.path, this.label)
-      return { blocks, node, close }
+      const node = await resolvePath(car.blocks, this.input.cid, this.input.path, this.label)
+      return { blocks: car.blocks, node, close: car.close }
     } catch (err) {
-      await close()
+      await car.close()
       throw err
     }
   }
@@ -131,19 +107,6 @@ export class GatewaySource implements Source {
     } catch (err) {
       await close()
       throw err
-    }
-  }
-
-  /**
-   * Lists the directory this source points at (one attempt, like `read`): its entries' names and
-   * CIDs, every directory and shard block verified from the root CID.
-   */
-  async list(signal: AbortSignal, maxEntries: number = DEFAULT_MAX_DIRECTORY_ENTRIES): Promise<DirectoryLink[]> {
-    const opened = await this.open(0, undefined, signal, false)
-    try {
-      return await listDirectory(opened.blocks, opened.node, this.label, maxEntries)
-    } finally {
-      await opened.close()
     }
   }
 
@@ -196,17 +159,3 @@ export class GatewaySource implements Source {
   }
 }
 
-/** An AbortController that also aborts with `parent`; `close()` aborts it and lets go of `parent`. */
-function linkedController(parent: AbortSignal): { signal: AbortSignal; close(): void } {
-  const own = new AbortController()
-  const onAbort = (): void => own.abort(parent.reason)
-  if (parent.aborted) onAbort()
-  else parent.addEventListener('abort', onAbort, { once: true })
-  return {
-    signal: own.signal,
-    close() {
-      parent.removeEventListener('abort', onAbort)
-      own.abort()
-    },
-  }
-}

@@ -195,27 +195,25 @@ export interface DirectoryLink {
 }
 
 /**
- * Lists a verified directory node; for a HAMT shard, walks (and verifies) every sub-shard in link
- * order. At most `max` entries: a bigger listing is refused rather than held in memory.
+ * Visits the entries of a verified directory node in link order; for a HAMT shard, loads (and
+ * verifies) each sub-shard where it stands among the links, so the visit follows the DAG depth
+ * first, as a gateway's CAR sends it. Each node's links are hinted before they are visited.
  */
-export async function listDirectory(blocks: BlockGetter, node: UnixfsNode, label: string, max: number): Promise<DirectoryLink[]> {
-  const out: DirectoryLink[] = []
-  const add = (name: string, cid: CID): void => {
-    if (out.length >= max) throw new HaulError('HAUL_USAGE', `Directory ${node.cid.toString()} has more than ${max} entries; download the files you need by path.`, { source: node.cid.toString() })
-    out.push({ name, cid })
-  }
+export async function walkDirectory(blocks: BlockGetter, node: UnixfsNode, label: string, visit: (entry: DirectoryLink) => Promise<void>): Promise<void> {
   if (node.kind === 'directory') {
-    for (const link of node.links) add(link.Name ?? '', link.Hash)
-    return out
+    blocks.hint?.(node.links.map((l) => l.Hash))
+    for (const link of node.links) await visit({ name: link.Name ?? '', cid: link.Hash })
+    return
   }
   if (node.kind !== 'hamt') throw new HaulError('HAUL_USAGE', `${node.cid.toString()} is not a directory.`)
   const pad = (node.fanout - 1).toString(16).length
   const walk = async (shard: UnixfsNode & { kind: 'hamt' }, depth: number): Promise<void> => {
     if (depth > DEFAULT_MAX_DAG_DEPTH) throw integrityError(`HAMT ${node.cid.toString()} is deeper than ${DEFAULT_MAX_DAG_DEPTH} levels.`, label)
+    blocks.hint?.(shard.links.map((l) => l.Hash))
     for (const link of shard.links) {
       const name = link.Name ?? ''
       if (name.length > pad) {
-        add(name.slice(pad), link.Hash)
+        await visit({ name: name.slice(pad), cid: link.Hash })
         continue
       }
       if (name.length !== pad) throw integrityError(`HAMT shard ${shard.cid.toString()} has a link named ${JSON.stringify(name)}.`, label)
@@ -225,5 +223,4 @@ export async function listDirectory(blocks: BlockGetter, node: UnixfsNode, label
     }
   }
   await walk(node, 0)
-  return out
 }
