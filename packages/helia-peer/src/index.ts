@@ -57,6 +57,8 @@ export interface HeliaGateway {
   putBlock(cid: string, bytes: Uint8Array): Promise<void>
   /** The node no longer has this block. */
   deleteBlock(cid: string): Promise<void>
+  /** The gateway requests it answered so far, in order. */
+  requests(): Promise<Array<{ url: string; status: number }>>
   /** Stops the node (SIGKILL if it does not exit within a few seconds). */
   close(): Promise<void>
 }
@@ -139,6 +141,9 @@ export async function startHeliaGateway(options: HeliaGatewayOptions = {}): Prom
     },
     async deleteBlock(cid) {
       await call('DELETE', `/_peer/block/${cid}`)
+    },
+    async requests() {
+      return (await (await call('GET', '/_peer/requests')).json()) as Array<{ url: string; status: number }>
     },
     close: () => stopChild(child),
   }

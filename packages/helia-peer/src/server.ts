@@ -8,7 +8,8 @@
  * - `POST /_peer/car` with a CARv1 body: every block goes into the blockstore as it is (unverified,
  *   so a test can plant a corrupt one); answers `{"roots":[…],"blocks":N}`;
  * - `PUT /_peer/block/CID` with the block's bytes (again as they are);
- * - `DELETE /_peer/block/CID`: the gateway no longer has that block.
+ * - `DELETE /_peer/block/CID`: the gateway no longer has that block;
+ * - `GET /_peer/requests`: the gateway requests answered so far, `[{"url","status"}]`.
  *
  * With `--refuse-car`, CAR requests get 406 and only raw blocks are served (a gateway of that kind).
  *
@@ -62,7 +63,14 @@ async function body(req: IncomingMessage): Promise<Uint8Array> {
   return Buffer.concat(parts)
 }
 
+/** Gateway requests so far (admin requests are not counted). */
+const answered: Array<{ url: string; status: number }> = []
+
 async function admin(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  if (req.method === 'GET' && path === '/_peer/requests') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answered))
+    return
+  }
   if (req.method === 'POST' && path === '/_peer/car') {
     const blocks = await CarBlockIterator.fromIterable(req as AsyncIterable<Uint8Array>)
     let count = 0
@@ -117,6 +125,7 @@ async function gateway(req: IncomingMessage, res: ServerResponse, url: URL): Pro
 
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+  if (!url.pathname.startsWith('/_peer/')) res.on('close', () => answered.push({ url: req.url ?? '/', status: res.statusCode }))
   const handled = url.pathname.startsWith('/_peer/') ? admin(req, res, url.pathname) : url.pathname.startsWith('/ipfs/') ? gateway(req, res, url) : Promise.resolve(void res.writeHead(404).end())
   handled.catch((err: unknown) => {
     if (res.headersSent) {

@@ -11,6 +11,9 @@ import { parseIpfsInput, type IpfsInput } from './input.js'
 import { fileSize, readFile, resolvePath, type UnixfsNode } from './unixfs.js'
 
 
+/** What a gateway answers when it could not retrieve the content in time (its own lookup failed). */
+const GATEWAY_TIMEOUT = 504
+
 /**
  * The content is a directory, not a file. A HAUL_USAGE error for callers of a single-file read;
  * `download()` catches it and fetches the tree instead.
@@ -113,13 +116,30 @@ export class GatewaySource implements Source {
   private async open(offset: number, end: number | undefined, signal: AbortSignal, reuseChunks: boolean): Promise<Opened> {
     // An identity root carries its own bytes: block-by-block mode requests only what is not inline.
     if (this.carWorks && this.input.cid.multihash.code !== identity.code) {
-      const opened = await this.openCar(offset, end, signal, reuseChunks)
+      let opened: Opened | undefined
+      try {
+        opened = await this.openCar(offset, end, signal, reuseChunks)
+      } catch (err) {
+        if (!this.unsureRefusal(err)) throw err
+        // Block by block, haul finds out itself which block is missing or which name is not there.
+        return this.openRaw(signal)
+      }
       if (opened !== undefined) return opened
       // The gateway refused CAR or sent something that is not one: use raw blocks from now on.
       // A refusal of a range that starts past the end (400 by the spec) says nothing about CAR.
       if (offset === 0) this.carWorks = false
     }
     return this.openRaw(signal)
+  }
+
+  /**
+   * A refusal of a CAR that does not say what is wrong: 504 (the gateway could not retrieve some
+   * block in time) or, with a path, 404 (a block, or a name, is not there). Raw blocks tell which,
+   * and whether another gateway has what this one lacks.
+   */
+  private unsureRefusal(err: unknown): boolean {
+    if (!(err instanceof HaulError) || err.code !== 'HAUL_SOURCE') return false
+    return err.status === GATEWAY_TIMEOUT || (err.status === 404 && this.input.path.length > 0)
   }
 
   async read(request: ReadRequest): Promise<ReadResponse> {
