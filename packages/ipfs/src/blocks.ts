@@ -179,9 +179,6 @@ export class CarBlocks implements BlockGetter {
     this.signal = options.signal
   }
 
-  /** Blocks the stream lacked, fetched from `fallback` (for tests and reports). */
-  missed = 0
-
   /** Room for another section in the read-ahead. */
   private hasRoom(): boolean {
     return this.aheadBytes < READ_AHEAD_BYTES && this.ahead.length < READ_AHEAD_SECTIONS
@@ -312,7 +309,6 @@ export class CarBlocks implements BlockGetter {
   }
 
   private missing(cid: CID): Promise<Uint8Array> {
-    this.missed++
     return this.fallback.fetch(cid)
   }
 
