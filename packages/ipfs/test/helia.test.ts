@@ -51,8 +51,11 @@ describe.skipIf(missing !== undefined)(`haul against a helia gateway (helia + @h
     leaves1m: testBytes(6 * MiB + 5),
     leaves512k: testBytes(6 * MiB + 7),
     v0: testBytes(1100 * KiB),
-    big: testBytes(64 * MiB + 11),
   }
+  /** Big enough that a kill lands mid-file even on a fast machine; only the good node holds it. */
+  const big = testBytes(128 * MiB + 11)
+  const bigStore = new UnixfsStore()
+  let bigCid: CID
   const cids: Record<keyof typeof content, CID> = {} as Record<keyof typeof content, CID>
   const hamtFiles = Array.from({ length: 1000 }, (_, i) => ({ path: `f${String(i).padStart(4, '0')}.txt`, content: Buffer.from(`file number ${i}\n`) }))
   let hamt: CID
@@ -64,7 +67,8 @@ describe.skipIf(missing !== undefined)(`haul against a helia gateway (helia + @h
     cids.leaves1m = await store.addFile(content.leaves1m, { profile: 'raw-leaves', chunkSize: MiB })
     cids.leaves512k = await store.addFile(content.leaves512k, { profile: 'kubo', chunkSize: 512 * KiB })
     cids.v0 = await store.addFile(content.v0, { profile: 'kubo' })
-    cids.big = await store.addFile(content.big, { profile: 'raw-leaves', chunkSize: MiB })
+    bigCid = await bigStore.addFile(big, { profile: 'raw-leaves', chunkSize: MiB })
+    await good.loadCar(await storeCar(bigStore, bigCid))
     hamt = (await store.addDirectory(hamtFiles, { profile: 'raw-leaves', shardSplitThresholdBytes: 1 })).cid
     // A directory whose one file is an identity CID: the path is fetched, the file is not.
     const inline = CID.createV1(raw.code, identity.digest(inlineBytes))
@@ -252,9 +256,9 @@ describe.skipIf(missing !== undefined)(`haul against a helia gateway (helia + @h
   })
 
   it('SIGKILL of haul get mid-file, then a second run: resumes from the verified bytes and lands whole', async () => {
-    const args = ['get', `ipfs://${cids.big}`, '-o', 'big.bin', '--json', '--gateway', good.url]
+    const args = ['get', `ipfs://${bigCid}`, '-o', 'big.bin', '--json', '--gateway', good.url]
     const first = haul(args, dir)
-    await first.waitForEvent((e) => e.event === 'progress' && (e.bytes as number) >= 4 * MiB, { timeoutMs: 60_000 })
+    await first.waitForEvent((e) => e.event === 'progress' && (e.bytes as number) >= MiB, { timeoutMs: 60_000 })
     first.signal('SIGKILL')
     expect(await first.waitForExit()).toMatchObject({ signal: 'SIGKILL' })
     expect(first.events.some((e) => e.event === 'done')).toBe(false)
@@ -262,8 +266,8 @@ describe.skipIf(missing !== undefined)(`haul against a helia gateway (helia + @h
     expect(await second.waitForExit({ timeoutMs: 60_000 })).toMatchObject({ code: 0 })
     const start = second.events.find((e) => e.event === 'start') as { resumedFrom: number }
     expect(start.resumedFrom).toBeGreaterThan(0)
-    expect(second.events.at(-1)).toMatchObject({ event: 'done', sha256: sha256(content.big) })
-    const entityBytes = (await good.requests()).map((r) => r.url).filter((u) => u.includes(cids.big.toString())).at(-1)
+    expect(second.events.at(-1)).toMatchObject({ event: 'done', sha256: sha256(big) })
+    const entityBytes = (await good.requests()).map((r) => r.url).filter((u) => u.includes(bigCid.toString())).at(-1)
     expect(entityBytes).toMatch(/entity-bytes=[1-9]\d*:/)
   })
 })
