@@ -14,6 +14,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { GatewaySource } from '../src/gateway-source.js'
 import { haul } from './haul-cli.js'
 
 const KiB = 1024
@@ -51,6 +52,8 @@ describe.skipIf(missing !== undefined)(`haul against a helia gateway (helia + @h
     leaves1m: testBytes(6 * MiB + 5),
     leaves512k: testBytes(6 * MiB + 7),
     v0: testBytes(1100 * KiB),
+    /** Four links a node: a DAG of several levels, so that a resume starts past whole subtrees. */
+    deep: testBytes(8 * MiB + 3),
   }
   /** Big enough that a kill lands mid-file even on a fast machine; only the good node holds it. */
   const big = testBytes(128 * MiB + 11)
@@ -67,6 +70,7 @@ describe.skipIf(missing !== undefined)(`haul against a helia gateway (helia + @h
     cids.leaves1m = await store.addFile(content.leaves1m, { profile: 'raw-leaves', chunkSize: MiB })
     cids.leaves512k = await store.addFile(content.leaves512k, { profile: 'kubo', chunkSize: 512 * KiB })
     cids.v0 = await store.addFile(content.v0, { profile: 'kubo' })
+    cids.deep = await store.addFile(content.deep, { profile: 'raw-leaves', maxChildrenPerNode: 4 })
     bigCid = await bigStore.addFile(big, { profile: 'raw-leaves', chunkSize: MiB })
     await good.loadCar(await storeCar(bigStore, bigCid))
     hamt = (await store.addDirectory(hamtFiles, { profile: 'raw-leaves', shardSplitThresholdBytes: 1 })).cid
@@ -128,6 +132,21 @@ describe.skipIf(missing !== undefined)(`haul against a helia gateway (helia + @h
     expect(cids.v0.toString()).toMatch(/^Qm/)
     expect(sha256(await readFile(join(dir, 'v0.bin')))).toBe(sha256(content.v0))
     expect(await requestsSince(good, before)).toHaveLength(1)
+  })
+
+  it('a read that starts past the first subtrees (entity-bytes): the right bytes, whatever the CAR leaves out', async () => {
+    for (const offset of [5 * MiB + 3, 2 * MiB, content.deep.length - 10]) {
+      const before = (await good.requests()).length
+      const response = await new GatewaySource(good.url, cids.deep.toString()).read({ offset, signal: AbortSignal.timeout(30_000) })
+      const parts: Uint8Array[] = []
+      for await (const part of response.body) parts.push(part)
+      expect(Buffer.concat(parts).equals(content.deep.subarray(offset)), String(offset)).toBe(true)
+      const requests = await requestsSince(good, before)
+      expect(requests[0]?.url).toContain(`entity-bytes=${offset}:*`)
+      // Whatever came raw was a block the CAR lacked, each asked once.
+      const raws = requests.slice(1).map((r) => r.url)
+      expect(new Set(raws).size).toBe(raws.length)
+    }
   })
 
   it('a 1000-file HAMT folder: every file lands, in a handful of requests (not one per file)', async () => {
