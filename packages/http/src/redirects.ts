@@ -1,62 +1,30 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import { HaulError } from '@haul/core'
 import type { Dispatcher } from 'undici'
-import { toHaulError } from './errors.js'
+import { discard } from './body.js'
 import { header } from './headers.js'
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
 
-/** One request, before redirects. */
-export interface HopRequest {
-  method: 'GET' | 'HEAD'
-  /** Headers sent to every hop. */
-  headers: Record<string, string>
-  /** Credentials (Authorization, Cookie…) that a hop may carry; `{}` where none may go. */
-  credentialsFor: (url: URL) => Record<string, string>
-  maxRedirects: number
-  signal: AbortSignal
-}
-
-/** The response at the end of the redirect chain. */
-export interface FinalResponse {
-  url: URL
-  statusCode: number
-  headers: IncomingHttpHeaders
-  body: Dispatcher.ResponseData['body']
-}
-
 /**
- * Sends `request` and follows redirects itself (undici doesn't by default) so that credentials
- * never leave the original origin and https never downgrades to http.
+ * Sends a request through `send` (one hop) and follows redirects itself (undici doesn't by
+ * default), at most `maxRedirects`, so that the caller can decide per hop which credentials go
+ * along and https never downgrades to http. Resolves to the last hop's URL and response.
  */
-export async function requestFollowingRedirects(dispatcher: Dispatcher, start: URL, request: HopRequest): Promise<FinalResponse> {
+export async function followRedirects(start: URL, maxRedirects: number, send: (url: URL) => Promise<Dispatcher.ResponseData>): Promise<{ url: URL; res: Dispatcher.ResponseData }> {
   const visited = new Set<string>()
   let url = start
   for (let hop = 0; ; hop++) {
     visited.add(url.href)
-    let res: Dispatcher.ResponseData
-    try {
-      res = await dispatcher.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: request.method,
-        headers: { ...request.headers, ...request.credentialsFor(url) },
-        signal: request.signal,
-      })
-    } catch (err) {
-      throw toHaulError(err, url.href, request.signal)
-    }
+    const res = await send(url)
     const location = header(res.headers, 'location')
-    if (!REDIRECT_STATUSES.has(res.statusCode) || location === undefined) {
-      return { url, statusCode: res.statusCode, headers: res.headers, body: res.body }
-    }
+    if (!REDIRECT_STATUSES.has(res.statusCode) || location === undefined) return { url, res }
     await discard(res.body)
     const next = redirectTarget(url, location, start)
     if (visited.has(next.href)) {
       throw new HaulError('HAUL_SOURCE', `Redirect loop: ${url.href} leads back to ${next.href}; the server is misconfigured.`, { source: start.href, status: res.statusCode, transient: false })
     }
-    if (hop + 1 > request.maxRedirects) {
-      throw new HaulError('HAUL_SOURCE', `More than ${request.maxRedirects} redirects from ${start.href}; the server is misconfigured (or raise maxRedirects).`, { source: start.href, status: res.statusCode, transient: false })
+    if (hop + 1 > maxRedirects) {
+      throw new HaulError('HAUL_SOURCE', `More than ${maxRedirects} redirects from ${start.href}; the server is misconfigured (or raise maxRedirects).`, { source: start.href, status: res.statusCode, transient: false })
     }
     url = next
   }
@@ -80,13 +48,4 @@ function redirectTarget(from: URL, location: string, start: URL): URL {
   }
   next.hash = ''
   return next
-}
-
-/** Releases a response body we don't want, without letting its errors escape. */
-export async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
-  try {
-    await body.dump({ limit: 64 * 1024 })
-  } catch {
-    body.destroy()
-  }
 }

@@ -1,4 +1,5 @@
 import { HaulError, isHaulError } from '@haul/core'
+import { createTransport, type Transport, type TransportOptions } from '@haul/http'
 import type { CID } from 'multiformats/cid'
 import { DEFAULT_MAX_BLOCK_BYTES } from './defaults.js'
 import { integrityError } from './errors.js'
@@ -20,10 +21,10 @@ function lackReason(status: number | undefined): string {
   return RAW_REFUSED.has(status) ? `does not serve raw blocks (HTTP ${status})` : `refused it (HTTP ${status})`
 }
 
-/** One raw block (`?format=raw`) from one gateway, verified against its CID. */
-export async function fetchRawBlock(gateway: string, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+/** One raw block (`?format=raw`) from one gateway through `transport`, verified against its CID. */
+export async function fetchRawBlock(transport: Transport, gateway: string, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
   const url = `${gateway}/ipfs/${cid.toString()}?format=raw`
-  const { header, chunks } = await gatewayGet(url, RAW_ACCEPT, gateway, signal)
+  const { header, chunks } = await gatewayGet(transport, url, RAW_ACCEPT, gateway, signal)
   const declared = Number(header('content-length') ?? '0')
   const tooBig = (): Error => integrityError(`Gateway ${gateway} sent over ${DEFAULT_MAX_BLOCK_BYTES} bytes for block ${cid.toString()}.`, gateway)
   if (declared > DEFAULT_MAX_BLOCK_BYTES) {
@@ -53,17 +54,42 @@ export async function fetchRawBlock(gateway: string, cid: CID, signal: AbortSign
   return verifyBlock(cid, joined, gateway, true)
 }
 
+/** Options for a {@link GatewayGroup}: the transport's (proxy, TLS, timeouts…), or a transport. */
+export interface GatewayGroupOptions extends TransportOptions {
+  /**
+   * The transport to send through; the caller keeps ownership: close() leaves it open, and the
+   * transport options above are then the transport's own.
+   * @default a transport of the group's own, built from the options above
+   */
+  transport?: Transport
+}
+
 /**
  * The gateways of one download, as a source of single blocks: a gateway whose CAR left a block
  * out (or that answers block by block) asks here, and gets the block from itself or, when it does
  * not have it, from the others in turn. Also remembers which gateways lied (sent a block that does
- * not hash to its CID), so that no read of this download asks them again.
+ * not hash to its CID), so that no read of this download asks them again. Every request to these
+ * gateways (CARs, raw blocks) goes through the group's one {@link transport}.
  */
 export class GatewayGroup {
+  /** What every request to the group's gateways is sent through. */
+  readonly transport: Transport
+  private readonly ownsTransport: boolean
   private readonly liars = new Set<string>()
 
   /** @param gateways base URLs (normalised, no trailing slash), preferred first */
-  constructor(readonly gateways: readonly string[]) {}
+  constructor(
+    readonly gateways: readonly string[],
+    options: GatewayGroupOptions = {},
+  ) {
+    this.ownsTransport = options.transport === undefined
+    this.transport = options.transport ?? createTransport(options)
+  }
+
+  /** Closes the group's own transport (one the caller gave stays open). */
+  async close(): Promise<void> {
+    if (this.ownsTransport) await this.transport.close()
+  }
 
   isLiar(gateway: string): boolean {
     return this.liars.has(gateway)
@@ -86,7 +112,7 @@ export class GatewayGroup {
     let transient: HaulError | undefined
     for (const gateway of order) {
       try {
-        return await fetchRawBlock(gateway, cid, signal)
+        return await fetchRawBlock(this.transport, gateway, cid, signal)
       } catch (err) {
         if (signal.aborted || !isHaulError(err)) throw err
         if (err.code === 'HAUL_INTEGRITY') {

@@ -1,14 +1,18 @@
 import { createHash } from 'node:crypto'
 import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult, type EventListener, type HaulEvent } from '@haul/core'
+import { splitTransportOptions, type TransportOptions } from '@haul/http'
 import { GatewayGroup } from './block-fetcher.js'
 import { DEFAULT_GATEWAYS } from './defaults.js'
 import { downloadDirectory } from './directory.js'
 import { DirectoryNodeError, GatewaySource, gatewayBase } from './gateway-source.js'
 import { InlineSource, inlineContent } from './inline-source.js'
-import { parseIpfsInput } from './input.js'
+import { parseIpfsInput, type IpfsInput } from './input.js'
 
-/** Options for {@link download}: core's download options plus the gateways to use. */
-export interface IpfsDownloadOptions extends DownloadOptions {
+/**
+ * Options for {@link download}: core's download options, the transport's (proxy, TLS, timeouts,
+ * User-Agent, redirects, trace — the same as @haul/http's) and the gateways to use.
+ */
+export interface IpfsDownloadOptions extends DownloadOptions, TransportOptions {
   /**
    * Trustless gateways to fetch from, preferred first. None is trusted: every block is verified.
    * @default the `HAUL_GATEWAYS` environment variable (comma-separated) when set, else {@link DEFAULT_GATEWAYS}
@@ -45,16 +49,26 @@ export function resolveGateways(gateways: readonly string[] | undefined, env: No
  */
 export async function download(cidOrPath: string, options: IpfsDownloadOptions): Promise<DownloadResult> {
   const input = parseIpfsInput(cidOrPath)
-  const { gateways: given, cache, ...core } = options
+  const { transport: transportOptions, rest } = splitTransportOptions(options)
+  const { gateways: given, cache, ...core } = rest
   const inline = await inlineContent(input)
   if (inline !== undefined) return runDownload([new InlineSource(input.id, inline, input.cid.toString(), input.path.at(-1))], core)
   const gateways = resolveGateways(given)
   if (gateways.length === 0) throw new HaulError('HAUL_USAGE', 'No IPFS gateway to fetch from; pass gateways (or --gateway) or set HAUL_GATEWAYS.')
-  // One group for the whole download: a block one gateway lacks may come from another, and a
-  // gateway that lied is asked nothing more. Core closes the sources when a transaction ends, so
-  // each run gets its own.
-  const group = new GatewayGroup(gateways.map(gatewayBase))
-  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input, group))
+  // One group for the whole download, and one transport for every request of it (every gateway,
+  // every file of a tree), closed with the download: a block one gateway lacks may come from
+  // another, and a gateway that lied is asked nothing more.
+  const group = new GatewayGroup(gateways.map(gatewayBase), transportOptions)
+  try {
+    return await downloadThrough(group, input, gateways, cache, core)
+  } finally {
+    await group.close()
+  }
+}
+
+async function downloadThrough(group: GatewayGroup, input: IpfsInput, gateways: string[], cache: string | Cache | undefined, core: DownloadOptions): Promise<DownloadResult> {
+  // Core closes the sources when a transaction ends, so each run gets its own.
+  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input, { group }))
   // Whether the CID is a file or a directory shows only in its root block, which the first read
   // fetches anyway; so try it as a file and hold back that attempt's events until it is known.
   const held = holdEvents(core.onEvent)
@@ -71,7 +85,7 @@ export async function download(cidOrPath: string, options: IpfsDownloadOptions):
       throw err
     }
     held.discard()
-    return downloadDirectory(input, err.directory, gateways, core)
+    return downloadDirectory(input, err.directory, gateways, group, core)
   }
 }
 

@@ -1,4 +1,5 @@
 import { HaulError, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
+import type { Transport, TransportOptions } from '@haul/http'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { GatewayGroup } from './block-fetcher.js'
@@ -40,6 +41,23 @@ export function gatewayBase(gateway: string): string {
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
 }
 
+/** Options for one {@link GatewaySource}: the transport's (proxy, TLS, timeouts…), a transport, or a group. */
+export interface GatewaySourceOptions extends TransportOptions {
+  /**
+   * The transport to send through, shared with other sources; the caller keeps ownership:
+   * close() leaves it open, and the transport options above are then the transport's own.
+   * Ignored when a `group` is given (the group's transport is used).
+   * @default a transport of the source's own, built from the options above
+   */
+  transport?: Transport
+  /**
+   * The download's gateways (this one among them), for blocks this one lacks and for the gateways
+   * that lied; every request goes through its transport. The caller keeps ownership.
+   * @default a group of this gateway alone, owned by the source
+   */
+  group?: GatewayGroup
+}
+
 interface Opened {
   blocks: BlockGetter
   node: UnixfsNode
@@ -59,20 +77,26 @@ export class GatewaySource implements Source {
   private readonly base: string
   private readonly input: IpfsInput
   private readonly group: GatewayGroup
+  private readonly ownsGroup: boolean
   private carWorks = true
 
   /**
    * @param gateway the gateway's base URL, e.g. `https://trustless-gateway.link`
    * @param input the content: `ipfs://CID[/path]`, `/ipfs/CID[/path]`, a bare CID, or a parsed input
-   * @param group the download's gateways (this one among them), for blocks this one lacks and for
-   *   the gateways that lied; by default this gateway alone
    */
-  constructor(gateway: string, input: string | IpfsInput, group?: GatewayGroup) {
+  constructor(gateway: string, input: string | IpfsInput, options: GatewaySourceOptions = {}) {
     this.input = typeof input === 'string' ? parseIpfsInput(input) : input
     this.base = gatewayBase(gateway)
     this.id = this.input.id
     this.label = this.base
-    this.group = group ?? new GatewayGroup([this.base])
+    const { group, ...own } = options
+    this.ownsGroup = group === undefined
+    this.group = group ?? new GatewayGroup([this.base], own)
+  }
+
+  /** Closes the source's own group and transport (a shared one stays open). */
+  async close(): Promise<void> {
+    if (this.ownsGroup) await this.group.close()
   }
 
   /** A lie (a block that did not hash to its CID) drops this gateway for the rest of the download. */

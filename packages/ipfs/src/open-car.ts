@@ -26,12 +26,13 @@ export interface OpenCarOptions {
 }
 
 /**
- * GETs a CAR from `gateway` and reads its header. Undefined when the gateway does not do CAR for
- * this request (a refusing status, or a body that is not a CARv1): the caller may use raw blocks.
+ * GETs a CAR from `gateway` through the group's transport and reads its header. Undefined when
+ * the gateway does not do CAR for this request (a refusing status, or a body that is not a
+ * CARv1): the caller may use raw blocks.
  * Blocks the CAR lacks are fetched from the group under a signal of their own, ended by `close`.
  */
 export async function openCar(url: string, accept: string, gateway: string, group: GatewayGroup, options: OpenCarOptions): Promise<OpenedCar | undefined> {
-  const { status, header, chunks } = await gatewayGet(url, accept, gateway, options.signal, CAR_REFUSED)
+  const { status, header, chunks } = await gatewayGet(group.transport, url, accept, gateway, options.signal, CAR_REFUSED)
   if ((CAR_REFUSED as readonly number[]).includes(status)) return undefined
   const own = linkedController(options.signal)
   const close = async (): Promise<void> => {

@@ -1,4 +1,5 @@
-import { backoffDelay, isHaulError, sleep, type BackoffOptions } from '@haul/core'
+import { isHaulError } from '@haul/core'
+import { backoffDelay, sleep, type BackoffOptions } from '@haul/core/driver'
 import type { CID } from 'multiformats/cid'
 import type { GatewayGroup } from './block-fetcher.js'
 import { CarBlocks, RawBlocks, Upcoming, type BlockGetter } from './blocks.js'

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { copyFile, lstat, mkdir, open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { HaulError, fsError, runDownload, type DownloadOptions, type HaulEvent, type ReadRequest, type ReadResponse, type Source } from '@haul/core'
+import { HaulError, resolveOptions, runDownload, type DownloadOptions, type HaulEvent, type ReadRequest, type ReadResponse, type Source } from '@haul/core'
+import { fsError } from '@haul/core/driver'
 import type { CID } from 'multiformats/cid'
-import { GatewayGroup } from './block-fetcher.js'
+import type { GatewayGroup } from './block-fetcher.js'
 import { keyOf } from './blocks.js'
 import { DEFAULT_MAX_DIRECTORY_ENTRIES, DEFAULT_MAX_TREE_ENTRIES, DEFAULT_TREE_SMALL_FILE_BYTES, DEFAULT_TREE_WRITES_IN_FLIGHT } from './defaults.js'
-import { GatewaySource, gatewayBase } from './gateway-source.js'
+import { GatewaySource } from './gateway-source.js'
 import { TreeBlocks } from './tree-blocks.js'
 import { fileSize, loadNode, readFile, walkDirectory, type UnixfsNode } from './unixfs.js'
 import { WriteQueue } from './write-queue.js'
@@ -109,7 +110,6 @@ export class TreeWalker {
   resumedFrom = 0
   lastSource: string | undefined
   private entries = 0
-  private readonly group: GatewayGroup
   /** Files saved in this download, by CID. */
   private readonly saved = new Map<string, Saved>()
   private blocks: TreeBlocks | undefined
@@ -120,19 +120,20 @@ export class TreeWalker {
   private lastProgress = 0
   private readonly started = Date.now()
 
+  /** @param group the download's gateways (the same as `gateways`), whose transport every request goes through */
   constructor(
     private readonly gateways: readonly string[],
+    private readonly group: GatewayGroup,
     private readonly options: DownloadOptions,
     private readonly emit: (e: HaulEvent) => void,
     private readonly signal: AbortSignal,
-  ) {
-    this.group = new GatewayGroup(gateways.map(gatewayBase))
-  }
+  ) {}
 
   /** Saves the tree under `dir` into `folder` (`prefix` is its path in the tree; the root is ''). */
   async walk(dir: CID, folder: string, prefix: string, depth: number): Promise<void> {
     const opened = this.blocks === undefined
-    const blocks = (this.blocks ??= await TreeBlocks.open(dir, this.group, { retries: this.options.retries ?? 5, ...(this.options.backoff === undefined ? {} : { backoff: this.options.backoff }), signal: this.signal }))
+    const { retries, backoff } = resolveOptions(this.options)
+    const blocks = (this.blocks ??= await TreeBlocks.open(dir, this.group, { retries, ...(backoff === undefined ? {} : { backoff }), signal: this.signal }))
     try {
       await this.walkNode(await loadNode(blocks, dir, blocks.label), folder, prefix, depth)
       if (opened) {
@@ -256,7 +257,7 @@ export class TreeWalker {
     const base = this.bytes
     const { sha256: _a, sha512: _b, sha1: _c, md5: _d, integrity: _e, checksum: _f, multihash: _g, size: _h, output: _i, onEvent: _j, ...pass } = this.options
     const cid = node.cid.toString()
-    const sources: Source[] = [new TreeFileSource(node, size, this.blocks!), ...this.gateways.map((g) => new GatewaySource(g, cid, this.group))]
+    const sources: Source[] = [new TreeFileSource(node, size, this.blocks!), ...this.gateways.map((g) => new GatewaySource(g, cid, { group: this.group }))]
     const result = await runDownload(sources, {
       ...pass,
       output: target,

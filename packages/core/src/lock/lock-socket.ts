@@ -8,7 +8,7 @@
 // - Other hosts: a folder shared over NFS/SMB is locked per host only.
 // - The same folder reached through different mounts (bind mounts) has different canonical
 //   paths, hence different names.
-// - Processes using the OFD kind (HAUL_LOCK differs, or one has the addon and one hasn't) do not
+// - Processes using the OFD kind (the lock kind differs, or one has the addon and one hasn't) do not
 //   exclude socket holders. Correctness never rests on the lock alone (each writer stages into
 //   its own file), so these cases cost duplicate downloads, not corrupt files.
 //
@@ -19,7 +19,7 @@ import { constants } from 'node:fs'
 import { access, realpath, unlink } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { basename, dirname, join } from 'node:path'
-import { HaulError, abortedError, fsError } from './errors.js'
+import { HaulError, abortedError, fsError } from '../errors.js'
 import type { DestinationLock, LockRequest } from './lock.js'
 
 /** Records are a few hundred bytes; a peer sending more is not a haul holder. */

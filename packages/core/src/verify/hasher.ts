@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
 import { createBLAKE2b, createBLAKE3, type IHasher } from 'hash-wasm'
-import { BufferPool } from './buffer-pool.js'
+import { BufferPool } from '../fetch/buffer-pool.js'
 import type { DigestAlgorithm } from './digest.js'
 import { HashThread, type ThreadDigest } from './hash-thread.js'
 
@@ -95,10 +95,11 @@ export class StreamDigest {
     this.#threadNames = threadNames
   }
 
-  static async create(algorithms: Iterable<DigestAlgorithm>): Promise<StreamDigest> {
+  /** @param useThread false hashes everything on the calling thread */
+  static async create(algorithms: Iterable<DigestAlgorithm>, useThread = true): Promise<StreamDigest> {
     const local = new Map<DigestAlgorithm, Engine>()
     const threadNames = new Map<string, DigestAlgorithm>()
-    const thread = HashThread.shared()
+    const thread = useThread ? HashThread.shared() : undefined
     for (const algorithm of withSha256(algorithms)) {
       const nodeName = NODE_NAMES[algorithm]
       if (nodeName !== undefined && thread !== undefined) threadNames.set(nodeName, algorithm)
@@ -190,9 +191,12 @@ export async function hashFileRange(file: FileHandle, digest: StreamDigest, pool
   }
 }
 
-/** Digests of a whole file (sha256 always, plus `algorithms`), read a MiB at a time. */
-export async function hashFile(path: string, algorithms: Iterable<DigestAlgorithm> = [], signal?: AbortSignal): Promise<Digests> {
-  const digest = await StreamDigest.create(algorithms)
+/**
+ * Digests of a whole file (sha256 always, plus `algorithms`), read a MiB at a time.
+ * @param useThread false hashes on the calling thread
+ */
+export async function hashFile(path: string, algorithms: Iterable<DigestAlgorithm> = [], signal?: AbortSignal, useThread = true): Promise<Digests> {
+  const digest = await StreamDigest.create(algorithms, useThread)
   const file = await open(path, 'r')
   try {
     await hashFileRange(file, digest, new BufferPool(READ_BACK_BYTES, READS_AHEAD + 2), 0, (await file.stat()).size, signal)
