@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { compareGateway } from './compare-gateway.js'
+import { compareHelia } from './compare-helia.js'
 import { compareLoopback } from './compare-loopback.js'
 import { compareParallel } from './compare-parallel.js'
 import { compareResume } from './compare-resume.js'
@@ -18,6 +19,8 @@ import type { ComparisonResult } from './result.js'
 import { ensureTools } from './tools.js'
 
 const LIMIT_RATE = '20m'
+/** The stored results' ids, comparison 1 first. */
+const COMPARISON_IDS = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling', '6-helia']
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`)
 
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
     [3, 'gateway', () => compareGateway(ctx)],
     [4, 'resume', () => compareResume(ctx)],
     [5, 'scaling', () => compareScaling(ctx)],
+    [6, 'helia', () => compareHelia(ctx)],
   ]
   const results: ComparisonResult[] = []
   try {
@@ -69,8 +73,8 @@ async function main(): Promise<void> {
 
 /** Rebuilds latest.md and latest.json from the stored results/<id>.json, without running anything. */
 function rewriteReport(config: ReturnType<typeof loadConfig>): void {
-  const stored1 = [1, 2, 3, 4, 5].map((n) => {
-    const id = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling'][n - 1]!
+  const stored1 = [1, 2, 3, 4, 5, 6].map((n) => {
+    const id = COMPARISON_IDS[n - 1]!
     const path = join(config.resultsDir, `${id}.json`)
     return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { machine: Machine; started: string; result: ComparisonResult }) : undefined
   })
@@ -86,7 +90,7 @@ function rewriteReport(config: ReturnType<typeof loadConfig>): void {
 
 /** The last stored result of comparison `n`, if any. */
 function stored(dir: string, n: number): ComparisonResult[] {
-  const id = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling'][n - 1]
+  const id = COMPARISON_IDS[n - 1]
   const path = join(dir, `${id}.json`)
   if (id === undefined || !existsSync(path)) return []
   return [(JSON.parse(readFileSync(path, 'utf8')) as { result: ComparisonResult }).result]
