@@ -82,6 +82,7 @@ export class BatchReporter {
     if (this.#mode === 'quiet') return
     if (e.event === 'wait') this.#say(`Waiting: another haul process is downloading ${e.output}.`)
     else if (e.event === 'retry') this.#say(`${this.#name(file)}: retry ${e.attempt}${e.delayMs > 0 ? ` in ${(e.delayMs / 1000).toFixed(1)}s` : ''}: ${e.reason}`)
+    else if (e.event === 'restart') this.#say(`${this.#name(file)}: starting over from byte 0: ${e.reason}`)
     else if (e.event === 'progress') this.#tick()
   }
 

@@ -82,6 +82,11 @@ export class Reporter {
       case 'retry':
         this.#say(`Retry ${e.attempt}${e.delayMs > 0 ? ` in ${(e.delayMs / 1000).toFixed(1)}s` : ''}: ${e.reason}`)
         break
+      case 'restart':
+        // What was kept is gone: this run fetches the whole file.
+        if (this.#started !== undefined) this.#started.from = 0
+        this.#say(`Starting over from byte 0${e.discarded > 0 ? `, dropping ${formatBytes(e.discarded)} staged` : ''}: ${e.reason}`)
+        break
       case 'source':
         this.#say(`Using ${e.source}${e.reason === undefined ? '' : ` (${e.reason})`}`)
         break

@@ -14,6 +14,7 @@ export type {
   WaitEvent,
   ProgressEvent,
   RetryEvent,
+  RestartEvent,
   SourceEvent,
   DoneEvent,
   ErrorEvent,

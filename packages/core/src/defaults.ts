@@ -22,8 +22,12 @@ export const DEFAULT_CONNECTIONS = 1
 export const DEFAULT_MIN_SEGMENT_BYTES = 1024 * 1024
 /** Bytes that a journal record may cover before the next one is appended. */
 export const DEFAULT_CHECKPOINT_BYTES = 2 * 1024 * 1024
-/** Longest time between journal records while bytes arrive. */
-export const DEFAULT_CHECKPOINT_MS = 1000
+/**
+ * Longest time between journal records while bytes arrive (received bytes are written out by
+ * then too). A SIGKILL loses about this much transfer: a process killed every few hundred
+ * milliseconds still makes progress. A record is one short append, so dozens a second cost little.
+ */
+export const DEFAULT_CHECKPOINT_MS = 25
 /** Free space left over after the download, on top of the remaining bytes. */
 export const DEFAULT_SPACE_MARGIN_BYTES = 1024 * 1024
 /** Interval between progress events. */

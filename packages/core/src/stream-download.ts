@@ -259,6 +259,6 @@ class StreamRun {
     const delay = error.retryAfterMs ?? backoffDelay(this.#pool.failures(source) + 1, this.#options.backoff)
     const { attempt } = this.#pool.fail(source, error, delay)
     const next = this.#pool.pick() // throws the final error when every source is out
-    this.#emit({ event: 'retry', attempt: attempt + 1, delayMs: 'waitMs' in next ? Math.max(0, next.waitMs) : 0, reason: error.message, source: source.label })
+    this.#emit({ event: 'retry', attempt, delayMs: 'waitMs' in next ? Math.max(0, next.waitMs) : 0, reason: error.message, source: source.label })
   }
 }

@@ -22,7 +22,9 @@ export interface SegmentSink {
 
 /**
  * Per-connection write state: copies received bytes into pool buffers, writes them in order,
- * checkpoints.
+ * checkpoints: a journal record after every {@link SegmentSink.checkpointBytes} written or
+ * {@link D.DEFAULT_CHECKPOINT_MS}, whichever comes first (the first one too), so a SIGKILL costs
+ * little at any speed.
  *
  * Full buffers queue up while one write is on the libuv pool, so the connection keeps reading
  * while the disk catches up. One write at a time: writes to one file contend for its inode lock,
@@ -75,6 +77,9 @@ export class SegmentWriter {
       from += n
       if (this.#fill === this.#buffer.length) this.#flush()
     }
+    // A slow stream writes (and then records) what it has by time, not only by the buffer-full,
+    // so a kill loses at most about D.DEFAULT_CHECKPOINT_MS of transfer.
+    if (this.#fill > 0 && this.#writing === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) this.#flush()
     while (this.#pendingBytes > D.DEFAULT_WRITE_BUFFER_BYTES && this.#failure === undefined) await this.#completion()
     if (this.#failure !== undefined) throw this.#failure.error
   }

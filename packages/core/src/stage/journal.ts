@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { crc32 } from 'node:zlib'
-import { createXXHash64, type IHasher } from 'hash-wasm'
+import type { IHasher } from 'hash-wasm'
 import { RangeSet } from './range-set.js'
 
 /**
@@ -132,9 +133,27 @@ export async function readJournal(path: string): Promise<JournalState | undefine
   return foldJournal(decodeJournal(text))
 }
 
+type CreateXXHash64 = (typeof import('hash-wasm'))['createXXHash64']
+let createXXHash64: CreateXXHash64 | undefined
+
+/**
+ * hash-wasm's xxhash64 alone: its one-algorithm bundle (as hash-wasm documents for browsers)
+ * parses in a few milliseconds, where the full index (every algorithm's wasm inline) costs tens,
+ * on the way to the first journal record of every download.
+ */
+function xxhash64Factory(): CreateXXHash64 {
+  createXXHash64 ??= (createRequire(import.meta.url)('hash-wasm/dist/xxhash64.umd.min.js') as { createXXHash64: CreateXXHash64 }).createXXHash64
+  return createXXHash64
+}
+
+/** Loads the range checksum's code now (while a request is on its way), so the first record does not wait for it. */
+export function preloadRangeChecksum(): void {
+  xxhash64Factory()
+}
+
 /** A fast, non-cryptographic checksum of data ranges (xxhash64). */
 export async function createRangeChecksum(): Promise<IHasher> {
-  const h = await createXXHash64()
+  const h = await xxhash64Factory()()
   h.init()
   return h
 }

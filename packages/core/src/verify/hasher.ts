@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
-import { createBLAKE2b, createBLAKE3, type IHasher } from 'hash-wasm'
+import type { IHasher } from 'hash-wasm'
 import { BufferPool } from '../fetch/buffer-pool.js'
 import type { DigestAlgorithm } from './digest.js'
 import { HashThread, type ThreadDigest } from './hash-thread.js'
@@ -17,10 +17,10 @@ const NODE_NAMES: Partial<Record<DigestAlgorithm, string>> = {
   'blake2b-512': 'blake2b512',
 }
 
-/** hash-wasm covers what node:crypto lacks. */
+/** hash-wasm covers what node:crypto lacks; loaded only when one of these is asked for. */
 const WASM_FACTORIES: Partial<Record<DigestAlgorithm, () => Promise<IHasher>>> = {
-  'blake2b-256': () => createBLAKE2b(256),
-  blake3: () => createBLAKE3(),
+  'blake2b-256': async () => (await import('hash-wasm')).createBLAKE2b(256),
+  blake3: async () => (await import('hash-wasm')).createBLAKE3(),
 }
 
 interface Engine {
