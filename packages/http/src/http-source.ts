@@ -1,5 +1,5 @@
 import { HaulError, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { parseContentDisposition } from './content-disposition.js'
 import {
   DEFAULT_BODY_TIMEOUT_MS,
@@ -12,7 +12,8 @@ import {
 } from './defaults.js'
 import { statusError, toHaulError } from './errors.js'
 import { acceptsRanges, contentLength, encodingOf, header, parseContentRange, validatorOf } from './headers.js'
-import { discard, requestFollowingRedirects, type FinalResponse } from './redirects.js'
+import { discard, requestFollowingRedirects, type FinalResponse, type HopResponse, type SendHop } from './redirects.js'
+import { SocketPool, type SocketBody } from './socket-body.js'
 
 /** Options for one {@link HttpSource}. */
 export interface HttpSourceOptions {
@@ -53,8 +54,17 @@ export interface HttpSourceOptions {
   /**
    * A dispatcher to send through instead of the source's own pool (which honours
    * HTTP_PROXY/HTTPS_PROXY/NO_PROXY). The caller keeps ownership: close() leaves it open.
+   * Giving one turns the socket fast path off: every request goes through it.
    */
   dispatcher?: Dispatcher
+  /**
+   * Connections for the fast path of plain `http:` requests (see socket-body.ts), or `false` to
+   * send everything through undici. A pool given here is the caller's and may be shared by many
+   * sources (a batch keeps its connections alive across files); close() leaves it open. The fast
+   * path is off whenever a proxy variable is set or `dispatcher` is given.
+   * @default a pool of the source's own, closed by close()
+   */
+  sockets?: SocketPool | false
 }
 
 const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie)$|auth|token|key|secret|session|password/i
@@ -75,8 +85,13 @@ export class HttpSource implements Source {
   readonly id: string
   readonly label: string
   readonly url: URL
-  readonly #dispatcher: Dispatcher
-  readonly #ownsDispatcher: boolean
+  readonly #options: HttpSourceOptions
+  /** undici, loaded and set up on first use: a plain http download may never need it. */
+  #dispatcher: Promise<Dispatcher> | undefined
+  readonly #sockets: SocketPool | undefined
+  readonly #ownsSockets: boolean
+  /** Fast-path bodies handed out, so close() can abort one still being read. */
+  readonly #bodies = new Set<SocketBody>()
   readonly #headers: Record<string, string>
   readonly #headerCredentials: Record<string, string>
   readonly #urlCredentials: Record<string, string>
@@ -113,8 +128,11 @@ export class HttpSource implements Source {
     this.#urlCredentials = urlCredentials
     this.#credentialsOrigin = options.credentialsOrigin ?? parsed.origin
     this.#maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS
-    this.#ownsDispatcher = options.dispatcher === undefined
-    this.#dispatcher = options.dispatcher ?? createDispatcher(options)
+    this.#options = options
+    if (options.dispatcher !== undefined) this.#dispatcher = Promise.resolve(options.dispatcher)
+    const fast = options.sockets !== false && options.dispatcher === undefined && !PROXY_VARIABLES.some((name) => (process.env[name] ?? '') !== '')
+    this.#ownsSockets = fast && options.sockets === undefined
+    this.#sockets = !fast ? undefined : options.sockets === undefined ? new SocketPool(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }) : (options.sockets as SocketPool)
   }
 
   /** What the source has learned about the remote so far. */
@@ -146,16 +164,16 @@ export class HttpSource implements Source {
    * `offset: 0` with the current content whole when the server did not (or must not) serve the
    * range. Errors are HaulErrors; `transient` says whether another attempt may help.
    */
-  async read({ offset, end, validator, signal }: ReadRequest): Promise<ReadResponse> {
-    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal)
+  async read({ offset, end, validator, signal, reuseChunks = false }: ReadRequest): Promise<ReadResponse> {
+    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal, reuseChunks)
     const asked = `bytes=${offset}-${end === undefined ? '' : end - 1}`
     const conditional = validator !== undefined && !validator.startsWith('W/')
-    const res = await this.#send('GET', conditional ? { range: asked, 'if-range': validator } : { range: asked }, signal)
+    const res = await this.#send('GET', conditional ? { range: asked, 'if-range': validator } : { range: asked }, signal, reuseChunks)
     if (res.statusCode === 200) return this.#respondWhole(res, signal)
     if (res.statusCode === 416) {
       // The remote no longer has a byte at `offset`: it changed (shrank). Start over.
       await discard(res.body)
-      return this.#readWhole(signal)
+      return this.#readWhole(signal, reuseChunks)
     }
     if (res.statusCode !== 206) throw await this.#failure(res)
 
@@ -179,20 +197,25 @@ export class HttpSource implements Source {
     const changed = (validator !== undefined && current !== undefined && current !== validator) || (this.#info.size !== undefined && total !== this.#info.size)
     if (changed) {
       await discard(res.body)
-      return this.#readWhole(signal)
+      return this.#readWhole(signal, reuseChunks)
     }
     return this.#respond(res, offset, range.end - range.start + 1, total, signal)
   }
 
   /** Closes the source's connections, aborting any read still in flight. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#ownsDispatcher ? this.#dispatcher.destroy() : Promise.resolve()
+    this.#closing ??= (async () => {
+      for (const body of this.#bodies) body.destroy()
+      this.#bodies.clear()
+      if (this.#ownsSockets) this.#sockets?.close()
+      if (this.#options.dispatcher === undefined && this.#dispatcher !== undefined) await (await this.#dispatcher).destroy()
+    })()
     return this.#closing
   }
 
   /** A plain GET: the whole current content, from 0. */
-  async #readWhole(signal: AbortSignal): Promise<ReadResponse> {
-    const res = await this.#send('GET', {}, signal)
+  async #readWhole(signal: AbortSignal, reuseChunks: boolean): Promise<ReadResponse> {
+    const res = await this.#send('GET', {}, signal, reuseChunks)
     if (res.statusCode === 200) return this.#respondWhole(res, signal)
     if (res.statusCode === 206) {
       const range = parseContentRange(header(res.headers, 'content-range'))
@@ -207,8 +230,8 @@ export class HttpSource implements Source {
     throw await this.#failure(res)
   }
 
-  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal): Promise<FinalResponse> {
-    return requestFollowingRedirects(this.#dispatcher, this.url, {
+  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal, reuseChunks = false): Promise<FinalResponse> {
+    return requestFollowingRedirects(this.#hop(reuseChunks), this.url, {
       method,
       headers: { ...this.#headers, ...extra },
       credentialsFor: (url) => ({
@@ -218,6 +241,24 @@ export class HttpSource implements Source {
       maxRedirects: this.#maxRedirects,
       signal,
     })
+  }
+
+  /** Sends one hop: on the socket fast path when it takes the request and its response, else through undici. */
+  #hop(reuseChunks: boolean): SendHop {
+    return async (url, init): Promise<HopResponse> => {
+      if (this.#sockets !== undefined && url.protocol === 'http:') {
+        const ioTimeoutMs = Math.max(this.#options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, this.#options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS)
+        const res = await this.#sockets.request({ url, ...init, ioTimeoutMs, reuseChunks })
+        if (res !== undefined) {
+          if (this.#closing !== undefined) res.body.destroy()
+          else this.#bodies.add(res.body)
+          return res
+        }
+      }
+      this.#dispatcher ??= createDispatcher(this.#options)
+      const dispatcher = await this.#dispatcher
+      return dispatcher.request({ origin: url.origin, path: url.pathname + url.search, ...init })
+    }
   }
 
   async #failure(res: FinalResponse): Promise<HaulError> {
@@ -257,7 +298,8 @@ export class HttpSource implements Source {
   }
 }
 
-function createDispatcher(options: HttpSourceOptions): Dispatcher {
+async function createDispatcher(options: HttpSourceOptions): Promise<Dispatcher> {
+  const { Agent, EnvHttpProxyAgent } = await import('undici')
   const agentOptions = {
     keepAliveTimeout: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
     headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,

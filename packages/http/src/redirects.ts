@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { HaulError } from '@haul/core'
-import type { Dispatcher } from 'undici'
 import { toHaulError } from './errors.js'
 import { header } from './headers.js'
 
@@ -17,32 +16,40 @@ export interface HopRequest {
   signal: AbortSignal
 }
 
-/** The response at the end of the redirect chain. */
-export interface FinalResponse {
-  url: URL
+/** A response body as HttpSource uses it: undici's, or the socket fast path's. */
+export interface ResponseBody extends AsyncIterable<Uint8Array> {
+  /** Reads and drops a small rest (so the connection can be reused); a longer one is cut off. */
+  dump(options: { limit: number }): Promise<unknown>
+  destroy(error?: Error): unknown
+}
+
+/** One hop's response. */
+export interface HopResponse {
   statusCode: number
   headers: IncomingHttpHeaders
-  body: Dispatcher.ResponseData['body']
+  body: ResponseBody
+}
+
+/** Sends one request of a redirect chain (no redirects followed). */
+export type SendHop = (url: URL, init: { method: 'GET' | 'HEAD'; headers: Record<string, string>; signal: AbortSignal }) => Promise<HopResponse>
+
+/** The response at the end of the redirect chain. */
+export interface FinalResponse extends HopResponse {
+  url: URL
 }
 
 /**
  * Sends `request` and follows redirects itself (undici doesn't by default) so that credentials
  * never leave the original origin and https never downgrades to http.
  */
-export async function requestFollowingRedirects(dispatcher: Dispatcher, start: URL, request: HopRequest): Promise<FinalResponse> {
+export async function requestFollowingRedirects(send: SendHop, start: URL, request: HopRequest): Promise<FinalResponse> {
   const visited = new Set<string>()
   let url = start
   for (let hop = 0; ; hop++) {
     visited.add(url.href)
-    let res: Dispatcher.ResponseData
+    let res: HopResponse
     try {
-      res = await dispatcher.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: request.method,
-        headers: { ...request.headers, ...request.credentialsFor(url) },
-        signal: request.signal,
-      })
+      res = await send(url, { method: request.method, headers: { ...request.headers, ...request.credentialsFor(url) }, signal: request.signal })
     } catch (err) {
       throw toHaulError(err, url.href, request.signal)
     }
@@ -83,7 +90,7 @@ function redirectTarget(from: URL, location: string, start: URL): URL {
 }
 
 /** Releases a response body we don't want, without letting its errors escape. */
-export async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
+export async function discard(body: ResponseBody): Promise<void> {
   try {
     await body.dump({ limit: 64 * 1024 })
   } catch {
