@@ -1,8 +1,6 @@
 import { createRequire } from 'node:module'
-import { runCache } from './cache-command.js'
-import { runGet, type GetContext } from './get.js'
+import type { GetContext } from './get.js'
 import { HELP } from './help.js'
-import { runStatus } from './status.js'
 
 const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 
@@ -22,9 +20,10 @@ export async function main(argv: string[], context: GetContext): Promise<number>
       context.stdout.write(HELP)
       return 0
     }
-    return command === 'get' ? runGet(rest, context) : runCache(rest, context)
+    // Each command loads only its own modules: a get starts its request sooner.
+    return command === 'get' ? (await import('./get.js')).runGet(rest, context) : (await import('./cache-command.js')).runCache(rest, context)
   }
-  if (command === 'status') return runStatus(rest, context)
+  if (command === 'status') return (await import('./status.js')).runStatus(rest, context)
   context.stderr.write(`haul: unknown command "${command}". Run "haul --help".\n`)
   return 2
 }

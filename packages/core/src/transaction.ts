@@ -415,7 +415,7 @@ class Transaction {
 
   async #newHasher(data: FileHandle): Promise<void> {
     await this.#hasher?.drop()
-    this.#hasher = new OrderedHasher(await StreamDigest.create(this.#expected.map((e) => e.algorithm)), data, this.pool)
+    this.#hasher = new OrderedHasher(await StreamDigest.create(this.#expected.map((e) => e.algorithm), () => this.#size), data, this.pool)
     // A resumed prefix is read back and hashed in the background while new bytes arrive.
     this.#hasher.extend(this.#ranges.prefixEnd)
   }
