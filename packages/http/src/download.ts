@@ -1,14 +1,6 @@
 import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult } from '@haul/core'
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_HEADERS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_REDIRECTS, DEFAULT_MIRRORS } from './defaults.js'
 import { HttpSource, type HttpSourceOptions } from './http-source.js'
-import { SocketPool } from './socket-body.js'
-
-/**
- * The fast path's connections, shared by every download of the process: a batch (or a library
- * fetching many files) reuses kept-alive connections instead of opening one per file. Idle
- * connections do not keep the process alive and close after DEFAULT_KEEP_ALIVE_TIMEOUT_MS.
- */
-let sharedSockets: SocketPool | undefined
 
 /** Options for {@link download}: core's options plus HTTP's own. */
 export interface HttpDownloadOptions extends DownloadOptions {
@@ -59,7 +51,6 @@ export async function download(url: string, options: HttpDownloadOptions): Promi
     maxRedirects,
     headersTimeoutMs: Math.max(DEFAULT_HEADERS_TIMEOUT_MS, backstop),
     bodyTimeoutMs: Math.max(DEFAULT_BODY_TIMEOUT_MS, backstop),
-    sockets: (sharedSockets ??= new SocketPool()),
   }
   // Core closes the sources when the transaction ends, so each run gets its own.
   const run = (o: DownloadOptions): Promise<DownloadResult> =>

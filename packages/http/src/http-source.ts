@@ -13,7 +13,7 @@ import {
 import { statusError, toHaulError } from './errors.js'
 import { acceptsRanges, contentLength, encodingOf, header, parseContentRange, validatorOf } from './headers.js'
 import { discard, requestFollowingRedirects, type FinalResponse, type HopResponse, type SendHop } from './redirects.js'
-import { SocketPool, type SocketBody } from './socket-body.js'
+import { sharedSocketPool, type SocketPool } from './socket-body.js'
 
 /** Options for one {@link HttpSource}. */
 export interface HttpSourceOptions {
@@ -59,10 +59,10 @@ export interface HttpSourceOptions {
   dispatcher?: Dispatcher
   /**
    * Connections for the fast path of plain `http:` requests (see socket-body.ts), or `false` to
-   * send everything through undici. A pool given here is the caller's and may be shared by many
-   * sources (a batch keeps its connections alive across files); close() leaves it open. The fast
-   * path is off whenever a proxy variable is set or `dispatcher` is given.
-   * @default a pool of the source's own, closed by close()
+   * send everything through undici. Pools are shared by sources (a batch keeps its connections
+   * alive across files), so close() ends only this source's requests. The fast path is off
+   * whenever a proxy variable is set or `dispatcher` is given.
+   * @default the process's pool (idle connections close after DEFAULT_KEEP_ALIVE_TIMEOUT_MS)
    */
   sockets?: SocketPool | false
 }
@@ -89,9 +89,8 @@ export class HttpSource implements Source {
   /** undici, loaded and set up on first use: a plain http download may never need it. */
   #dispatcher: Promise<Dispatcher> | undefined
   readonly #sockets: SocketPool | undefined
-  readonly #ownsSockets: boolean
-  /** Fast-path bodies handed out, so close() can abort one still being read. */
-  readonly #bodies = new Set<SocketBody>()
+  /** Fires at close(), ending this source's requests on the shared fast-path connections. */
+  readonly #closed = new AbortController()
   readonly #headers: Record<string, string>
   readonly #headerCredentials: Record<string, string>
   readonly #urlCredentials: Record<string, string>
@@ -131,8 +130,7 @@ export class HttpSource implements Source {
     this.#options = options
     if (options.dispatcher !== undefined) this.#dispatcher = Promise.resolve(options.dispatcher)
     const fast = options.sockets !== false && options.dispatcher === undefined && !PROXY_VARIABLES.some((name) => (process.env[name] ?? '') !== '')
-    this.#ownsSockets = fast && options.sockets === undefined
-    this.#sockets = !fast ? undefined : options.sockets === undefined ? new SocketPool(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }) : (options.sockets as SocketPool)
+    this.#sockets = fast ? (options.sockets || sharedSocketPool()) : undefined
   }
 
   /** What the source has learned about the remote so far. */
@@ -205,9 +203,7 @@ export class HttpSource implements Source {
   /** Closes the source's connections, aborting any read still in flight. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      for (const body of this.#bodies) body.destroy()
-      this.#bodies.clear()
-      if (this.#ownsSockets) this.#sockets?.close()
+      this.#closed.abort(Object.assign(new Error(`the source ${this.id} was closed`), { code: 'UND_ERR_DESTROYED' }))
       if (this.#options.dispatcher === undefined && this.#dispatcher !== undefined) await (await this.#dispatcher).destroy()
     })()
     return this.#closing
@@ -247,13 +243,15 @@ export class HttpSource implements Source {
   #hop(reuseChunks: boolean): SendHop {
     return async (url, init): Promise<HopResponse> => {
       if (this.#sockets !== undefined && url.protocol === 'http:') {
-        const ioTimeoutMs = Math.max(this.#options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, this.#options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS)
-        const res = await this.#sockets.request({ url, ...init, ioTimeoutMs, reuseChunks })
-        if (res !== undefined) {
-          if (this.#closing !== undefined) res.body.destroy()
-          else this.#bodies.add(res.body)
-          return res
-        }
+        const res = await this.#sockets.request({
+          url,
+          ...init,
+          signal: AbortSignal.any([init.signal, this.#closed.signal]),
+          connectTimeoutMs: this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+          ioTimeoutMs: Math.max(this.#options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, this.#options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS),
+          reuseChunks,
+        })
+        if (res !== undefined) return res
       }
       this.#dispatcher ??= createDispatcher(this.#options)
       const dispatcher = await this.#dispatcher

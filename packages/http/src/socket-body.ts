@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { connect, type Socket } from 'node:net'
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './defaults.js'
+import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './defaults.js'
 import { framingOf, MAX_HEAD_BYTES, parseResponseHead, type BodyFraming, type ResponseHead } from './response-head.js'
 
 /**
@@ -20,11 +20,6 @@ import { framingOf, MAX_HEAD_BYTES, parseResponseHead, type BodyFraming, type Re
 /** Options for a {@link SocketPool}. */
 export interface SocketPoolOptions {
   /**
-   * Time allowed to open a connection.
-   * @default 30000
-   */
-  connectTimeoutMs?: number
-  /**
    * How long an idle connection is kept for the next request.
    * @default 10000
    */
@@ -38,6 +33,8 @@ export interface PlainRequest {
   /** Header names in lowercase; `host` is added. */
   headers: Record<string, string>
   signal: AbortSignal
+  /** Time allowed to open a connection, when the request needs a new one. */
+  connectTimeoutMs: number
   /** Longest silence while the request is in flight (a backstop: core detects stalls itself). */
   ioTimeoutMs: number
   /**
@@ -98,9 +95,6 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   readonly #reuse: boolean
   /** Buffers holding bytes the consumer has not released yet, oldest first; the last one is read into. */
   readonly #slots: Slot[] = []
-  /** Reused buffers holding nothing. */
-  readonly #free: Buffer[] = []
-  #allocated = 0
   /** Body bytes still to come (Infinity: until the connection closes). */
   #remaining: number
   #ended = false
@@ -140,12 +134,17 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
     const last = this.#slots.at(-1)
     if (last !== undefined && !last.retired && last.buffer.length - last.fill >= Math.min(MIN_READ_BYTES, this.#remaining)) return
     if (last !== undefined) last.retired = true
-    const reused = this.#free.pop()
+    const buffers = this.#conn.buffers
+    const reused = this.#reuse ? buffers.free.pop() : undefined
     if (reused !== undefined) {
       this.#slots.push({ buffer: reused, fill: 0, handed: 0, retired: false, kind: 'pooled' })
-    } else if (!this.#reuse || this.#allocated < READ_BUFFERS) {
-      this.#allocated++
-      this.#slots.push({ buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), fill: 0, handed: 0, retired: false, kind: this.#reuse ? 'pooled' : 'owned' })
+    } else if (!this.#reuse) {
+      // The consumer keeps what it gets: memory of its own, no bigger than the rest of the body.
+      const size = Math.min(READ_BUFFER_BYTES, Math.max(MIN_READ_BYTES, this.#remaining))
+      this.#slots.push({ buffer: Buffer.allocUnsafeSlow(size), fill: 0, handed: 0, retired: false, kind: 'owned' })
+    } else if (buffers.allocated < READ_BUFFERS) {
+      buffers.allocated++
+      this.#slots.push({ buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), fill: 0, handed: 0, retired: false, kind: 'pooled' })
     } else {
       // Every buffer is taken: pause, and give the one read that may still land a place of its own.
       this.#paused = true
@@ -175,6 +174,16 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
     return n
   }
 
+  /** @internal The consumer is done: the connection's buffers this body holds go back to it. */
+  finish(): void {
+    for (let i = this.#slots.length - 1; i >= 0; i--) {
+      const slot = this.#slots[i]!
+      if (slot.kind !== 'pooled') continue
+      this.#slots.splice(i, 1)
+      this.#conn.buffers.free.push(slot.buffer)
+    }
+  }
+
   /** @internal The connection ended (`error` undefined: closed cleanly by the server). */
   closed(error: Error | undefined): void {
     if (this.#ended) return
@@ -195,9 +204,9 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
       const first = this.#slots[0]!
       if (!first.retired || first.handed < first.fill) break
       this.#slots.shift()
-      if (first.kind === 'pooled') this.#free.push(first.buffer)
+      if (first.kind === 'pooled') this.#conn.buffers.free.push(first.buffer)
     }
-    if (this.#paused && (this.#reuse ? this.#free.length > 0 : this.#unhanded() <= READ_BUFFER_BYTES)) {
+    if (this.#paused && (this.#reuse ? this.#conn.buffers.free.length > 0 : this.#unhanded() <= READ_BUFFER_BYTES)) {
       this.#paused = false
       this.#conn.resume()
     }
@@ -271,6 +280,8 @@ class Connection {
   #headFill = 0
   #body: SocketBody | undefined
   #pending: Pending | undefined
+  /** Read buffers for bodies read with reuse, kept for the connection's later responses. */
+  readonly buffers = { free: [] as Buffer[], allocated: 0 }
   #keepAlive = true
   #dead = false
   #idleTimer: NodeJS.Timeout | undefined
@@ -379,6 +390,7 @@ class Connection {
   bodyDone(body: SocketBody): void {
     if (this.#body !== body || this.#dead) return
     this.#body = undefined
+    body.finish()
     this.#unlisten?.()
     this.#unlisten = undefined
     if (!this.#keepAlive) return this.destroy()
@@ -401,14 +413,12 @@ function headerTokens(value: string | string[] | undefined): string[] {
 
 /** The fast path's connections, kept alive per origin (`host:port`). */
 export class SocketPool {
-  readonly connectTimeoutMs: number
   readonly idleTimeoutMs: number
   readonly #idle = new Map<string, Connection[]>()
   readonly #active = new Set<Connection>()
   #closed = false
 
   constructor(options: SocketPoolOptions = {}) {
-    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS
   }
 
@@ -425,7 +435,7 @@ export class SocketPool {
     request.signal.throwIfAborted()
     for (let attempt = 0; ; attempt++) {
       const reused = this.#take(request.url.host)
-      const conn = reused ?? new Connection(this, request.url, this.connectTimeoutMs)
+      const conn = reused ?? new Connection(this, request.url, request.connectTimeoutMs)
       this.#active.add(conn)
       let answer: Awaited<ReturnType<Connection['send']>>
       try {
@@ -480,4 +490,16 @@ function requestHead(request: PlainRequest): string | undefined {
     text += `${name}: ${value}\r\n`
   }
   return `${text}\r\n`
+}
+
+let shared: SocketPool | undefined
+
+/**
+ * The process's pool, used by every HttpSource not given one: downloads one after another (a
+ * batch, a library fetching many files, a probe and then its download) reuse kept-alive
+ * connections. Its idle connections never keep the process alive.
+ */
+export function sharedSocketPool(): SocketPool {
+  shared ??= new SocketPool()
+  return shared
 }

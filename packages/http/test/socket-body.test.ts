@@ -85,7 +85,7 @@ function pool(): SocketPool {
 }
 
 function get(url: string, extra: Partial<PlainRequest> = {}): PlainRequest {
-  return { url: new URL(url), method: 'GET', headers: {}, signal: AbortSignal.timeout(20_000), ioTimeoutMs: 20_000, reuseChunks: true, ...extra }
+  return { url: new URL(url), method: 'GET', headers: {}, signal: AbortSignal.timeout(20_000), connectTimeoutMs: 20_000, ioTimeoutMs: 20_000, reuseChunks: true, ...extra }
 }
 
 /** Reads a body to its end, copying chunks (they may be reused). */
