@@ -47,7 +47,7 @@ export async function compareParallel(ctx: BenchContext, limitRate: string): Pro
     rows,
     ratios: [{ of: haul.label, to: aria.label, median: ratio }],
     targets: [
-      { what: 'haul / aria2c', limit: '≤ 1.05', actual: ratio.toFixed(2), met: ratio <= 1.05 },
+      { what: 'haul / aria2c', limit: '≤ 1.0', actual: ratio.toFixed(2), met: ratio <= 1.0 },
       { what: 'haul peak RSS', limit: '≤ 200 MiB', actual: `${haul.peakRssMiB.toFixed(0)} MiB`, met: haul.peakRssMiB <= 200 },
     ],
     notes: [

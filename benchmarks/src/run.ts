@@ -4,11 +4,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { compareBatch } from './compare-batch.js'
 import { compareGateway } from './compare-gateway.js'
 import { compareLoopback } from './compare-loopback.js'
 import { compareParallel } from './compare-parallel.js'
 import { compareResume } from './compare-resume.js'
 import { compareScaling } from './compare-scaling.js'
+import { compareSmall } from './compare-small.js'
 import { loadConfig } from './config.js'
 import type { BenchContext } from './context.js'
 import { describeMachine, finishMachine, type Machine } from './machine.js'
@@ -20,6 +22,9 @@ import { ensureTools } from './tools.js'
 const LIMIT_RATE = '20m'
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`)
+
+/** Result ids by comparison number (results/<id>.json). */
+const IDS = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling', '6-batch', '7-small']
 
 async function main(): Promise<void> {
   const config = loadConfig()
@@ -42,6 +47,8 @@ async function main(): Promise<void> {
     [3, 'gateway', () => compareGateway(ctx)],
     [4, 'resume', () => compareResume(ctx)],
     [5, 'scaling', () => compareScaling(ctx)],
+    [6, 'batch', () => compareBatch(ctx)],
+    [7, 'small', () => compareSmall(ctx)],
   ]
   const results: ComparisonResult[] = []
   try {
@@ -69,8 +76,7 @@ async function main(): Promise<void> {
 
 /** Rebuilds latest.md and latest.json from the stored results/<id>.json, without running anything. */
 function rewriteReport(config: ReturnType<typeof loadConfig>): void {
-  const stored1 = [1, 2, 3, 4, 5].map((n) => {
-    const id = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling'][n - 1]!
+  const stored1 = IDS.map((id) => {
     const path = join(config.resultsDir, `${id}.json`)
     return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { machine: Machine; started: string; result: ComparisonResult }) : undefined
   })
@@ -86,7 +92,7 @@ function rewriteReport(config: ReturnType<typeof loadConfig>): void {
 
 /** The last stored result of comparison `n`, if any. */
 function stored(dir: string, n: number): ComparisonResult[] {
-  const id = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling'][n - 1]
+  const id = IDS[n - 1]
   const path = join(dir, `${id}.json`)
   if (id === undefined || !existsSync(path)) return []
   return [(JSON.parse(readFileSync(path, 'utf8')) as { result: ComparisonResult }).result]
