@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { HaulError, defaultCacheDir, parseExpectedDigests, type DigestOptions } from '@haul/core'
+import { HaulError, OPTION_BOUNDS, defaultCacheDir, parseExpectedDigests, type DigestOptions } from '@haul/core'
 import { parseIpfsInput, type IpfsInput } from '@haul/ipfs/input'
 import { DEFAULT_JOBS, DEFAULT_MAX_CONNECTIONS } from './defaults.js'
 
@@ -189,7 +189,7 @@ export function parseGetCommand(argv: string[], env: NodeJS.ProcessEnv = process
     ...(values.checksum === undefined ? {} : { checksum: values.checksum }),
   }
   const stall = values['stall-timeout']
-  if (stall !== undefined && !(/^\d+(\.\d+)?$/.test(stall) && Number(stall) > 0 && Number(stall) <= 86_400)) throw usage(`--stall-timeout takes seconds (e.g. 30), got "${stall}".`)
+  if (stall !== undefined && !(/^\d+(\.\d+)?$/.test(stall) && Number(stall) > 0 && Number(stall) * 1000 <= OPTION_BOUNDS.stallTimeoutMs.max)) throw usage(`--stall-timeout takes seconds (e.g. 30), got "${stall}".`)
   const headers: Record<string, string> = {}
   for (const h of values.header ?? []) {
     const colon = h.indexOf(':')
@@ -201,8 +201,8 @@ export function parseGetCommand(argv: string[], env: NodeJS.ProcessEnv = process
   if (values.dir !== undefined && values.dir.trim() === '') throw usage('--dir needs a folder.')
   const cache = cacheSetting(cacheFlag, env)
   const shared: SharedOptions = {
-    connections: integer(values.connections, '--connections/-x', 1, 64) ?? 1,
-    ...(values.retries === undefined ? {} : { retries: integer(values.retries, '--retries', 0, 1000)! }),
+    connections: integer(values.connections, '--connections/-x', OPTION_BOUNDS.connections.min, OPTION_BOUNDS.connections.max) ?? OPTION_BOUNDS.connections.default,
+    ...(values.retries === undefined ? {} : { retries: integer(values.retries, '--retries', OPTION_BOUNDS.retries.min, OPTION_BOUNDS.retries.max)! }),
     ...(stall === undefined ? {} : { stallTimeoutMs: Math.round(Number(stall) * 1000) }),
     headers,
     noWait: values['no-wait'] === true,

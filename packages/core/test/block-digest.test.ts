@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { digestBlock } from '../src/block-digest.js'
-import { HashThread } from '../src/hash-thread.js'
+import { digestBlock } from '../src/verify/block-digest.js'
+import { HashThread } from '../src/verify/hash-thread.js'
 import { testBytes } from './helpers/memory-source.js'
 
 const KiB = 1024

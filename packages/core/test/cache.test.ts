@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { killChildren, spawnNode, startOrigin, type Origin } from '@haul/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { Cache, defaultCacheDir, lockPathFor, runDownload, type DownloadOptions, type HaulEvent } from '../src/index.js'
+import { Cache, defaultCacheDir, runDownload, type DownloadOptions, type HaulEvent } from '../src/index.js'
+import { lockPathFor } from '../src/stage/staging-paths.js'
 import { MemorySource, testBytes } from './helpers/memory-source.js'
 
 const FETCH_CHILD = fileURLToPath(new URL('./fixtures/fetch-child.mjs', import.meta.url))

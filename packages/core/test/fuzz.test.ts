@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { parseChecksum, parseExpectedDigests, parseIntegrity, parseMultihash } from '../src/digest.js'
+import { parseChecksum, parseExpectedDigests, parseIntegrity, parseMultihash } from '../src/verify/digest.js'
 import { HaulError } from '../src/errors.js'
-import { decodeJournal, type JournalRecord } from '../src/journal.js'
+import { decodeJournal, type JournalRecord } from '../src/stage/journal.js'
 
 const RUNS = { numRuns: 400 }
 

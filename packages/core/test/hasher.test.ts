@@ -5,9 +5,9 @@ import { join } from 'node:path'
 import { createBLAKE3 } from 'hash-wasm'
 import { afterEach, describe, expect, it } from 'vitest'
 import { killChildren, spawnNode } from '@haul/testkit'
-import { BufferPool } from '../src/buffer-pool.js'
-import { HashThread } from '../src/hash-thread.js'
-import { StreamDigest, THREAD_MIN_BYTES, hashFile } from '../src/hasher.js'
+import { BufferPool } from '../src/fetch/buffer-pool.js'
+import { HashThread } from '../src/verify/hash-thread.js'
+import { StreamDigest, THREAD_MIN_BYTES, hashFile } from '../src/verify/hasher.js'
 import { testBytes } from './helpers/memory-source.js'
 
 const MiB = 1024 * 1024

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { runDownload, stagingDirFor } from '../src/index.js'
-import { decodeJournal, foldJournal } from '../src/journal.js'
+import { runDownload } from '../src/index.js'
+import { stagingDirFor } from '../src/stage/staging-paths.js'
+import { decodeJournal, foldJournal } from '../src/stage/journal.js'
 import { MemorySource, testBytes } from './helpers/memory-source.js'
 
 const MiB = 1024 * 1024

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { killChildren, spawnNode, type ChildEvent, type SpawnedChild } from '@haul/testkit'
 import { isHaulError } from '../src/errors.js'
-import { acquireLock } from '../src/lock.js'
+import { acquireLock } from '../src/lock/lock.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/lock-child.mjs', import.meta.url))
 const now = (): number => performance.timeOrigin + performance.now()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { SegmentScheduler, type Segment } from '../src/segments.js'
+import { SegmentScheduler, type Segment } from '../src/fetch/segments.js'
 
 const MiB = 1024 * 1024
 

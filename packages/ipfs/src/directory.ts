@@ -1,17 +1,14 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { lstat, mkdir, open, rename, rm, rmdir } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { lstat, mkdir, rm, rmdir } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import {
   HaulError,
-  acquireLock,
   backoffDelay,
   fsError,
   isHaulError,
-  lockPathFor,
   runDownload,
   sleep,
-  stagingDirFor,
   type DownloadOptions,
   type DownloadResult,
   type HaulEvent,
@@ -19,19 +16,12 @@ import {
   type ReadResponse,
   type Source,
 } from '@haul/core'
+import { commitFolder, ensureDir, recordDescribes, withDestination } from '@haul/core/driver'
 import type { CID } from 'multiformats/cid'
 import { DEFAULT_MAX_TREE_ENTRIES } from './defaults.js'
 import { DirectoryNodeError, GatewaySource } from './gateway-source.js'
 import type { IpfsInput } from './input.js'
 import type { DirectoryLink } from './unixfs.js'
-
-/** What the lock hands to waiters after a tree was committed, so they need not fetch it again. */
-interface TreeRecord {
-  kind: 'ipfs-tree'
-  source: string
-  bytes: number
-  sha256: string
-}
 
 const DIGEST_OPTIONS = ['sha256', 'sha512', 'sha1', 'md5', 'integrity', 'checksum', 'multihash'] as const
 
@@ -56,12 +46,6 @@ async function sha256File(path: string): Promise<{ sha256: string; bytes: number
     bytes += (chunk as Buffer).length
   }
   return { sha256: hash.digest('hex'), bytes }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r').catch(() => undefined)
-  await handle?.sync().catch(() => undefined)
-  await handle?.close().catch(() => undefined)
 }
 
 /** Wraps a gateway's source so that a lie is remembered for every later file of the tree. */
@@ -127,69 +111,43 @@ async function fetchTree(input: IpfsInput, root: CID, gateways: readonly string[
   if (given.length > 0) throw new HaulError('HAUL_USAGE', `${input.id} is a directory, so a file digest (${given.join(', ')}) cannot apply; drop it or name a file inside the directory.`)
   const destination = resolve(options.output)
   const signal = options.signal ?? new AbortController().signal
-  try {
-    await mkdir(dirname(destination), { recursive: true })
-  } catch (err) {
-    throw fsError(err, 'create the folder', dirname(destination))
-  }
-  const lockPath = lockPathFor(destination)
-  const lock = await acquireLock(lockPath, { noWait: options.noWait ?? false, signal, onWait: () => emit({ event: 'wait', output: destination, lock: lockPath }) })
-  let record: TreeRecord | undefined
-  let tree: string | undefined
-  try {
-    if ((await exists(destination)) !== undefined) {
-      const handed = parseRecord(lock.handedOver)
-      if (handed?.source === input.id && (await exists(destination)) === 'directory') {
-        emit({ event: 'done', path: destination, bytes: handed.bytes, sha256: handed.sha256, cached: true })
-        record = handed
-        return { path: destination, bytes: handed.bytes, sha256: handed.sha256, resumedFrom: handed.bytes, source: input.id, cached: true }
+  const shell = { noWait: options.noWait ?? false, signal, onWait: (lock: string) => emit({ event: 'wait', output: destination, lock }) }
+  return withDestination<DownloadResult>(destination, shell, async (held) => {
+    const present = await lstat(destination).catch(() => undefined)
+    if (present !== undefined) {
+      const handed = held.handedOver
+      if (handed?.source === input.id && handed.digests.sha256 !== undefined && present.isDirectory() && recordDescribes(handed, present)) {
+        emit({ event: 'done', path: destination, bytes: handed.size, sha256: handed.digests.sha256, cached: true })
+        return { result: { path: destination, bytes: handed.size, sha256: handed.digests.sha256, resumedFrom: handed.size, source: input.id, cached: true }, committed: handed }
       }
       throw new HaulError('HAUL_USAGE', `${destination} already exists; a directory is committed as a whole into a new folder. Remove it or choose another output.`, { path: destination })
     }
-    const staged = join(stagingDirFor(destination), `tree-${root.toV1().toString()}`)
-    tree = staged
-    await mkdir(staged, { recursive: true }).catch((err: unknown) => {
-      throw fsError(err, 'create the staging folder', staged)
-    })
-    const walker = new TreeWalker(gateways, options, emit, signal)
-    emit({ event: 'start', source: input.id, output: destination, resumedFrom: 0 })
-    await walker.walk(root, staged, '', 0)
-    await syncDir(staged)
+    const staged = join(held.stagingDir, `tree-${root.toV1().toString()}`)
     try {
-      await rename(staged, destination)
+      await ensureDir(staged).catch((err: unknown) => {
+        throw fsError(err, 'create the staging folder', staged)
+      })
+      const walker = new TreeWalker(gateways, options, emit, signal)
+      emit({ event: 'start', source: input.id, output: destination, resumedFrom: 0 })
+      await walker.walk(root, staged, '', 0)
+      await commitFolder(staged, destination)
+      const manifest = walker.files
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+        .map((f) => `${f.sha256}  ${f.path}\n`)
+        .join('')
+      const sha256 = createHash('sha256').update(manifest).digest('hex')
+      emit({ event: 'done', path: destination, bytes: walker.bytes, sha256 })
+      return {
+        result: { path: destination, bytes: walker.bytes, sha256, resumedFrom: walker.resumedFrom, source: walker.lastSource ?? input.id, cached: false },
+        committed: { source: input.id, size: walker.bytes, digests: { sha256 } },
+      }
     } catch (err) {
-      throw fsError(err, 'move the verified folder into place at', destination)
+      // Verified files stay staged for the next run, unless the tree itself is unusable.
+      if (isHaulError(err, 'HAUL_USAGE')) await rm(staged, { recursive: true, force: true }).catch(() => undefined)
+      else await rmdir(staged).catch(() => undefined)
+      throw err
     }
-    await syncDir(dirname(destination))
-    const manifest = walker.files
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-      .map((f) => `${f.sha256}  ${f.path}\n`)
-      .join('')
-    const sha256 = createHash('sha256').update(manifest).digest('hex')
-    record = { kind: 'ipfs-tree', source: input.id, bytes: walker.bytes, sha256 }
-    emit({ event: 'done', path: destination, bytes: walker.bytes, sha256 })
-    return { path: destination, bytes: walker.bytes, sha256, resumedFrom: walker.resumedFrom, source: walker.lastSource ?? input.id, cached: false }
-  } catch (err) {
-    // Verified files stay staged for the next run, unless the tree itself is unusable.
-    if (tree !== undefined) {
-      if (isHaulError(err, 'HAUL_USAGE')) await rm(tree, { recursive: true, force: true }).catch(() => undefined)
-      else await rmdir(tree).catch(() => undefined)
-    }
-    throw err
-  } finally {
-    await lock.release(record === undefined ? undefined : JSON.stringify(record)).catch(() => undefined)
-    await rmdir(stagingDirFor(destination)).catch(() => undefined)
-  }
-}
-
-function parseRecord(text: string | undefined): TreeRecord | undefined {
-  if (text === undefined) return undefined
-  try {
-    const value = JSON.parse(text) as Partial<TreeRecord>
-    return value.kind === 'ipfs-tree' && typeof value.source === 'string' && typeof value.bytes === 'number' && typeof value.sha256 === 'string' ? (value as TreeRecord) : undefined
-  } catch {
-    return undefined
-  }
+  })
 }
 
 /** Walks the tree depth first, one file transaction at a time. */

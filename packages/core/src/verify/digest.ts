@@ -1,5 +1,5 @@
-import { HaulError } from './errors.js'
-import type { DigestOptions } from './options.js'
+import { HaulError } from '../errors.js'
+import type { DigestOptions } from '../options.js'
 
 /** Hash algorithms haul can verify. */
 export type DigestAlgorithm =

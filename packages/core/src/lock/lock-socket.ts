@@ -19,7 +19,7 @@ import { constants } from 'node:fs'
 import { access, realpath, unlink } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { basename, dirname, join } from 'node:path'
-import { HaulError, abortedError, fsError } from './errors.js'
+import { HaulError, abortedError, fsError } from '../errors.js'
 import type { DestinationLock, LockRequest } from './lock.js'
 
 /** Records are a few hundred bytes; a peer sending more is not a haul holder. */

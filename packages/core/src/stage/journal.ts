@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
 import type { IHasher } from 'hash-wasm'
-import { createXXHash64 } from './wasm-hashers.js'
+import { createXXHash64 } from '../verify/wasm-hashers.js'
 import { RangeSet } from './range-set.js'
 
 /**

@@ -1,5 +1,5 @@
-import { HaulError } from './errors.js'
-import type { Source } from './source.js'
+import { HaulError } from '../errors.js'
+import type { Source } from '../source.js'
 
 /** Per-source bookkeeping: failures, cooldown, health and speed. */
 interface SourceState {

@@ -3,7 +3,7 @@
 // the kernel drops it when the holder's last descriptor closes, which includes any death.
 import { createRequire } from 'node:module'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
-import { abortedError, fsError } from './errors.js'
+import { abortedError, fsError } from '../errors.js'
 import type { DestinationLock, LockRequest } from './lock.js'
 
 /** The part of fs-native-extensions that haul uses. */

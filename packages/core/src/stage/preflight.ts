@@ -1,6 +1,6 @@
 import { statfs } from 'node:fs/promises'
-import { HaulError, fsError } from './errors.js'
-import { formatBytes } from './format.js'
+import { HaulError, fsError } from '../errors.js'
+import { formatBytes } from '../format.js'
 
 /**
  * Fails with HAUL_NO_SPACE before any body byte is written when `remaining` bytes plus

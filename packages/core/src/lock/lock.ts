@@ -1,8 +1,8 @@
 import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
-import { ensureDir } from './ensure-dir.js'
+import { ensureDir } from '../ensure-dir.js'
 import { dirname, resolve } from 'node:path'
-import { HaulError, abortedError, fsError } from './errors.js'
+import { HaulError, abortedError, fsError } from '../errors.js'
 import { acquireOfdLock, loadNativeLock } from './lock-native.js'
 import { acquireSocketLock } from './lock-socket.js'
 

@@ -1,4 +1,4 @@
-import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS } from './defaults.js'
+import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS } from '../defaults.js'
 
 /** Backoff tuning. */
 export interface BackoffOptions {

@@ -1,4 +1,4 @@
-import type { HaulEvent } from './events.js'
+import type { HaulEvent } from '../events.js'
 
 /** A progress event at least this often while a transfer runs, so speed decays visibly in a stall. */
 const HEARTBEAT_MS = 1000

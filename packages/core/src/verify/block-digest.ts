@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { HaulError } from './errors.js'
+import { HaulError } from '../errors.js'
 import { HashThread } from './hash-thread.js'
 
 /** Below this a block hashes here at once: the round trip to the thread costs more than it saves. */

@@ -1,8 +1,8 @@
 import { createHash, type Hash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
 import type { IHasher } from 'hash-wasm'
+import { BufferPool } from '../fetch/buffer-pool.js'
 import { createBLAKE2b, createBLAKE3 } from './wasm-hashers.js'
-import { BufferPool } from './buffer-pool.js'
 import type { DigestAlgorithm } from './digest.js'
 import { HashThread, type ThreadDigest } from './hash-thread.js'
 

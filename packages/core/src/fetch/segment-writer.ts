@@ -1,0 +1,147 @@
+import type { IHasher } from 'hash-wasm'
+import * as D from '../defaults.js'
+import { createRangeChecksum } from '../stage/journal.js'
+import type { BufferPool } from './buffer-pool.js'
+
+/**
+ * Where a {@link SegmentWriter} puts what it receives: the stage's partial file, and whoever
+ * follows the written bytes (ranges, hasher, progress) and keeps the journal.
+ */
+export interface SegmentSink {
+  /** The buffers bytes are gathered in; a written buffer is handed on through {@link written}. */
+  readonly pool: BufferPool
+  /** Bytes written between journal records. */
+  readonly checkpointBytes: number
+  /** Writes `buffer[0, length)` at `at`; every byte or a HaulError. */
+  writeAt(buffer: Buffer, length: number, at: number): Promise<void>
+  /** `buffer[0, length)` is on disk (page cache) at `at`; the sink now owns the buffer. */
+  written(at: number, buffer: Buffer, length: number): void
+  /** Written bytes [start, end) have this range checksum: record them in the journal. */
+  record(start: number, end: number, checksum: string): void
+}
+
+/**
+ * Per-connection write state: copies received bytes into pool buffers, writes them in order,
+ * checkpoints.
+ *
+ * Full buffers queue up while one write is on the libuv pool, so the connection keeps reading
+ * while the disk catches up. One write at a time: writes to one file contend for its inode lock,
+ * so more in flight only burn CPU. Completions are accounted in order, so `done`, the ranges, the
+ * hasher and the journal only ever see a contiguous prefix. A written buffer then goes to the
+ * hash thread (when its bytes are next in file order) and back to the pool. Memory per
+ * connection: at most {@link D.DEFAULT_WRITE_BUFFER_BYTES} queued or being written, plus the
+ * buffer being filled; the pool's size bounds what waits for hashing.
+ */
+export class SegmentWriter {
+  /** The buffer being filled, and how much of it is. */
+  #buffer: Buffer | undefined
+  #fill = 0
+  #writePos: number
+  /** Buffers waiting for the write in flight. */
+  readonly #queue: Array<{ buffer: Buffer; at: number; bytes: number }> = []
+  /** Bytes queued or being written. */
+  #pendingBytes = 0
+  #writing: Promise<void> | undefined
+  #failure: { error: unknown } | undefined
+  /** Wakes `push` or `drain` when a write completes. */
+  #wake: (() => void) | undefined
+  /** End of the bytes whose write completed. */
+  done: number
+  #recordStart: number
+  #recordAt = Date.now()
+  readonly #checksum: IHasher
+  readonly #sink: SegmentSink
+
+  private constructor(sink: SegmentSink, pos: number, checksum: IHasher) {
+    this.#sink = sink
+    this.#writePos = pos
+    this.done = pos
+    this.#recordStart = pos
+    this.#checksum = checksum
+  }
+
+  static async create(sink: SegmentSink, pos: number): Promise<SegmentWriter> {
+    return new SegmentWriter(sink, pos, await createRangeChecksum())
+  }
+
+  /** Copies `chunk` in; resolves when the caller may read more (the write queue has room). */
+  async push(chunk: Uint8Array): Promise<void> {
+    const pool = this.#sink.pool
+    for (let from = 0; from < chunk.length; ) {
+      this.#buffer ??= pool.take() ?? (await pool.acquire())
+      const n = Math.min(chunk.length - from, this.#buffer.length - this.#fill)
+      this.#buffer.set(n === chunk.length ? chunk : chunk.subarray(from, from + n), this.#fill)
+      this.#fill += n
+      from += n
+      if (this.#fill === this.#buffer.length) this.#flush()
+    }
+    while (this.#pendingBytes > D.DEFAULT_WRITE_BUFFER_BYTES && this.#failure === undefined) await this.#completion()
+    if (this.#failure !== undefined) throw this.#failure.error
+  }
+
+  #completion(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve
+    })
+  }
+
+  /** Queues the buffer being filled and starts a write unless one is in flight. */
+  #flush(): void {
+    const buffer = this.#buffer
+    if (buffer === undefined) return
+    const bytes = this.#fill
+    this.#buffer = undefined
+    this.#fill = 0
+    // After a failure nothing more is written: #writeQueued would settle synchronously and leave
+    // a settled #writing behind, which drain() would then await forever (a microtask spin).
+    if (bytes === 0 || this.#failure !== undefined) return this.#sink.pool.release(buffer)
+    this.#queue.push({ buffer, at: this.#writePos, bytes })
+    this.#pendingBytes += bytes
+    this.#writePos += bytes
+    this.#writing ??= this.#writeQueued()
+  }
+
+  async #writeQueued(): Promise<void> {
+    try {
+      for (let next = this.#queue[0]; next !== undefined && this.#failure === undefined; next = this.#queue[0]) {
+        await this.#sink.writeAt(next.buffer, next.bytes, next.at)
+        this.#queue.shift()
+        this.#pendingBytes -= next.bytes
+        this.#account(next.buffer, next.at, next.bytes)
+        this.#wake?.()
+      }
+    } catch (error) {
+      this.#failure = { error }
+      for (const entry of this.#queue.splice(0)) this.#sink.pool.release(entry.buffer)
+    } finally {
+      this.#writing = undefined
+      this.#wake?.()
+    }
+  }
+
+  #account(buffer: Buffer, at: number, bytes: number): void {
+    this.#checksum.update(buffer.subarray(0, bytes))
+    this.done = at + bytes
+    this.#sink.written(at, buffer, bytes)
+    if (this.done - this.#recordStart >= this.#sink.checkpointBytes || Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) this.#checkpoint()
+  }
+
+  #checkpoint(): void {
+    if (this.done <= this.#recordStart) return
+    this.#sink.record(this.#recordStart, this.done, this.#checksum.digest('hex'))
+    this.#checksum.init()
+    this.#recordStart = this.done
+    this.#recordAt = Date.now()
+  }
+
+  /** Writes what is buffered, waits for it, and records it in the journal. */
+  async drain(): Promise<void> {
+    try {
+      this.#flush()
+      while (this.#writing !== undefined) await this.#writing
+      if (this.#failure !== undefined) throw this.#failure.error
+    } finally {
+      this.#checkpoint()
+    }
+  }
+}

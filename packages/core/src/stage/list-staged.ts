@@ -1,0 +1,46 @@
+import { open, readdir } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { readJournal, verifyClaims, type JournalState } from './journal.js'
+import { stagingDirFor } from './staging-paths.js'
+import { WRITER_PREFIX, parseWriterName, writerIsDead, type WriterId } from './writers.js'
+
+/** One writer's partial download, as `haul status` shows it. */
+export interface StagedEntry {
+  dir: string
+  writer: WriterId | undefined
+  live: boolean
+  journal: JournalState | undefined
+  /** Bytes of the partial that its journal vouches for (re-checked). */
+  bytesOnDisk: number
+}
+
+/** Lists what is staged for a destination (for `haul status`): every writer's journal. */
+export async function listStaged(destination: string): Promise<StagedEntry[]> {
+  const root = stagingDirFor(destination)
+  let entries: string[]
+  try {
+    entries = await readdir(root)
+  } catch {
+    return []
+  }
+  const out: StagedEntry[] = []
+  for (const name of entries) {
+    if (!name.startsWith(WRITER_PREFIX)) continue
+    const dir = join(root, name)
+    const writer = parseWriterName(name)
+    const journal = await readJournal(join(dir, 'journal'))
+    let bytesOnDisk = 0
+    try {
+      const fh = await open(join(dir, 'data'), 'r')
+      try {
+        bytesOnDisk = journal === undefined ? 0 : (await verifyClaims(fh, journal.claims)).total
+      } finally {
+        await fh.close()
+      }
+    } catch {
+      bytesOnDisk = 0
+    }
+    out.push({ dir, writer, live: writer !== undefined && !writerIsDead(writer, basename(dir)), journal, bytesOnDisk })
+  }
+  return out
+}

@@ -1,0 +1,188 @@
+import type { FileHandle } from 'node:fs/promises'
+import { commitFile } from '../commit/commit-file.js'
+import { fsError, type HaulError } from '../errors.js'
+import { JOURNAL_VERSION, JournalWriter, type HeadRecord, type JournalRecord } from './journal.js'
+import { RangeSet } from './range-set.js'
+import { leaveStage, openStage, removeStage, type Stage } from './stage.js'
+
+/** What a partial download belongs to: a dead writer's partial is adopted only when this matches its journal's head. */
+export interface StageIdentity {
+  /** The primary source's id. */
+  readonly source: string
+  /** describeExpected() of the expected digests. */
+  readonly expected: string
+  /** The expected size, when given. */
+  readonly size: number | undefined
+}
+
+/**
+ * The stage of one file transaction: this writer's staging folder with the partial file open,
+ * its journal, and the byte ranges known to be written (re-checked ones when it adopted a dead
+ * writer's partial). Bytes go in through {@link writeAt} and {@link written}; the file leaves
+ * through {@link commitTo} (into the destination) or {@link abandon} (kept for resume, or removed).
+ */
+export class StagedFile {
+  readonly dataPath: string
+  readonly journalPath: string
+  readonly data: FileHandle
+  /** The journal's head: source, expected digests, size, validators per source. */
+  head!: HeadRecord
+  /** The file's size, once known. */
+  size: number | undefined
+  /** Bytes written (and, when resumed, re-checked). */
+  ranges: RangeSet
+  /** Bytes already there when the stage opened. */
+  readonly resumedFrom: number
+  /** Called once when a journal write fails: without a journal, what arrives next could not be resumed. */
+  onJournalFailure: (error: HaulError) => void = () => undefined
+  readonly #stage: Stage
+  readonly #writebackBytes: number
+  #journal: JournalWriter | undefined
+  #journalFailure: unknown
+  #unsynced = 0
+  #writeback: Promise<void> | undefined
+
+  private constructor(stage: Stage, size: number | undefined, writebackBytes: number) {
+    this.#stage = stage
+    this.dataPath = stage.dataPath
+    this.journalPath = stage.journalPath
+    this.data = stage.data
+    this.ranges = stage.verified ?? new RangeSet()
+    this.resumedFrom = this.ranges.total
+    this.size = size
+    this.#writebackBytes = writebackBytes
+  }
+
+  /**
+   * Opens this writer's stage for `destination`: adopts a dead writer's partial whose journal
+   * matches `identity` (appending to its journal), or starts an empty one with a new journal.
+   * @param writebackBytes written bytes between background datasyncs; 0: none
+   */
+  static async open(destination: string, identity: StageIdentity, writebackBytes: number, signal: AbortSignal): Promise<StagedFile> {
+    const stage = await openStage(
+      destination,
+      (state) => state.head.source === identity.source && state.head.expected === identity.expected && (identity.size === undefined || state.head.size === undefined || state.head.size === identity.size),
+      signal,
+    )
+    const previous = stage.previous?.head
+    const staged = new StagedFile(stage, identity.size ?? previous?.size, writebackBytes)
+    try {
+      if (previous !== undefined) {
+        staged.head = previous
+        staged.#journal = await JournalWriter.append(stage.journalPath).catch((err: unknown) => {
+          throw fsError(err, 'open the journal', stage.journalPath)
+        })
+      } else {
+        staged.head = { t: 'head', v: JOURNAL_VERSION, source: identity.source, expected: identity.expected, validators: {}, created: new Date().toISOString(), ...(staged.size === undefined ? {} : { size: staged.size }) }
+        staged.#journal = await JournalWriter.create(stage.journalPath, staged.head).catch((err: unknown) => {
+          throw fsError(err, 'write the journal', stage.journalPath)
+        })
+      }
+    } catch (err) {
+      await staged.abandon(true)
+      staged.leave()
+      throw err
+    }
+    return staged
+  }
+
+  /** Writes `buffer[0, length)` at `at`; every byte or a HaulError. */
+  async writeAt(buffer: Buffer, length: number, at: number): Promise<void> {
+    try {
+      for (let done = 0; done < length; ) {
+        const { bytesWritten } = await this.data.write(buffer, done, length - done, at + done)
+        if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' })
+        done += bytesWritten
+      }
+    } catch (err) {
+      throw fsError(err, 'write to the partial file', this.dataPath)
+    }
+  }
+
+  /** `length` bytes at `at` reached the file (page cache). */
+  written(at: number, length: number): void {
+    this.#unsynced += length
+    if (this.#unsynced >= this.#writebackBytes && this.#writeback === undefined && this.#writebackBytes > 0) {
+      this.#unsynced = 0
+      // A failure here shows again in the fsync before the commit, which is where it counts.
+      this.#writeback = this.data.datasync().then(
+        () => (this.#writeback = undefined),
+        () => (this.#writeback = undefined),
+      )
+    }
+    this.ranges.add(at, at + length)
+  }
+
+  /** Appends a data record for written bytes [start, end). */
+  record(start: number, end: number, checksum: string): void {
+    this.#write({ t: 'data', s: start, e: end, x: checksum })
+  }
+
+  /** Records a source's validator (ETag, Last-Modified, CID) in the head and the journal. */
+  noteValidator(label: string, validator: string): void {
+    this.head.validators[label] = validator
+    this.#write({ t: 'info', label, validator, ...(this.size === undefined ? {} : { size: this.size }) })
+  }
+
+  /** The size became known (from a source, or from where the body ended). */
+  learnSize(size: number): void {
+    this.size = size
+    this.head.size = size
+  }
+
+  /** Truncates everything and starts the journal over (the remote changed or can't resume). */
+  async reset(size: number | undefined): Promise<void> {
+    await this.#writeback
+    await this.data.truncate(0).catch((err: unknown) => {
+      throw fsError(err, 'truncate the partial file', this.dataPath)
+    })
+    this.ranges.clear()
+    this.size = size
+    this.head = { ...this.head, validators: {}, created: new Date().toISOString() }
+    if (size === undefined) delete this.head.size
+    else this.head.size = size
+    await this.#journal!.reset(this.head).catch((err: unknown) => {
+      throw fsError(err, 'write the journal', this.journalPath)
+    })
+  }
+
+  /** Closes the journal once every byte is in; throws if a journal write had failed. */
+  async closeJournal(): Promise<void> {
+    await this.#journal?.close()
+    this.#journal = undefined
+    if (this.#journalFailure !== undefined) throw fsError(this.#journalFailure, 'write the journal', this.journalPath)
+  }
+
+  /** Makes the verified file durable and renames it onto `destination`. */
+  async commitTo(destination: string): Promise<void> {
+    await this.#writeback
+    await commitFile(this.data, this.dataPath, destination)
+  }
+
+  /** Removes this writer's folder (after the commit, or when nothing in it is worth keeping). */
+  async remove(): Promise<void> {
+    await removeStage(this.#stage).catch(() => undefined)
+  }
+
+  /** Closes everything after a failure; the partial stays for resume when `keep` and it holds any byte. */
+  async abandon(keep: boolean): Promise<void> {
+    await this.#journal?.close().catch(() => undefined)
+    await this.#writeback
+    await this.data.close().catch(() => undefined)
+    // Nothing worth resuming: leave the folder as it was.
+    if (!keep || this.ranges.total === 0) await this.remove()
+  }
+
+  /** The transaction is over: a later one may adopt this folder. */
+  leave(): void {
+    leaveStage(this.#stage)
+  }
+
+  #write(record: JournalRecord): void {
+    this.#journal?.write(record).catch((err: unknown) => {
+      if (this.#journalFailure !== undefined) return
+      this.#journalFailure = err
+      this.onJournalFailure(fsError(err, 'write the journal', this.journalPath))
+    })
+  }
+}

@@ -1,0 +1,30 @@
+import { createHash } from 'node:crypto'
+import { basename, dirname, join } from 'node:path'
+
+/**
+ * Staging lives beside the destination (same directory, so the final rename never crosses a
+ * filesystem): `.NAME.haul/` holds the lock file and one directory per writer, each with the
+ * partial `data` and its `journal`.
+ *
+ * Correctness does not rest on the lock (flock/OFD can silently succeed on network filesystems):
+ * every writer writes only inside its own directory, and takes over an orphan's directory by one
+ * atomic rename, which exactly one process can win. A directory is an orphan only when its
+ * writer, named in the directory's name, is known dead (same host, pid gone or reused).
+ */
+
+/** Longest destination name used as is in the staging name; longer ones are shortened + hashed. */
+const MAX_PLAIN_NAME_BYTES = 200
+
+/** The hidden staging directory for a destination (beside it, so the rename stays on one filesystem). */
+export function stagingDirFor(destination: string): string {
+  const name = basename(destination)
+  if (Buffer.byteLength(name) <= MAX_PLAIN_NAME_BYTES) return join(dirname(destination), `.${name}.haul`)
+  // A 255-byte name would not fit with the dot and suffix: keep a readable prefix and a hash.
+  const short = Array.from(name).slice(0, 100).join('')
+  return join(dirname(destination), `.${short}-${createHash('sha256').update(name).digest('hex').slice(0, 16)}.haul`)
+}
+
+/** The lock file for a destination. */
+export function lockPathFor(destination: string): string {
+  return join(stagingDirFor(destination), 'lock')
+}
