@@ -22,7 +22,7 @@ export type {
   ErrorEvent,
   EventListener,
 } from './events.js'
-export type { Source, RemoteInfo, ReadRequest, ReadResponse } from './source.js'
+export type { Source, RemoteInfo, ReadRequest, ReadResponse, BufferLender } from './source.js'
 export type { DownloadOptions, DownloadResult, DigestOptions } from './options.js'
 export * from './defaults.js'
 export { resolveOptions, OPTION_BOUNDS, MAX_CONNECTIONS, checkpointBytesFor, WRITE_BATCH_BYTES } from './resolve-options.js'

@@ -1,4 +1,4 @@
-import { HaulError, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
+import { HaulError, type BufferLender, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
 import type { Dispatcher } from 'undici'
 import { parseContentDisposition } from './content-disposition.js'
 import {
@@ -65,6 +65,12 @@ export interface HttpSourceOptions {
    * @default the process's pool (idle connections close after DEFAULT_KEEP_ALIVE_TIMEOUT_MS)
    */
   sockets?: SocketPool | false
+}
+
+/** How a read's body may use memory: ReadRequest's reuseChunks and buffers. */
+interface BodyMemory {
+  reuseChunks: boolean
+  buffers?: BufferLender
 }
 
 const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie)$|auth|token|key|secret|session|password/i
@@ -162,16 +168,17 @@ export class HttpSource implements Source {
    * `offset: 0` with the current content whole when the server did not (or must not) serve the
    * range. Errors are HaulErrors; `transient` says whether another attempt may help.
    */
-  async read({ offset, end, validator, signal, reuseChunks = false }: ReadRequest): Promise<ReadResponse> {
-    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal, reuseChunks)
+  async read({ offset, end, validator, signal, reuseChunks = false, buffers }: ReadRequest): Promise<ReadResponse> {
+    const memory: BodyMemory = { reuseChunks, ...(buffers === undefined ? {} : { buffers }) }
+    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal, memory)
     const asked = `bytes=${offset}-${end === undefined ? '' : end - 1}`
     const conditional = validator !== undefined && !validator.startsWith('W/')
-    const res = await this.#send('GET', conditional ? { range: asked, 'if-range': validator } : { range: asked }, signal, reuseChunks)
+    const res = await this.#send('GET', conditional ? { range: asked, 'if-range': validator } : { range: asked }, signal, memory)
     if (res.statusCode === 200) return this.#respondWhole(res, signal)
     if (res.statusCode === 416) {
       // The remote no longer has a byte at `offset`: it changed (shrank). Start over.
       await discard(res.body)
-      return this.#readWhole(signal, reuseChunks)
+      return this.#readWhole(signal, memory)
     }
     if (res.statusCode !== 206) throw await this.#failure(res)
 
@@ -195,7 +202,7 @@ export class HttpSource implements Source {
     const changed = (validator !== undefined && current !== undefined && current !== validator) || (this.#info.size !== undefined && total !== this.#info.size)
     if (changed) {
       await discard(res.body)
-      return this.#readWhole(signal, reuseChunks)
+      return this.#readWhole(signal, memory)
     }
     return this.#respond(res, offset, range.end - range.start + 1, total, signal)
   }
@@ -210,8 +217,8 @@ export class HttpSource implements Source {
   }
 
   /** A plain GET: the whole current content, from 0. */
-  async #readWhole(signal: AbortSignal, reuseChunks: boolean): Promise<ReadResponse> {
-    const res = await this.#send('GET', {}, signal, reuseChunks)
+  async #readWhole(signal: AbortSignal, memory: BodyMemory): Promise<ReadResponse> {
+    const res = await this.#send('GET', {}, signal, memory)
     if (res.statusCode === 200) return this.#respondWhole(res, signal)
     if (res.statusCode === 206) {
       const range = parseContentRange(header(res.headers, 'content-range'))
@@ -226,8 +233,8 @@ export class HttpSource implements Source {
     throw await this.#failure(res)
   }
 
-  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal, reuseChunks = false): Promise<FinalResponse> {
-    return requestFollowingRedirects(this.#hop(reuseChunks), this.url, {
+  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal, memory: BodyMemory = { reuseChunks: false }): Promise<FinalResponse> {
+    return requestFollowingRedirects(this.#hop(memory), this.url, {
       method,
       headers: { ...this.#headers, ...extra },
       credentialsFor: (url) => ({
@@ -240,7 +247,7 @@ export class HttpSource implements Source {
   }
 
   /** Sends one hop: on the socket fast path when it takes the request and its response, else through undici. */
-  #hop(reuseChunks: boolean): SendHop {
+  #hop(memory: BodyMemory): SendHop {
     return async (url, init): Promise<HopResponse> => {
       if (this.#sockets !== undefined && url.protocol === 'http:') {
         const res = await this.#sockets.request({
@@ -249,7 +256,7 @@ export class HttpSource implements Source {
           signal: AbortSignal.any([init.signal, this.#closed.signal]),
           connectTimeoutMs: this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
           ioTimeoutMs: Math.max(this.#options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, this.#options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS),
-          reuseChunks,
+          ...memory,
         })
         if (res !== undefined) return res
       }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import type { BufferLender } from '@haul/core'
 import { connect, type Socket } from 'node:net'
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './defaults.js'
 import { framingOf, MAX_HEAD_BYTES, parseResponseHead, type BodyFraming, type ResponseHead } from './response-head.js'
@@ -42,6 +43,8 @@ export interface PlainRequest {
    * otherwise every chunk stays valid for as long as the consumer holds it.
    */
   reuseChunks: boolean
+  /** Memory to read the body into (core's pool): chunks then lie in it and reach the disk uncopied. */
+  buffers?: BufferLender
 }
 
 /** A response from the fast path; `body` behaves like undici's for what HttpSource uses. */
@@ -81,8 +84,11 @@ interface Slot {
   handed: number
   /** No more reads go into it. */
   retired: boolean
-  /** `pooled`: one of the connection's reused buffers; `owned`: the consumer keeps it; `parking`: one read after a pause. */
-  kind: 'pooled' | 'owned' | 'parking'
+  /**
+   * `pooled`: one of the connection's reused buffers; `lent`: the consumer's (ReadRequest.buffers),
+   * filled to its end; `owned`: memory the consumer keeps; `parking`: one read after a pause.
+   */
+  kind: 'pooled' | 'lent' | 'owned' | 'parking'
 }
 
 /**
@@ -102,15 +108,24 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   #waiter: (() => void) | undefined
   #paused = false
   #iterating = false
+  readonly #lender: BufferLender | undefined
+  /** A lent buffer that arrived while reading waited for one. */
+  #spare: Buffer | undefined
+  #acquiring = false
 
   /** @internal `leftover`: body bytes that came with the head (copied: the head buffer is the connection's). */
-  constructor(conn: Connection, framing: BodyFraming, reuse: boolean, leftover: Buffer) {
+  constructor(conn: Connection, framing: BodyFraming, reuse: boolean, leftover: Buffer, lender: BufferLender | undefined) {
     this.#conn = conn
     this.#reuse = reuse
+    this.#lender = lender
     this.#remaining = framing.kind === 'length' ? framing.length : framing.kind === 'close' ? Number.POSITIVE_INFINITY : 0
     const n = Math.min(leftover.length, this.#remaining)
     if (n > 0) {
-      this.#slots.push({ buffer: Buffer.from(leftover.subarray(0, n)), fill: n, handed: 0, retired: true, kind: 'owned' })
+      // Into the first lent buffer when there is one, so the reads after it continue in place.
+      const lent = lender?.take()
+      const buffer = lent ?? Buffer.allocUnsafeSlow(n)
+      leftover.copy(buffer, 0, 0, n)
+      this.#slots.push({ buffer, fill: n, handed: 0, retired: lent === undefined || n === lent.length, kind: lent === undefined ? 'owned' : 'lent' })
       this.#remaining -= n
     }
     this.#ended = this.#remaining === 0
@@ -132,8 +147,13 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   /** Makes sure the last slot can take the next read; sets #paused when only a parking one can. */
   #prepare(): void {
     const last = this.#slots.at(-1)
-    if (last !== undefined && !last.retired && last.buffer.length - last.fill >= Math.min(MIN_READ_BYTES, this.#remaining)) return
+    if (last !== undefined && !last.retired) {
+      const room = last.buffer.length - last.fill
+      // A lent buffer is filled to its end, so that it goes to the disk whole.
+      if (last.kind === 'lent' ? room > 0 : room >= Math.min(MIN_READ_BYTES, this.#remaining)) return
+    }
     if (last !== undefined) last.retired = true
+    if (this.#lender !== undefined) return this.#prepareLent()
     const buffers = this.#conn.buffers
     const reused = this.#reuse ? buffers.free.pop() : undefined
     if (reused !== undefined) {
@@ -152,12 +172,36 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
     }
   }
 
+  /** The next read goes into the next lent buffer; while none is free, reading pauses until one is. */
+  #prepareLent(): void {
+    const lent = this.#spare ?? this.#lender!.take()
+    this.#spare = undefined
+    if (lent !== undefined) {
+      this.#slots.push({ buffer: lent, fill: 0, handed: 0, retired: false, kind: 'lent' })
+      return
+    }
+    this.#paused = true
+    this.#slots.push({ buffer: Buffer.allocUnsafe(PARKING_BYTES), fill: 0, handed: 0, retired: false, kind: 'parking' })
+    if (this.#acquiring) return
+    this.#acquiring = true
+    void this.#lender!.acquire().then((buffer) => {
+      this.#acquiring = false
+      // A body that ended meanwhile leaves it to the lender, which takes back what nobody filled.
+      if (this.#ended || this.#failure !== undefined) return
+      this.#spare = buffer
+      if (this.#paused) {
+        this.#paused = false
+        this.#conn.resume()
+      }
+    })
+  }
+
   /** @internal `n` bytes landed in the last target. Returns false to pause reading. */
   received(n: number): boolean {
     const slot = this.#slots.at(-1)!
     slot.fill += n
     this.#remaining -= n
-    if (slot.kind === 'parking') slot.retired = true
+    if (slot.kind === 'parking' || slot.fill === slot.buffer.length) slot.retired = true
     if (this.#remaining === 0) this.#ended = true
     else {
       this.#prepare()
@@ -206,7 +250,7 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
       this.#slots.shift()
       if (first.kind === 'pooled') this.#conn.buffers.free.push(first.buffer)
     }
-    if (this.#paused && (this.#reuse ? this.#conn.buffers.free.length > 0 : this.#unhanded() <= READ_BUFFER_BYTES)) {
+    if (this.#paused && this.#lender === undefined && (this.#reuse ? this.#conn.buffers.free.length > 0 : this.#unhanded() <= READ_BUFFER_BYTES)) {
       this.#paused = false
       this.#conn.resume()
     }
@@ -263,6 +307,7 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
 interface Pending {
   method: string
   reuse: boolean
+  lender: BufferLender | undefined
   resolve: (answer: { head: ResponseHead; body: SocketBody } | 'other') => void
   reject: (error: Error) => void
 }
@@ -345,7 +390,7 @@ class Connection {
     const leftover = this.#head.subarray(head.length, this.#headFill)
     const connection = headerTokens(head.headers.connection)
     if (head.minor === 0 || framing.kind === 'close' || connection.includes('close') || (framing.kind === 'length' && leftover.length > framing.length)) this.#keepAlive = false
-    const next = new SocketBody(this, framing, pending.reuse, leftover)
+    const next = new SocketBody(this, framing, pending.reuse, leftover, pending.lender)
     this.#body = next
     this.#headFill = 0
     pending.resolve({ head, body: next })
@@ -377,7 +422,7 @@ class Connection {
     this.#unlisten = () => signal.removeEventListener('abort', onAbort)
     return new Promise((resolve, reject) => {
       if (this.#dead) return reject(new SocketError('the connection is closed', 'UND_ERR_SOCKET'))
-      this.#pending = { method, reuse: request.reuseChunks, resolve, reject }
+      this.#pending = { method, reuse: request.reuseChunks, lender: request.buffers, resolve, reject }
       this.socket.write(wire, 'latin1')
     })
   }

@@ -211,6 +211,52 @@ describe('SocketPool', () => {
     expect(memory.size).toBeLessThanOrEqual(2)
   })
 
+  it('reads into lent buffers, each filled from its start to its end, and waits when every one is out', async () => {
+    const body = seeded(6 * 1024 * 1024 + 3, 5)
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body) }))
+    // A lender of two 1 MiB buffers, given back late, so reading must wait for them.
+    const lent = new Map<ArrayBufferLike, Buffer>()
+    const free: Buffer[] = []
+    const waiting: Array<(b: Buffer) => void> = []
+    const lender = {
+      take: (): Buffer | undefined => {
+        const b = free.pop() ?? (lent.size < 2 ? Buffer.allocUnsafeSlow(1024 * 1024) : undefined)
+        if (b !== undefined) lent.set(b.buffer, b)
+        return b
+      },
+      acquire: (): Promise<Buffer> => new Promise((resolve) => waiting.push(resolve)),
+    }
+    const giveBack = (b: Buffer): void => {
+      const waiter = waiting.shift()
+      if (waiter !== undefined) waiter(b)
+      else free.push(b)
+    }
+    const res = await pool().request(get(`${server.url}/f`, { buffers: lender }))
+    const hash = createHash('sha256')
+    let current: Buffer | undefined
+    let fill = 0
+    let lentBytes = 0
+    for await (const chunk of res!.body) {
+      hash.update(chunk)
+      const owner = lent.get(chunk.buffer)
+      if (owner === undefined) continue // the bytes of one read after a pause land elsewhere
+      if (owner !== current) {
+        if (current !== undefined) {
+          expect(fill).toBe(current.length) // the previous one went out full
+          const done = current
+          setTimeout(() => giveBack(done), 5)
+        }
+        current = owner
+        fill = 0
+      }
+      expect(chunk.byteOffset).toBe(owner.byteOffset + fill)
+      fill += chunk.length
+      lentBytes += chunk.length
+    }
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(body).digest('hex'))
+    expect(lentBytes).toBeGreaterThan(body.length / 2)
+  })
+
   it('keeps every chunk valid without reuseChunks', async () => {
     const body = seeded(5 * 1024 * 1024, 4)
     const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body), pieces: [100, 7000, 1 << 20] }))

@@ -7,6 +7,7 @@ import type { RemoteInfo, Source } from '../source.js'
 import { checkFreeSpace } from '../stage/preflight.js'
 import type { StagedFile } from '../stage/staged-file.js'
 import { judgeResponse } from './accept.js'
+import { BufferLoan } from './buffer-loan.js'
 import type { ProgressReporter } from './progress.js'
 import { backoffDelay, sleep } from './retry.js'
 import { SegmentScheduler, type Segment } from './segments.js'
@@ -211,6 +212,7 @@ export class FetchRounds {
     let received = 0
     let ttfb: number | undefined
     let writer: SegmentWriter | undefined
+    const loan = new BufferLoan(this.#sink.pool)
     pool.begin(source)
     this.#reading++
     try {
@@ -220,14 +222,15 @@ export class FetchRounds {
         ...(segment.end === Number.POSITIVE_INFINITY ? {} : { end: segment.end }),
         ...(validator === undefined ? {} : { validator }),
         signal: controller.signal,
-        // SegmentWriter.push copies every chunk before the loop below asks for the next.
+        // SegmentWriter.push copies every chunk (or takes its lent buffer) before the loop below asks for the next.
         reuseChunks: true,
+        buffers: loan,
       })
       ttfb = Date.now() - started
       const iterator = response.body[Symbol.asyncIterator]()
       try {
         await this.#accept(segment, source, response.info, response.offset)
-        writer = await SegmentWriter.create(this.#sink, segment.pos)
+        writer = await SegmentWriter.create(this.#sink, segment.pos, loan)
         this.#lastSource = source
         for (;;) {
           const next = await iterator.next()
@@ -263,6 +266,7 @@ export class FetchRounds {
       }
       throw err
     } finally {
+      loan.settle()
       dog.stop()
       this.#reading--
       pool.end(source, received, Date.now() - started, ttfb)
