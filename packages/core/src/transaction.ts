@@ -95,6 +95,7 @@ class Transaction {
       })
     } finally {
       signal?.removeEventListener('abort', onAbort)
+      this.#pool.close()
     }
   }
 
