@@ -5,6 +5,7 @@ import { entryRequest, type BatchRequest, type EntryOptions, type GetRequest } f
 import { BatchReporter, describeFile, type BatchFile } from './batch-reporter.js'
 import { ConnectionBudget } from './connection-budget.js'
 import { asHaulError, exitCodeFor, mostSevere } from './exit-codes.js'
+import { optionsFromEnv } from './env-options.js'
 import { defaultOutput, fetchRequest, type GetContext } from './get.js'
 import { parseInputFile } from './input-file.js'
 import { reporterMode } from './reporter.js'
@@ -38,6 +39,7 @@ async function readInput(batch: BatchRequest, context: GetContext): Promise<stri
  */
 export async function runBatch(batch: BatchRequest, context: GetContext, signal: AbortSignal, caught: () => NodeJS.Signals | undefined): Promise<number> {
   const { shared } = batch
+  const tuning = optionsFromEnv(context.env ?? process.env)
   const mode = reporterMode(shared, context.stderr)
   const folder = resolve(context.cwd, batch.dir ?? '')
   const entries: Array<{ source: string; line?: number; options: EntryOptions; error?: string }> = [
@@ -82,7 +84,7 @@ export async function runBatch(batch: BatchRequest, context: GetContext, signal:
       if (other !== undefined) throw new HaulError('HAUL_USAGE', `${file.output} is also the output of ${describeFile(other)}; give this one its own out= name.`, { path: file.output })
       claimed.set(file.output, file)
       file.state = 'active'
-      const result = await fetchRequest(request, file.output, { connections, signal, onEvent: (e) => reporter.event(file, e) })
+      const result = await fetchRequest(request, file.output, { connections, signal, onEvent: (e) => reporter.event(file, e), tuning })
       reporter.landed(file, result.bytes, result.cached)
     } catch (err) {
       const error = asHaulError(err, signal.aborted ? caught() : undefined)

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { Cache, HaulError, defaultCacheDir, formatBytes, isHaulError } from '@haul/core'
+import { optionsFromEnv } from './env-options.js'
 import { exitCodeFor } from './exit-codes.js'
 import type { GetContext } from './get.js'
 
@@ -31,7 +32,9 @@ export async function runCache(argv: string[], context: GetContext): Promise<num
     const [action, ...extra] = positionals
     if (action === undefined || !['ls', 'verify', 'gc'].includes(action) || extra.length > 0) throw new HaulError('HAUL_USAGE', 'haul cache takes ls, verify or gc --max-size SIZE.')
     if ((action === 'gc') !== (values['max-size'] !== undefined)) throw new HaulError('HAUL_USAGE', action === 'gc' ? 'haul cache gc needs --max-size SIZE (e.g. 10G).' : '--max-size goes with haul cache gc.')
-    const cache = new Cache(values.cache ?? defaultCacheDir(context.env ?? process.env))
+    const env = context.env ?? process.env
+    const { lockKind, hashThread } = optionsFromEnv(env)
+    const cache = new Cache(values.cache ?? defaultCacheDir(env), { lockKind, hashThread })
     const out = (value: unknown, text: string): void => {
       context.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`)
     }

@@ -1,6 +1,6 @@
 import { HaulError, isHaulError, type HaulErrorCode } from '@haul/core'
 
-/** The exit status for each error code (DESIGN.md, "Exit codes and error codes"). */
+/** The exit status for each error code (docs/DESIGN.md, "Exit codes and error codes"). */
 export const EXIT_CODES: Readonly<Record<HaulErrorCode, number>> = {
   HAUL_INTERNAL: 1,
   HAUL_USAGE: 2,

@@ -2,8 +2,9 @@ import { join, resolve } from 'node:path'
 import type { DownloadOptions, DownloadResult, HaulEvent } from '@haul/core'
 import { parseGetCommand, type GetRequest } from './args.js'
 import { runBatch } from './batch.js'
+import { optionsFromEnv, type EnvOptions } from './env-options.js'
 import { asHaulError, exitCodeFor } from './exit-codes.js'
-import { nameFromUrl, safeFileName } from './file-name.js'
+import { safeFileName } from './file-name.js'
 import { Reporter, reporterMode, type ReporterStreams } from './reporter.js'
 
 /** Where `get` runs: streams, working folder and the process it may listen to for signals. */
@@ -16,27 +17,17 @@ export interface GetContext extends ReporterStreams {
   env?: NodeJS.ProcessEnv
 }
 
-/** The output name when -o is not given: the remote's suggestion or the URL/CID, made safe, in `cwd`. */
+/**
+ * The output name when -o is not given, in `cwd`: the remote's suggestion or the URL/CID, made
+ * safe. A URL that names a folder (a listing) fails with HAUL_USAGE, pointing at -o.
+ */
 export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal): Promise<string> {
   if (request.kind === 'ipfs') {
     const input = request.ipfs!
     return join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString()))
   }
-  const url = request.url!
-  let suggested: string | undefined
-  try {
-    const { HttpSource } = await import('@haul/http')
-    const probe = new HttpSource(url, { headers: request.headers })
-    try {
-      suggested = (await probe.probe(signal)).fileName
-    } finally {
-      await probe.close()
-    }
-  } catch {
-    // The download itself reports what is wrong with the source; the name falls back to the URL.
-  }
-  // A suggestion with nothing usable left (`..`, blanks) falls back to the URL's name.
-  return join(cwd, safeFileName(suggested, safeFileName(nameFromUrl(url))))
+  const { suggestFileName } = await import('@haul/http')
+  return join(cwd, await suggestFileName(request.url!, { headers: request.headers, signal }))
 }
 
 /** `haul get`: returns the exit status. */
@@ -56,10 +47,11 @@ export async function runGet(argv: string[], context: GetContext): Promise<numbe
     const command = parseGetCommand(argv, context.env)
     if (command.mode === 'batch') return await runBatch(command.batch, context, controller.signal, () => caught)
     const request = command.request
+    const tuning = optionsFromEnv(context.env ?? process.env)
     reporter = new Reporter(reporterMode(request, context.stderr), context)
     const folder = resolve(context.cwd, request.dir ?? '')
     const output = request.output === undefined ? await defaultOutput(request, folder, controller.signal) : resolve(folder, request.output)
-    await fetchRequest(request, output, { connections: request.connections, signal: controller.signal, onEvent: (e) => reporter.event(e) })
+    await fetchRequest(request, output, { connections: request.connections, signal: controller.signal, onEvent: (e) => reporter.event(e), tuning })
     return 0
   } catch (err) {
     const error = asHaulError(err, caught)
@@ -72,8 +64,9 @@ export async function runGet(argv: string[], context: GetContext): Promise<numbe
 }
 
 /** Downloads one parsed request to `output` with the driver its source needs. */
-export async function fetchRequest(request: GetRequest, output: string, run: { connections: number; signal: AbortSignal; onEvent: (e: HaulEvent) => void }): Promise<DownloadResult> {
+export async function fetchRequest(request: GetRequest, output: string, run: { connections: number; signal: AbortSignal; onEvent: (e: HaulEvent) => void; tuning: EnvOptions }): Promise<DownloadResult> {
   const options: DownloadOptions = {
+    ...run.tuning,
     output,
     ...request.digests,
     connections: run.connections,

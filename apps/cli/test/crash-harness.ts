@@ -14,15 +14,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { DEFAULT_CHECKPOINT_BYTES, DEFAULT_WRITE_BUFFER_BYTES } from '@haul/core'
+import { DEFAULT_WRITE_BUFFER_BYTES, resolveOptions } from '@haul/core'
 import { killChildren, startGateway, startOrigin, spawnChild, spawnNode, UnixfsStore, type ChildEvent, type ChildExit, type Origin, type SpawnedChild, type TestGateway } from '@haul/testkit'
 
 export const MiB = 1024 * 1024
 const launcher = fileURLToPath(new URL('./fixtures/traced-haul.mjs', import.meta.url))
 export const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
-
-/** Bytes a connection gathers before one write (WRITE_BATCH_BYTES in core's transaction). */
-const WRITE_BATCH_BYTES = MiB
 
 /**
  * The most a kill may cost, in bytes that had reached the staging file but that the next run
@@ -32,8 +29,9 @@ const WRITE_BATCH_BYTES = MiB
  * JSON records the value a run used.
  */
 export function lossBound(connections: number): number {
-  const checkpoint = Math.max(MiB, Math.floor(DEFAULT_CHECKPOINT_BYTES / connections))
-  return connections * (checkpoint + DEFAULT_WRITE_BUFFER_BYTES + 2 * WRITE_BATCH_BYTES)
+  // The sizes core derives for this many connections: the checkpoint and the write batch (one buffer).
+  const { checkpointBytes, bufferBytes } = resolveOptions({ output: 'loss-bound', connections })
+  return connections * (checkpointBytes + DEFAULT_WRITE_BUFFER_BYTES + 2 * bufferBytes)
 }
 
 /** Whether strace can attach and inject here (ptrace may be forbidden in a container). */

@@ -2,8 +2,8 @@
 // right after `done` — what the block device holds then is what a power cut would leave — and
 // mount the copy (its journal replays, as after a crash). The committed file must be there, whole.
 // Mounted with commit=600, so only haul's own fsyncs put anything on the device; with the
-// directory fsync skipped (HAUL_TEST_SKIP_DIR_FSYNC=1, a test-only hook in core's commitFile) the
-// same check fails: the rename never reached the disk. Needs root and loop devices; skipped
+// fsyncs off (HAUL_FSYNC=0, core's `fsync: false`: the commit stays atomic but is not made
+// durable) the same check fails: the rename never reached the disk. Needs root and loop devices; skipped
 // with the reason otherwise.
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -85,7 +85,7 @@ describe.skipIf(cannot !== undefined)('a power cut right after done (ext4 image 
     expect(await downloadAndCut('synced', {})).toBe('whole')
   }, 60_000)
 
-  it('loses the file when the directory fsync is skipped — the check can fail', async () => {
-    expect(await downloadAndCut('unsynced', { HAUL_TEST_SKIP_DIR_FSYNC: '1' })).not.toBe('whole')
+  it('loses the file when the fsyncs are skipped — the check can fail', async () => {
+    expect(await downloadAndCut('unsynced', { HAUL_FSYNC: '0' })).not.toBe('whole')
   }, 60_000)
 })

@@ -28,3 +28,7 @@ export const DEFAULT_SPACE_MARGIN_BYTES = 1024 * 1024
 export const DEFAULT_PROGRESS_INTERVAL_MS = 200
 /** Bytes buffered per connection before writes apply backpressure. */
 export const DEFAULT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+/** Written bytes after which a datasync starts in the background (64 MiB). */
+export const DEFAULT_WRITEBACK_BYTES = 64 * 1024 * 1024
+/** The lock kind: an OFD lock, falling back to the abstract socket. */
+export const DEFAULT_LOCK_KIND = 'auto'

@@ -2,6 +2,10 @@
  * @haul/core — the download transaction every haul driver uses:
  * lock → stage → fetch (resume, retry, rotate sources) → verify → atomic commit.
  *
+ * This entry point is for library users: {@link runDownload} with a {@link Source}, its options
+ * and their bounds, events, errors, digests and the cache. What a driver author needs beyond
+ * that (the destination shell, commits, retry helpers, block digests) is on `@haul/core/driver`.
+ *
  * @example
  * ```ts
  * import { runDownload, type Source } from '@haul/core'
@@ -9,27 +13,13 @@
  * ```
  * @packageDocumentation
  */
-export { HaulError, isHaulError } from './errors.js'
-export type { HaulErrorCode, HaulErrorFacts } from './errors.js'
-export type {
-  HaulEvent,
-  StartEvent,
-  WaitEvent,
-  ProgressEvent,
-  RetryEvent,
-  SourceEvent,
-  DoneEvent,
-  ErrorEvent,
-  EventListener,
-} from './events.js'
-export type { Source, RemoteInfo, ReadRequest, ReadResponse, BufferLender } from './source.js'
-export type { DownloadOptions, DownloadResult, DigestOptions } from './options.js'
-export * from './defaults.js'
-export { resolveOptions, OPTION_BOUNDS, MAX_CONNECTIONS, checkpointBytesFor, WRITE_BATCH_BYTES } from './resolve-options.js'
-export type { ResolvedOptions, OptionBound } from './resolve-options.js'
-export { backoffDelay, parseRetryAfter, isTransientStatus, sleep } from './fetch/retry.js'
-export type { BackoffOptions } from './fetch/retry.js'
+export * from './common.js'
 export { runDownload } from './transaction.js'
+export * from './defaults.js'
+export { resolveOptions, OPTION_BOUNDS, MAX_CONNECTIONS } from './resolve-options.js'
+export type { ResolvedOptions, OptionBound } from './resolve-options.js'
+export { LOCK_KINDS } from './lock/lock.js'
+export { abortedError } from './errors.js'
 export {
   parseExpectedDigests,
   parseIntegrity,
@@ -39,16 +29,9 @@ export {
   DIGEST_BYTES,
 } from './verify/digest.js'
 export type { DigestAlgorithm, ExpectedDigest } from './verify/digest.js'
-export { MultiHasher } from './verify/hasher.js'
-export { digestBlock } from './verify/block-digest.js'
-export type { BlockDigest } from './verify/block-digest.js'
-export { checkFreeSpace } from './stage/preflight.js'
 export { formatBytes } from './format.js'
 export { listStaged } from './stage/list-staged.js'
 export type { StagedEntry } from './stage/list-staged.js'
-export { readJournal } from './stage/journal.js'
 export type { JournalState, HeadRecord, DataRecord } from './stage/journal.js'
-export { abortedError, fsError } from './errors.js'
-export { Cache } from './cache/cache.js'
 export { defaultCacheDir } from './cache/cache-dir.js'
 export type { CacheEntry, CacheVerifyReport, CacheGcReport } from './cache/maintenance.js'

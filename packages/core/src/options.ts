@@ -1,4 +1,5 @@
 import type { EventListener } from './events.js'
+import type { LockKind } from './lock/lock.js'
 
 /** Expected content, in any of the accepted spellings. All given digests must match. */
 export interface DigestOptions {
@@ -55,6 +56,33 @@ export interface DownloadOptions extends DigestOptions {
    * @default false
    */
   noWait?: boolean
+  /**
+   * Which lock guards the destination (see {@link LockKind}); every process sharing a
+   * destination must use the same kind.
+   * @default 'auto'
+   */
+  lockKind?: LockKind
+  /**
+   * Written bytes after which a datasync starts in the background, so the kernel writes the file
+   * back while it downloads and the fsync before the commit has little left to do. 0 turns it off.
+   * @default 67108864 (64 MiB)
+   */
+  writebackBytes?: number
+  /**
+   * Hash on the process's worker thread (node:crypto digests), so hashing runs beside the
+   * network and the disk; false hashes on the calling thread.
+   * @default true
+   */
+  hashThread?: boolean
+  /**
+   * fsync the file before its rename and the folder after it, so that a power cut right after
+   * `done` cannot lose the commit. false keeps the commit atomic against a crash of the process
+   * (the destination holds the old file or the whole new one) but not against a power cut or a
+   * kernel crash, which may leave the destination as it was: for scratch disks where speed
+   * matters more, and to show what the fsyncs are for (apps/cli/test/power-cut.test.ts).
+   * @default true
+   */
+  fsync?: boolean
   /** Backoff tuning. */
   backoff?: {
     /** @default 500 */

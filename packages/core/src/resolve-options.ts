@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import * as D from './defaults.js'
 import { HaulError } from './errors.js'
 import type { BackoffOptions } from './fetch/retry.js'
+import { checkLockKind, type LockKind } from './lock/lock.js'
 import type { DownloadOptions } from './options.js'
 import { parseExpectedDigests, type ExpectedDigest } from './verify/digest.js'
 
@@ -25,6 +26,7 @@ export const OPTION_BOUNDS = {
   stallTimeoutMs: { default: D.DEFAULT_STALL_TIMEOUT_MS, min: 1, max: 86_400_000 },
   lowSpeedBytesPerSecond: { default: D.DEFAULT_LOW_SPEED_BYTES_PER_SECOND, min: 0, max: Number.MAX_SAFE_INTEGER },
   lowSpeedWindowMs: { default: D.DEFAULT_LOW_SPEED_WINDOW_MS, min: 1, max: 86_400_000 },
+  writebackBytes: { default: D.DEFAULT_WRITEBACK_BYTES, min: 0, max: Number.MAX_SAFE_INTEGER },
 } as const satisfies Record<string, OptionBound>
 
 /** How often the whole download starts over from 0 (remote changed) before giving up. */
@@ -36,16 +38,6 @@ export const WRITE_BATCH_BYTES = 1024 * 1024
 const POOL_BUFFERS_PER_CONNECTION = D.DEFAULT_WRITE_BUFFER_BYTES / WRITE_BATCH_BYTES + 2
 /** Pool buffers beyond those: how far hashing may lag behind the disk. */
 const POOL_BUFFERS_HASH_LAG = 2
-/**
- * Written bytes after which a datasync starts in the background, so the kernel writes the file
- * back while it downloads and the fsync before the commit has little left to do. 0 turns it off.
- */
-const WRITEBACK_BYTES = writebackBytes(process.env.HAUL_WRITEBACK_MIB)
-
-function writebackBytes(mib: string | undefined): number {
-  const n = Number(mib ?? 64)
-  return Number.isFinite(n) && n >= 0 ? n * 1024 * 1024 : 64 * 1024 * 1024
-}
 
 /**
  * Bytes one connection writes between journal records: the checkpoint budget is shared by the
@@ -87,6 +79,9 @@ export interface ResolvedOptions {
   readonly buffers: number
   /** Written bytes between background datasyncs; 0: none. */
   readonly writebackBytes: number
+  readonly lockKind: LockKind
+  readonly hashThread: boolean
+  readonly fsync: boolean
 }
 
 function bounded(value: number | undefined, name: keyof typeof OPTION_BOUNDS): number {
@@ -109,6 +104,8 @@ export function resolveOptions(options: DownloadOptions): ResolvedOptions {
   const stallTimeoutMs = bounded(options.stallTimeoutMs, 'stallTimeoutMs')
   const lowSpeedBytesPerSecond = bounded(options.lowSpeedBytesPerSecond, 'lowSpeedBytesPerSecond')
   const lowSpeedWindowMs = bounded(options.lowSpeedWindowMs, 'lowSpeedWindowMs')
+  const writebackBytes = bounded(options.writebackBytes, 'writebackBytes')
+  const lockKind = checkLockKind(options.lockKind ?? D.DEFAULT_LOCK_KIND)
   if (options.size !== undefined && (!Number.isSafeInteger(options.size) || options.size < 0)) throw new HaulError('HAUL_USAGE', `size must be a byte count, got ${options.size}.`)
   return {
     destination: resolve(options.output),
@@ -124,6 +121,9 @@ export function resolveOptions(options: DownloadOptions): ResolvedOptions {
     checkpointBytes: checkpointBytesFor(connections),
     bufferBytes: WRITE_BATCH_BYTES,
     buffers: connections * POOL_BUFFERS_PER_CONNECTION + POOL_BUFFERS_HASH_LAG,
-    writebackBytes: WRITEBACK_BYTES,
+    writebackBytes,
+    lockKind,
+    hashThread: options.hashThread ?? true,
+    fsync: options.fsync ?? true,
   }
 }

@@ -83,8 +83,9 @@ class Transaction {
       const destination = this.#o.destination
       const existing = await stat(destination).catch(() => undefined)
       if (existing?.isDirectory() === true) throw new HaulError('HAUL_USAGE', `The output ${destination} is a directory; give a file path.`, { path: destination })
-      return await withDestination(destination, { noWait: this.#o.noWait, signal: this.#master.signal, onWait: (lock) => this.#emit({ event: 'wait', output: destination, lock }) }, async (held) => {
-        const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size)
+      const shell = { noWait: this.#o.noWait, lockKind: this.#o.lockKind, signal: this.#master.signal, onWait: (lock: string) => this.#emit({ event: 'wait', output: destination, lock }) }
+      return await withDestination(destination, shell, async (held) => {
+        const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size, this.#o.hashThread)
         if (cached === undefined) return this.#download()
         await removeDeadStages(destination)
         this.#emit({ event: 'done', path: destination, bytes: cached.size, sha256: cached.sha256, cached: true })
@@ -108,7 +109,7 @@ class Transaction {
     try {
       const newHasher = async (): Promise<void> => {
         await hasher?.drop()
-        hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm), () => stage.size), stage.data, this.#pool)
+        hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm), this.#o.hashThread, () => stage.size), stage.data, this.#pool)
         // A resumed prefix is read back and hashed in the background while new bytes arrive.
         hasher.extend(stage.ranges.prefixEnd)
       }
@@ -166,7 +167,7 @@ class Transaction {
         )
       }
       try {
-        await stage.commitTo(destination)
+        await stage.commitTo(destination, { fsync: this.#o.fsync })
       } catch (err) {
         keep = false // an fsync error is never retried: the staged bytes may be lost already
         throw err

@@ -61,7 +61,7 @@ describe('StreamDigest on the hash thread', () => {
 
   it('hashes a stream known to be small where it is read, handing each buffer back at once', async () => {
     const data = testBytes(2 * MiB, 5)
-    const digest = await StreamDigest.create([], () => data.length)
+    const digest = await StreamDigest.create([], true, () => data.length)
     const released: Buffer[] = []
     const buffer = Buffer.from(data) // owns its memory: the thread would have taken it
     digest.update(buffer, buffer.length, (b) => released.push(b))

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { killChildren, spawnNode, type ChildEvent, type SpawnedChild } from '@haul/testkit'
 import { isHaulError } from '../src/errors.js'
-import { acquireLock } from '../src/lock/lock.js'
+import { acquireLock, acquireLock as acquireKind, type DestinationLock, type LockKind, type LockOptions } from '../src/lock/lock.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/lock-child.mjs', import.meta.url))
 const now = (): number => performance.timeOrigin + performance.now()
@@ -223,15 +223,8 @@ describe.each([
 })
 
 describe.each(['ofd', 'socket'] as const)('acquireLock within one process (%s)', (kind) => {
-  const saved = process.env.HAUL_LOCK
-  beforeEach(() => {
-    if (kind === 'socket') process.env.HAUL_LOCK = 'socket'
-    else delete process.env.HAUL_LOCK
-  })
-  afterEach(() => {
-    if (saved === undefined) delete process.env.HAUL_LOCK
-    else process.env.HAUL_LOCK = saved
-  })
+  // 'ofd' is what the automatic choice picks where the addon loads; 'socket' is forced.
+  const acquireLock = (path: string, options: LockOptions = {}): Promise<DestinationLock> => acquireKind(path, { ...options, kind: kind === 'socket' ? 'socket' : 'auto' })
 
   it('makes a second acquire in the same process wait for the first release (the lock is not per process)', async () => {
     const path = join(dir, 'a', 'b', 'file.lock')
@@ -265,15 +258,8 @@ describe.each(['ofd', 'socket'] as const)('acquireLock within one process (%s)',
   })
 })
 
-describe('HAUL_LOCK', () => {
+describe('the lock kind', () => {
   it('rejects an unknown lock kind with HAUL_USAGE', async () => {
-    const saved = process.env.HAUL_LOCK
-    process.env.HAUL_LOCK = 'flock'
-    try {
-      await expect(acquireLock(join(dir, 'file.lock'))).rejects.toMatchObject({ code: 'HAUL_USAGE' })
-    } finally {
-      if (saved === undefined) delete process.env.HAUL_LOCK
-      else process.env.HAUL_LOCK = saved
-    }
+    await expect(acquireLock(join(dir, 'file.lock'), { kind: 'flock' as LockKind })).rejects.toMatchObject({ code: 'HAUL_USAGE' })
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { backoffDelay, isTransientStatus, parseRetryAfter } from '../src/index.js'
+import { backoffDelay, isTransientStatus, parseRetryAfter } from '../src/driver.js'
 
 describe('retry policy', () => {
   it('draws full-jitter delays below an exponentially growing, capped ceiling', () => {

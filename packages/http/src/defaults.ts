@@ -25,3 +25,10 @@ export const DEFAULT_BODY_TIMEOUT_MS = 5 * 60_000
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000
 /** How long an idle pooled connection is kept for the next range. */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 10_000
+/**
+ * Retries after a host name failed to resolve (ENOTFOUND, EAI_AGAIN), per host and transport:
+ * one covers a resolver's hiccup; more only delay the error for a typo.
+ */
+export const DEFAULT_DNS_RETRIES = 1
+/** Certificates are verified unless the caller says otherwise. */
+export const DEFAULT_INSECURE = false

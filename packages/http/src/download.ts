@@ -1,9 +1,13 @@
 import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult } from '@haul/core'
-import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_HEADERS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_REDIRECTS, DEFAULT_MIRRORS } from './defaults.js'
+import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_HEADERS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MIRRORS } from './defaults.js'
 import { HttpSource, type HttpSourceOptions } from './http-source.js'
+import { createTransport, splitTransportOptions, type TransportOptions } from './transport.js'
 
-/** Options for {@link download}: core's options plus HTTP's own. */
-export interface HttpDownloadOptions extends DownloadOptions {
+/**
+ * Options for {@link download}: core's options, the transport's (proxy, TLS, timeouts,
+ * User-Agent, redirects, trace) and HTTP's own.
+ */
+export interface HttpDownloadOptions extends DownloadOptions, TransportOptions {
   /**
    * Other URLs serving the same bytes, tried when the main URL fails. They are checked by size,
    * and by digest when one is given.
@@ -16,11 +20,6 @@ export interface HttpDownloadOptions extends DownloadOptions {
    * @default {}
    */
   headers?: Record<string, string>
-  /**
-   * Redirects followed per request before it fails.
-   * @default 10
-   */
-  maxRedirects?: number
   /**
    * A cache folder (or {@link Cache}) shared by downloads: a blob with the expected SHA-256 that
    * is already there is linked to `output` with no request; otherwise the blob is downloaded into
@@ -37,33 +36,35 @@ export interface HttpDownloadOptions extends DownloadOptions {
  * @throws HaulError — `HAUL_USAGE` for a URL that is not http(s), before any request.
  */
 export async function download(url: string, options: HttpDownloadOptions): Promise<DownloadResult> {
-  const { mirrors = [...DEFAULT_MIRRORS], headers = DEFAULT_HEADERS, maxRedirects = DEFAULT_MAX_REDIRECTS, cache, ...rest } = options
+  const { transport: given, rest: all } = splitTransportOptions(options)
+  const { mirrors = [...DEFAULT_MIRRORS], headers = DEFAULT_HEADERS, cache, ...rest } = all
   const urls = [url, ...mirrors].map(parseHttpUrl)
   checkHeaders(headers)
-  if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
-    throw new HaulError('HAUL_USAGE', `maxRedirects must be a whole number of 0 or more, got ${String(maxRedirects)}.`)
-  }
   // Core aborts stalled reads itself; undici's own timers must never fire first.
   const backstop = 2 * (options.stallTimeoutMs ?? 0)
-  const sourceOptions: HttpSourceOptions = {
-    headers,
-    credentialsOrigin: urls[0]!.origin,
-    maxRedirects,
-    headersTimeoutMs: Math.max(DEFAULT_HEADERS_TIMEOUT_MS, backstop),
-    bodyTimeoutMs: Math.max(DEFAULT_BODY_TIMEOUT_MS, backstop),
-  }
+  // One transport for the main URL and its mirrors: a pool per origin, closed with the download.
+  const transport = createTransport({
+    ...given,
+    headersTimeoutMs: given.headersTimeoutMs ?? Math.max(DEFAULT_HEADERS_TIMEOUT_MS, backstop),
+    bodyTimeoutMs: given.bodyTimeoutMs ?? Math.max(DEFAULT_BODY_TIMEOUT_MS, backstop),
+  })
+  const sourceOptions: HttpSourceOptions = { headers, credentialsOrigin: urls[0]!.origin, transport }
   // Core closes the sources when the transaction ends, so each run gets its own.
   const run = (o: DownloadOptions): Promise<DownloadResult> =>
     runDownload(
       urls.map((u) => new HttpSource(u, sourceOptions)),
       o,
     )
-  if (cache === undefined) return run(rest)
-  return (typeof cache === 'string' ? new Cache(cache) : cache).download(rest, run, { id: urls[0]!.href })
+  try {
+    if (cache === undefined) return await run(rest)
+    return await (typeof cache === 'string' ? new Cache(cache) : cache).download(rest, run, { id: urls[0]!.href })
+  } finally {
+    await transport.close()
+  }
 }
 
 /** Parses an http(s) URL or fails with HAUL_USAGE. */
-function parseHttpUrl(text: string): URL {
+export function parseHttpUrl(text: string): URL {
   let url: URL
   try {
     url = new URL(text)

@@ -1,24 +1,53 @@
 import { STATUS_CODES } from 'node:http'
-import { HaulError, isTransientStatus, parseRetryAfter } from '@haul/core'
+import { HaulError } from '@haul/core'
+import { isTransientStatus, parseRetryAfter } from '@haul/core/driver'
 
-/** Certificate problems won't go away on a retry; everything else on the wire might. */
-const PERMANENT_NETWORK_CODES = new Set([
+/**
+ * Certificate verification failures (OpenSSL's names, and Node's for a host name that the
+ * certificate does not cover). They won't go away on a retry, and the user can fix them.
+ */
+const TLS_VERIFY_CODES = new Set([
   'CERT_HAS_EXPIRED',
   'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
   'ERR_TLS_CERT_ALTNAME_INVALID',
-  'ERR_INVALID_URL',
-  'UND_ERR_INVALID_ARG',
 ])
 
-/** A HAUL_SOURCE error for an HTTP status that is not a success. */
-export function statusError(status: number, url: string, retryAfter: string | undefined, source: string = url): HaulError {
+/** Failures that a retry can't change and that have nothing to do with trust. */
+const PERMANENT_NETWORK_CODES = new Set(['ERR_INVALID_URL', 'UND_ERR_INVALID_ARG'])
+
+/** The host name did not resolve: no such name (ENOTFOUND), or the resolver failed for now (EAI_AGAIN). */
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN'])
+
+/** How a failure below HTTP is classified. */
+export type NetworkFailure = 'tls' | 'dns' | 'other'
+
+/** What {@link statusError} says about the response. */
+export interface StatusFacts {
+  /** The `Retry-After` header, when sent. */
+  retryAfter?: string | undefined
+  /** The `source` fact of the error. @default the URL */
+  source?: string
+  /** What to do about a permanent refusal. @default advice by status (check the URL, credentials…) */
+  advice?: string
+}
+
+/**
+ * The HAUL_SOURCE error for an HTTP status that is not a success, for every driver: 408, 425,
+ * 429 and 5xx (but 501 and 505) are transient with Retry-After; any other status is permanent.
+ */
+export function statusError(status: number, url: string, facts: StatusFacts = {}): HaulError {
   const text = `${status} ${STATUS_CODES[status] ?? 'Unknown Status'} from ${url}`
+  const source = facts.source ?? url
   if (isTransientStatus(status)) {
-    const retryAfterMs = parseRetryAfter(retryAfter)
+    const retryAfterMs = parseRetryAfter(facts.retryAfter)
     return new HaulError('HAUL_SOURCE', `${text}; the server may recover, so haul retries.`, {
       source,
       status,
@@ -26,7 +55,7 @@ export function statusError(status: number, url: string, retryAfter: string | un
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     })
   }
-  return new HaulError('HAUL_SOURCE', `${text}: ${advice(status)}`, { source, status, transient: false })
+  return new HaulError('HAUL_SOURCE', `${text}: ${facts.advice ?? advice(status)}`, { source, status, transient: false })
 }
 
 function advice(status: number): string {
@@ -36,17 +65,37 @@ function advice(status: number): string {
   return 'the server refused the request; check the URL and headers.'
 }
 
-/** A HAUL_SOURCE error for a failure below HTTP: connect, TLS, socket closed mid-body. */
-export function networkError(err: unknown, url: string): HaulError {
+/** Classifies a failure below HTTP by the `code`s along its cause chain. */
+export function classifyNetworkError(err: unknown): NetworkFailure {
+  const codes = errorCodes(err)
+  if (codes.some((c) => TLS_VERIFY_CODES.has(c))) return 'tls'
+  if (codes.some((c) => DNS_CODES.has(c))) return 'dns'
+  return 'other'
+}
+
+/**
+ * A HAUL_SOURCE error for a failure below HTTP: connect, DNS, TLS, socket closed mid-body.
+ * A certificate that does not verify is permanent and says how to trust it. A name that does not
+ * resolve is transient only while `retryDns` (the transport allows one retry per host).
+ */
+export function networkError(err: unknown, url: string, source: string = url, retryDns = true): HaulError {
   if (err instanceof HaulError) return err
   const codes = errorCodes(err)
-  const detail = [err instanceof Error ? err.message : String(err), ...codes.filter((c) => !String(err).includes(c))].join(' ')
+  const message = err instanceof Error ? err.message : String(err)
+  const detail = [message, ...codes.filter((c) => !message.includes(c))].join(' ')
+  const kind = classifyNetworkError(err)
+  if (kind === 'tls') {
+    return new HaulError(
+      'HAUL_SOURCE',
+      `The TLS certificate of ${hostOf(url)} could not be verified (${detail}). If you trust this server, give its CA certificate with --cacert FILE (library: the \`ca\` option) or set NODE_EXTRA_CA_CERTS=FILE; -k/--insecure skips verification (anyone on the path can then read and change the download).`,
+      { source, transient: false, cause: err },
+    )
+  }
+  if (kind === 'dns') {
+    return new HaulError('HAUL_SOURCE', `Could not resolve the host name of ${url} (${detail}); check it for typos, or your DNS and proxy settings.`, { source, transient: retryDns, cause: err })
+  }
   const transient = !codes.some((c) => PERMANENT_NETWORK_CODES.has(c))
-  return new HaulError('HAUL_SOURCE', `Connection to ${url} failed: ${detail}`, {
-    source: url,
-    transient,
-    cause: err,
-  })
+  return new HaulError('HAUL_SOURCE', `Connection to ${url} failed: ${detail}`, { source, transient, cause: err })
 }
 
 /**
@@ -61,9 +110,9 @@ export function abortError(signal: AbortSignal): HaulError {
 }
 
 /** Maps any failure of a request or its body to a HaulError. */
-export function toHaulError(err: unknown, url: string, signal: AbortSignal): HaulError {
+export function toHaulError(err: unknown, url: string, signal: AbortSignal, source?: string): HaulError {
   if (signal.aborted) return abortError(signal)
-  return networkError(err, url)
+  return networkError(err, url, source)
 }
 
 /** The `code`s along the cause chain: undici wraps socket errors and keeps ECONNRESET… on the cause. */
@@ -74,4 +123,12 @@ function errorCodes(err: unknown): string[] {
     if (typeof code === 'string') codes.push(code)
   }
   return codes
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host
+  } catch {
+    return url
+  }
 }

@@ -1,22 +1,18 @@
-import { HaulError, type BufferLender, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
+import { HaulError, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
 import type { Dispatcher } from 'undici'
+import { discard } from './body.js'
 import { parseContentDisposition } from './content-disposition.js'
-import {
-  DEFAULT_BODY_TIMEOUT_MS,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_HEADERS,
-  DEFAULT_HEADERS_TIMEOUT_MS,
-  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
-  DEFAULT_MAX_REDIRECTS,
-  DEFAULT_USER_AGENT,
-} from './defaults.js'
-import { statusError, toHaulError } from './errors.js'
+import { DEFAULT_HEADERS } from './defaults.js'
+import { statusError } from './errors.js'
 import { acceptsRanges, contentLength, encodingOf, header, parseContentRange, validatorOf } from './headers.js'
-import { discard, requestFollowingRedirects, type FinalResponse, type HopResponse, type SendHop } from './redirects.js'
-import { sharedSocketPool, type SocketPool } from './socket-body.js'
+import { CREDENTIAL_HEADER } from './trace.js'
+import { createTransport, type Transport, type TransportOptions, type TransportRequest, type TransportResponse } from './transport.js'
 
-/** Options for one {@link HttpSource}. */
-export interface HttpSourceOptions {
+/** How a read's body may use memory (ReadRequest's reuseChunks and buffers). */
+type BodyMemory = NonNullable<TransportRequest['body']>
+
+/** Options for one {@link HttpSource}: the transport's (proxy, TLS, timeouts…) plus its own. */
+export interface HttpSourceOptions extends TransportOptions {
   /**
    * Extra request headers. Credentials among them (Authorization, Cookie, Proxy-Authorization,
    * and any name containing auth, token, key, secret, session or password) go only to
@@ -32,49 +28,19 @@ export interface HttpSourceOptions {
    */
   credentialsOrigin?: string
   /**
-   * Redirects followed before the read fails.
-   * @default 10
+   * The transport to send through, shared with other sources (one connection pool per origin);
+   * the caller keeps ownership: close() leaves it open, and the transport options above are
+   * then the transport's own.
+   * @default a transport of the source's own, built from the options above
    */
-  maxRedirects?: number
+  transport?: Transport
   /**
-   * undici's wait for response headers; a backstop, since core aborts stalls through the signal.
-   * @default 300000
-   */
-  headersTimeoutMs?: number
-  /**
-   * undici's wait between body bytes; a backstop like `headersTimeoutMs`.
-   * @default 300000
-   */
-  bodyTimeoutMs?: number
-  /**
-   * Time allowed to open a connection.
-   * @default 30000
-   */
-  connectTimeoutMs?: number
-  /**
-   * A dispatcher to send through instead of the source's own pool (which honours
-   * HTTP_PROXY/HTTPS_PROXY/NO_PROXY). The caller keeps ownership: close() leaves it open.
-   * Giving one turns the socket fast path off: every request goes through it.
+   * An undici dispatcher for the source's own transport to send through instead of its pool
+   * (proxy, TLS and timeout options then don't apply). The caller keeps ownership.
+   * @default undefined (the transport's pool)
    */
   dispatcher?: Dispatcher
-  /**
-   * Connections for the fast path of plain `http:` requests (see socket-body.ts), or `false` to
-   * send everything through undici. Pools are shared by sources (a batch keeps its connections
-   * alive across files), so close() ends only this source's requests. The fast path is off
-   * whenever a proxy variable is set or `dispatcher` is given.
-   * @default the process's pool (idle connections close after DEFAULT_KEEP_ALIVE_TIMEOUT_MS)
-   */
-  sockets?: SocketPool | false
 }
-
-/** How a read's body may use memory: ReadRequest's reuseChunks and buffers. */
-interface BodyMemory {
-  reuseChunks: boolean
-  buffers?: BufferLender
-}
-
-const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie)$|auth|token|key|secret|session|password/i
-const PROXY_VARIABLES = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy']
 
 /**
  * One HTTP(S) URL as a {@link Source}. Each read is a single attempt (core owns retries): a GET
@@ -91,25 +57,21 @@ export class HttpSource implements Source {
   readonly id: string
   readonly label: string
   readonly url: URL
-  readonly #options: HttpSourceOptions
-  /** undici, loaded and set up on first use: a plain http download may never need it. */
-  #dispatcher: Promise<Dispatcher> | undefined
-  readonly #sockets: SocketPool | undefined
-  /** Fires at close(), ending this source's requests on the shared fast-path connections. */
-  readonly #closed = new AbortController()
+  readonly #transport: Transport
+  readonly #ownsTransport: boolean
   readonly #headers: Record<string, string>
   readonly #headerCredentials: Record<string, string>
   readonly #urlCredentials: Record<string, string>
   readonly #credentialsOrigin: string
-  readonly #maxRedirects: number
   #info: RemoteInfo = { ranges: false }
+  #contentType: string | undefined
   #rangesBroken = false
   #closing: Promise<void> | undefined
 
   constructor(url: string | URL, options: HttpSourceOptions = {}) {
     const parsed = new URL(url)
     parsed.hash = ''
-    const headers: Record<string, string> = { 'user-agent': DEFAULT_USER_AGENT }
+    const headers: Record<string, string> = {}
     const headerCredentials: Record<string, string> = {}
     const urlCredentials: Record<string, string> = {}
     if (parsed.username !== '' || parsed.password !== '') {
@@ -132,16 +94,18 @@ export class HttpSource implements Source {
     this.#headerCredentials = headerCredentials
     this.#urlCredentials = urlCredentials
     this.#credentialsOrigin = options.credentialsOrigin ?? parsed.origin
-    this.#maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS
-    this.#options = options
-    if (options.dispatcher !== undefined) this.#dispatcher = Promise.resolve(options.dispatcher)
-    const fast = options.sockets !== false && options.dispatcher === undefined && !PROXY_VARIABLES.some((name) => (process.env[name] ?? '') !== '')
-    this.#sockets = fast ? (options.sockets || sharedSocketPool()) : undefined
+    this.#ownsTransport = options.transport === undefined
+    this.#transport = options.transport ?? createTransport(options, options.dispatcher)
   }
 
   /** What the source has learned about the remote so far. */
   get info(): RemoteInfo {
     return { ...this.#info }
+  }
+
+  /** The `Content-Type` of the last {@link probe}'s answer, when it sent one. Untrusted. */
+  get contentType(): string | undefined {
+    return this.#contentType
   }
 
   /** HEAD, or a one-byte ranged GET where HEAD is refused (405, 501, and 403 from signed URLs). */
@@ -152,13 +116,14 @@ export class HttpSource implements Source {
       res = await this.#send('GET', { range: 'bytes=0-0' }, signal)
     }
     await discard(res.body)
+    this.#contentType = header(res.headers, 'content-type')
     if (res.statusCode === 206) {
       const range = parseContentRange(header(res.headers, 'content-range'))
       this.#learn(res, range?.total, range !== undefined)
     } else if (res.statusCode === 200) {
       this.#learn(res, encodingOf(res.headers) === undefined ? contentLength(res.headers) : undefined, false)
     } else {
-      throw statusError(res.statusCode, res.url.href, header(res.headers, 'retry-after'), this.id)
+      throw statusError(res.statusCode, res.url.href, { retryAfter: header(res.headers, 'retry-after'), source: this.id })
     }
     return this.info
   }
@@ -169,16 +134,16 @@ export class HttpSource implements Source {
    * range. Errors are HaulErrors; `transient` says whether another attempt may help.
    */
   async read({ offset, end, validator, signal, reuseChunks = false, buffers }: ReadRequest): Promise<ReadResponse> {
-    const memory: BodyMemory = { reuseChunks, ...(buffers === undefined ? {} : { buffers }) }
-    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal, memory)
+    const body: BodyMemory = { reuseChunks, ...(buffers === undefined ? {} : { buffers }) }
+    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal, body)
     const asked = `bytes=${offset}-${end === undefined ? '' : end - 1}`
     const conditional = validator !== undefined && !validator.startsWith('W/')
-    const res = await this.#send('GET', conditional ? { range: asked, 'if-range': validator } : { range: asked }, signal, memory)
-    if (res.statusCode === 200) return this.#respondWhole(res, signal)
+    const res = await this.#send('GET', conditional ? { range: asked, 'if-range': validator } : { range: asked }, signal, body)
+    if (res.statusCode === 200) return this.#respondWhole(res)
     if (res.statusCode === 416) {
       // The remote no longer has a byte at `offset`: it changed (shrank). Start over.
       await discard(res.body)
-      return this.#readWhole(signal, memory)
+      return this.#readWhole(signal, body)
     }
     if (res.statusCode !== 206) throw await this.#failure(res)
 
@@ -202,27 +167,24 @@ export class HttpSource implements Source {
     const changed = (validator !== undefined && current !== undefined && current !== validator) || (this.#info.size !== undefined && total !== this.#info.size)
     if (changed) {
       await discard(res.body)
-      return this.#readWhole(signal, memory)
+      return this.#readWhole(signal, body)
     }
-    return this.#respond(res, offset, range.end - range.start + 1, total, signal)
+    return this.#respond(res, offset, range.end - range.start + 1, total)
   }
 
   /** Closes the source's connections, aborting any read still in flight. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#closed.abort(Object.assign(new Error(`the source ${this.id} was closed`), { code: 'UND_ERR_DESTROYED' }))
-      if (this.#options.dispatcher === undefined && this.#dispatcher !== undefined) await (await this.#dispatcher).destroy()
-    })()
+    this.#closing ??= this.#ownsTransport ? this.#transport.close() : Promise.resolve()
     return this.#closing
   }
 
   /** A plain GET: the whole current content, from 0. */
-  async #readWhole(signal: AbortSignal, memory: BodyMemory): Promise<ReadResponse> {
-    const res = await this.#send('GET', {}, signal, memory)
-    if (res.statusCode === 200) return this.#respondWhole(res, signal)
+  async #readWhole(signal: AbortSignal, body: BodyMemory): Promise<ReadResponse> {
+    const res = await this.#send('GET', {}, signal, body)
+    if (res.statusCode === 200) return this.#respondWhole(res)
     if (res.statusCode === 206) {
       const range = parseContentRange(header(res.headers, 'content-range'))
-      if (range !== undefined && range.start === 0 && range.end + 1 === range.total) return this.#respond(res, 0, range.total, range.total, signal)
+      if (range !== undefined && range.start === 0 && range.end + 1 === range.total) return this.#respond(res, 0, range.total, range.total)
       await discard(res.body)
       throw new HaulError('HAUL_SOURCE', `${res.url.href} answered a request for the whole file with a partial response; the server is misconfigured.`, {
         source: this.id,
@@ -233,50 +195,31 @@ export class HttpSource implements Source {
     throw await this.#failure(res)
   }
 
-  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal, memory: BodyMemory = { reuseChunks: false }): Promise<FinalResponse> {
-    return requestFollowingRedirects(this.#hop(memory), this.url, {
+  /** `body`: how a body read for core may use memory; a HEAD or probe has none to read. */
+  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal, body: BodyMemory = { reuseChunks: false }): Promise<TransportResponse> {
+    return this.#transport.request(this.url, {
       method,
+      body,
       headers: { ...this.#headers, ...extra },
       credentialsFor: (url) => ({
         ...(url.origin === this.#credentialsOrigin ? this.#headerCredentials : {}),
         ...(url.origin === this.url.origin ? this.#urlCredentials : {}),
       }),
-      maxRedirects: this.#maxRedirects,
       signal,
     })
   }
 
-  /** Sends one hop: on the socket fast path when it takes the request and its response, else through undici. */
-  #hop(memory: BodyMemory): SendHop {
-    return async (url, init): Promise<HopResponse> => {
-      if (this.#sockets !== undefined && url.protocol === 'http:') {
-        const res = await this.#sockets.request({
-          url,
-          ...init,
-          signal: AbortSignal.any([init.signal, this.#closed.signal]),
-          connectTimeoutMs: this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-          ioTimeoutMs: Math.max(this.#options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, this.#options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS),
-          ...memory,
-        })
-        if (res !== undefined) return res
-      }
-      this.#dispatcher ??= createDispatcher(this.#options)
-      const dispatcher = await this.#dispatcher
-      return dispatcher.request({ origin: url.origin, path: url.pathname + url.search, ...init })
-    }
-  }
-
-  async #failure(res: FinalResponse): Promise<HaulError> {
+  async #failure(res: TransportResponse): Promise<HaulError> {
     await discard(res.body)
-    return statusError(res.statusCode, res.url.href, header(res.headers, 'retry-after'), this.id)
+    return statusError(res.statusCode, res.url.href, { retryAfter: header(res.headers, 'retry-after'), source: this.id })
   }
 
-  #respondWhole(res: FinalResponse, signal: AbortSignal): Promise<ReadResponse> {
+  #respondWhole(res: TransportResponse): Promise<ReadResponse> {
     const length = contentLength(res.headers)
-    return this.#respond(res, 0, length, length, signal)
+    return this.#respond(res, 0, length, length)
   }
 
-  async #respond(res: FinalResponse, offset: number, length: number | undefined, size: number | undefined, signal: AbortSignal): Promise<ReadResponse> {
+  async #respond(res: TransportResponse, offset: number, length: number | undefined, size: number | undefined): Promise<ReadResponse> {
     const encoding = encodingOf(res.headers)
     if (encoding !== undefined) {
       await discard(res.body)
@@ -287,11 +230,11 @@ export class HttpSource implements Source {
       })
     }
     this.#learn(res, size, res.statusCode === 206)
-    return { info: this.info, offset, body: guardBody(res, length, signal) }
+    return { info: this.info, offset, body: res.chunks(length) }
   }
 
   /** Updates what we know from a successful response. */
-  #learn(res: FinalResponse, size: number | undefined, sawRange: boolean): void {
+  #learn(res: TransportResponse, size: number | undefined, sawRange: boolean): void {
     const validator = validatorOf(res.headers)
     const fileName = parseContentDisposition(header(res.headers, 'content-disposition'))?.fileName ?? this.#info.fileName
     this.#info = {
@@ -300,55 +243,5 @@ export class HttpSource implements Source {
       ...(validator === undefined ? {} : { validator }),
       ...(fileName === undefined ? {} : { fileName }),
     }
-  }
-}
-
-async function createDispatcher(options: HttpSourceOptions): Promise<Dispatcher> {
-  const { Agent, EnvHttpProxyAgent } = await import('undici')
-  const agentOptions = {
-    keepAliveTimeout: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
-    headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
-    bodyTimeout: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
-    connect: { timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS },
-  }
-  const proxied = PROXY_VARIABLES.some((name) => (process.env[name] ?? '') !== '')
-  // Plain http goes to the proxy in absolute form, as curl does; https always tunnels (CONNECT).
-  return proxied ? new EnvHttpProxyAgent({ ...agentOptions, proxyTunnel: false }) : new Agent(agentOptions)
-}
-
-/**
- * The response body as core consumes it: HaulErrors instead of undici errors, a body that ends
- * short of what the headers promised fails (transient) instead of looking complete, and an early
- * `return()` (a `break` in for-await) destroys the stream so the connection is released.
- */
-function guardBody(res: FinalResponse, expected: number | undefined, signal: AbortSignal): AsyncIterable<Uint8Array> {
-  const { body } = res
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-      const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>
-      let received = 0
-      return {
-        async next(): Promise<IteratorResult<Uint8Array>> {
-          let step: IteratorResult<Buffer>
-          try {
-            step = await chunks.next()
-          } catch (err) {
-            throw toHaulError(err, res.url.href, signal)
-          }
-          if (!step.done) {
-            received += step.value.length
-            return step
-          }
-          if (expected !== undefined && received < expected) {
-            throw new HaulError('HAUL_SOURCE', `${res.url.href} ended the body after ${received} of ${expected} bytes.`, { source: res.url.href, transient: true })
-          }
-          return step
-        },
-        async return(): Promise<IteratorResult<Uint8Array>> {
-          body.destroy()
-          return { done: true, value: undefined }
-        },
-      }
-    },
   }
 }

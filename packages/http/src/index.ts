@@ -28,6 +28,15 @@ export { HttpSource } from './http-source.js'
 export type { HttpSourceOptions } from './http-source.js'
 export { parseContentDisposition } from './content-disposition.js'
 export type { ContentDisposition } from './content-disposition.js'
+export { suggestFileName } from './suggest-file-name.js'
+export type { SuggestFileNameOptions } from './suggest-file-name.js'
+export { safeFileName } from './file-name.js'
+export { createTransport, splitTransportOptions } from './transport.js'
+export type { Transport, TransportOptions, TransportRequest, TransportResponse } from './transport.js'
+export type { HttpTrace, HttpRequestTrace, HttpResponseTrace } from './trace.js'
+export type { CaCertificates } from './trust.js'
+export { statusError } from './errors.js'
+export type { StatusFacts } from './errors.js'
 export {
   DEFAULT_MAX_REDIRECTS,
   DEFAULT_MIRRORS,
@@ -37,25 +46,7 @@ export {
   DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_DNS_RETRIES,
+  DEFAULT_INSECURE,
 } from './defaults.js'
-export { Cache, HaulError, isHaulError } from '@haul/core'
-export type {
-  HaulErrorCode,
-  HaulErrorFacts,
-  HaulEvent,
-  StartEvent,
-  WaitEvent,
-  ProgressEvent,
-  RetryEvent,
-  SourceEvent,
-  DoneEvent,
-  ErrorEvent,
-  EventListener,
-  DownloadOptions,
-  DownloadResult,
-  DigestOptions,
-  Source,
-  RemoteInfo,
-  ReadRequest,
-  ReadResponse,
-} from '@haul/core'
+export * from '@haul/core/common'

@@ -1,69 +1,30 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import { HaulError } from '@haul/core'
-import { toHaulError } from './errors.js'
+import type { IncomingHttpHeaders } from 'node:http'
+import { discard, type ResponseBody } from './body.js'
 import { header } from './headers.js'
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
 
-/** One request, before redirects. */
-export interface HopRequest {
-  method: 'GET' | 'HEAD'
-  /** Headers sent to every hop. */
-  headers: Record<string, string>
-  /** Credentials (Authorization, Cookie…) that a hop may carry; `{}` where none may go. */
-  credentialsFor: (url: URL) => Record<string, string>
-  maxRedirects: number
-  signal: AbortSignal
-}
-
-/** A response body as HttpSource uses it: undici's, or the socket fast path's. */
-export interface ResponseBody extends AsyncIterable<Uint8Array> {
-  /** Reads and drops a small rest (so the connection can be reused); a longer one is cut off. */
-  dump(options: { limit: number }): Promise<unknown>
-  destroy(error?: Error): unknown
-}
-
-/** One hop's response. */
-export interface HopResponse {
-  statusCode: number
-  headers: IncomingHttpHeaders
-  body: ResponseBody
-}
-
-/** Sends one request of a redirect chain (no redirects followed). */
-export type SendHop = (url: URL, init: { method: 'GET' | 'HEAD'; headers: Record<string, string>; signal: AbortSignal }) => Promise<HopResponse>
-
-/** The response at the end of the redirect chain. */
-export interface FinalResponse extends HopResponse {
-  url: URL
-}
-
 /**
- * Sends `request` and follows redirects itself (undici doesn't by default) so that credentials
- * never leave the original origin and https never downgrades to http.
+ * Sends a request through `send` (one hop) and follows redirects itself (undici doesn't by
+ * default), at most `maxRedirects`, so that the caller can decide per hop which credentials go
+ * along and https never downgrades to http. Resolves to the last hop's URL and response.
  */
-export async function requestFollowingRedirects(send: SendHop, start: URL, request: HopRequest): Promise<FinalResponse> {
+export async function followRedirects<R extends { statusCode: number; headers: IncomingHttpHeaders; body: ResponseBody }>(start: URL, maxRedirects: number, send: (url: URL) => Promise<R>): Promise<{ url: URL; res: R }> {
   const visited = new Set<string>()
   let url = start
   for (let hop = 0; ; hop++) {
     visited.add(url.href)
-    let res: HopResponse
-    try {
-      res = await send(url, { method: request.method, headers: { ...request.headers, ...request.credentialsFor(url) }, signal: request.signal })
-    } catch (err) {
-      throw toHaulError(err, url.href, request.signal)
-    }
+    const res = await send(url)
     const location = header(res.headers, 'location')
-    if (!REDIRECT_STATUSES.has(res.statusCode) || location === undefined) {
-      return { url, statusCode: res.statusCode, headers: res.headers, body: res.body }
-    }
+    if (!REDIRECT_STATUSES.has(res.statusCode) || location === undefined) return { url, res }
     await discard(res.body)
     const next = redirectTarget(url, location, start)
     if (visited.has(next.href)) {
       throw new HaulError('HAUL_SOURCE', `Redirect loop: ${url.href} leads back to ${next.href}; the server is misconfigured.`, { source: start.href, status: res.statusCode, transient: false })
     }
-    if (hop + 1 > request.maxRedirects) {
-      throw new HaulError('HAUL_SOURCE', `More than ${request.maxRedirects} redirects from ${start.href}; the server is misconfigured (or raise maxRedirects).`, { source: start.href, status: res.statusCode, transient: false })
+    if (hop + 1 > maxRedirects) {
+      throw new HaulError('HAUL_SOURCE', `More than ${maxRedirects} redirects from ${start.href}; the server is misconfigured (or raise maxRedirects).`, { source: start.href, status: res.statusCode, transient: false })
     }
     url = next
   }
@@ -87,13 +48,4 @@ function redirectTarget(from: URL, location: string, start: URL): URL {
   }
   next.hash = ''
   return next
-}
-
-/** Releases a response body we don't want, without letting its errors escape. */
-export async function discard(body: ResponseBody): Promise<void> {
-  try {
-    await body.dump({ limit: 64 * 1024 })
-  } catch {
-    body.destroy()
-  }
 }

@@ -1,3 +1,4 @@
+import type { Transport } from '@haul/http'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import type { CarReader } from './car-reader.js'
@@ -195,6 +196,7 @@ export class RawBlocks implements BlockGetter {
   private queue: CID[] = []
 
   constructor(
+    private readonly transport: Transport,
     private readonly gateway: string,
     private readonly label: string,
     private readonly signal: AbortSignal,
@@ -243,7 +245,7 @@ export class RawBlocks implements BlockGetter {
 
   private async fetchOne(cid: CID): Promise<Uint8Array> {
     const url = `${this.gateway}/ipfs/${cid.toString()}?format=raw`
-    const { header, chunks } = await gatewayGet(url, RAW_ACCEPT, this.label, this.signal)
+    const { header, chunks } = await gatewayGet(this.transport, url, RAW_ACCEPT, this.label, this.signal)
     const declared = Number(header('content-length') ?? '0')
     const tooBig = (): Error => integrityError(`Gateway ${this.label} sent over ${DEFAULT_MAX_BLOCK_BYTES} bytes for block ${cid.toString()}.`, this.label)
     if (declared > DEFAULT_MAX_BLOCK_BYTES) {

@@ -4,11 +4,8 @@ import { lstat, mkdir, rm, rmdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import {
   HaulError,
-  backoffDelay,
-  fsError,
   isHaulError,
   runDownload,
-  sleep,
   type DownloadOptions,
   type DownloadResult,
   type HaulEvent,
@@ -16,7 +13,8 @@ import {
   type ReadResponse,
   type Source,
 } from '@haul/core'
-import { commitFolder, ensureDir, recordDescribes, withDestination } from '@haul/core/driver'
+import { backoffDelay, commitFolder, ensureDir, fsError, recordDescribes, sleep, withDestination } from '@haul/core/driver'
+import type { Transport } from '@haul/http'
 import type { CID } from 'multiformats/cid'
 import { DEFAULT_MAX_TREE_ENTRIES } from './defaults.js'
 import { DirectoryNodeError, GatewaySource } from './gateway-source.js'
@@ -89,7 +87,7 @@ class WatchedSource implements Source {
  * kept and not fetched again. `sha256` of the result is that of the tree's manifest: the lines
  * `<sha256>  <relative/path>\n` of every file, sorted by path (what `sha256sum` prints).
  */
-export async function downloadDirectory(input: IpfsInput, root: CID, gateways: readonly string[], options: DownloadOptions): Promise<DownloadResult> {
+export async function downloadDirectory(input: IpfsInput, root: CID, gateways: readonly string[], transport: Transport, options: DownloadOptions): Promise<DownloadResult> {
   const emit = (event: HaulEvent): void => {
     try {
       options.onEvent?.(event)
@@ -98,7 +96,7 @@ export async function downloadDirectory(input: IpfsInput, root: CID, gateways: r
     }
   }
   try {
-    return await fetchTree(input, root, gateways, options, emit)
+    return await fetchTree(input, root, gateways, transport, options, emit)
   } catch (err) {
     const error = isHaulError(err) ? err : new HaulError('HAUL_INTERNAL', `Internal error: ${err instanceof Error ? err.message : String(err)}. Please report this.`, { cause: err })
     emit({ event: 'error', code: error.code, message: error.message })
@@ -106,12 +104,12 @@ export async function downloadDirectory(input: IpfsInput, root: CID, gateways: r
   }
 }
 
-async function fetchTree(input: IpfsInput, root: CID, gateways: readonly string[], options: DownloadOptions, emit: (e: HaulEvent) => void): Promise<DownloadResult> {
+async function fetchTree(input: IpfsInput, root: CID, gateways: readonly string[], transport: Transport, options: DownloadOptions, emit: (e: HaulEvent) => void): Promise<DownloadResult> {
   const given = DIGEST_OPTIONS.filter((k) => options[k] !== undefined)
   if (given.length > 0) throw new HaulError('HAUL_USAGE', `${input.id} is a directory, so a file digest (${given.join(', ')}) cannot apply; drop it or name a file inside the directory.`)
   const destination = resolve(options.output)
   const signal = options.signal ?? new AbortController().signal
-  const shell = { noWait: options.noWait ?? false, signal, onWait: (lock: string) => emit({ event: 'wait', output: destination, lock }) }
+  const shell = { noWait: options.noWait ?? false, signal, onWait: (lock: string) => emit({ event: 'wait', output: destination, lock }), ...(options.lockKind === undefined ? {} : { lockKind: options.lockKind }) }
   return withDestination<DownloadResult>(destination, shell, async (held) => {
     const present = await lstat(destination).catch(() => undefined)
     if (present !== undefined) {
@@ -127,10 +125,10 @@ async function fetchTree(input: IpfsInput, root: CID, gateways: readonly string[
       await ensureDir(staged).catch((err: unknown) => {
         throw fsError(err, 'create the staging folder', staged)
       })
-      const walker = new TreeWalker(gateways, options, emit, signal)
+      const walker = new TreeWalker(gateways, transport, options, emit, signal)
       emit({ event: 'start', source: input.id, output: destination, resumedFrom: 0 })
       await walker.walk(root, staged, '', 0)
-      await commitFolder(staged, destination)
+      await commitFolder(staged, destination, { fsync: options.fsync ?? true })
       const manifest = walker.files
         .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
         .map((f) => `${f.sha256}  ${f.path}\n`)
@@ -161,13 +159,14 @@ class TreeWalker {
 
   constructor(
     private readonly gateways: readonly string[],
+    private readonly transport: Transport,
     private readonly options: DownloadOptions,
     private readonly emit: (e: HaulEvent) => void,
     private readonly signal: AbortSignal,
   ) {}
 
   private sources(cid: CID): GatewaySource[] {
-    const usable = this.gateways.map((g) => new GatewaySource(g, cid.toString())).filter((s) => !this.liars.has(s.label))
+    const usable = this.gateways.map((g) => new GatewaySource(g, cid.toString(), { transport: this.transport })).filter((s) => !this.liars.has(s.label))
     if (usable.length === 0) {
       throw new HaulError('HAUL_INTEGRITY', `Every gateway (${this.gateways.join(', ')}) sent data that failed verification. Nothing was saved.`, { source: cid.toString() })
     }

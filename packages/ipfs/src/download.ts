@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto'
 import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult, type EventListener, type HaulEvent } from '@haul/core'
+import { createTransport, splitTransportOptions, type Transport, type TransportOptions } from '@haul/http'
 import { DEFAULT_GATEWAYS } from './defaults.js'
 import { downloadDirectory } from './directory.js'
 import { DirectoryNodeError, GatewaySource } from './gateway-source.js'
 import { InlineSource, inlineContent } from './inline-source.js'
-import { parseIpfsInput } from './input.js'
+import { parseIpfsInput, type IpfsInput } from './input.js'
 
-/** Options for {@link download}: core's download options plus the gateways to use. */
-export interface IpfsDownloadOptions extends DownloadOptions {
+/**
+ * Options for {@link download}: core's download options, the transport's (proxy, TLS, timeouts,
+ * User-Agent, redirects, trace — the same as @haul/http's) and the gateways to use.
+ */
+export interface IpfsDownloadOptions extends DownloadOptions, TransportOptions {
   /**
    * Trustless gateways to fetch from, preferred first. None is trusted: every block is verified.
    * @default the `HAUL_GATEWAYS` environment variable (comma-separated) when set, else {@link DEFAULT_GATEWAYS}
@@ -44,13 +48,24 @@ export function resolveGateways(gateways: readonly string[] | undefined, env: No
  */
 export async function download(cidOrPath: string, options: IpfsDownloadOptions): Promise<DownloadResult> {
   const input = parseIpfsInput(cidOrPath)
-  const { gateways: given, cache, ...core } = options
+  const { transport: transportOptions, rest } = splitTransportOptions(options)
+  const { gateways: given, cache, ...core } = rest
   const inline = await inlineContent(input)
   if (inline !== undefined) return runDownload([new InlineSource(input.id, inline, input.cid.toString(), input.path.at(-1))], core)
   const gateways = resolveGateways(given)
   if (gateways.length === 0) throw new HaulError('HAUL_USAGE', 'No IPFS gateway to fetch from; pass gateways (or --gateway) or set HAUL_GATEWAYS.')
+  // One transport for every gateway and every file of a tree, closed with the download.
+  const transport = createTransport(transportOptions)
+  try {
+    return await downloadThrough(transport, input, gateways, cache, core)
+  } finally {
+    await transport.close()
+  }
+}
+
+async function downloadThrough(transport: Transport, input: IpfsInput, gateways: string[], cache: string | Cache | undefined, core: DownloadOptions): Promise<DownloadResult> {
   // Core closes the sources when a transaction ends, so each run gets its own.
-  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input))
+  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input, { transport }))
   // Whether the CID is a file or a directory shows only in its root block, which the first read
   // fetches anyway; so try it as a file and hold back that attempt's events until it is known.
   const held = holdEvents(core.onEvent)
@@ -67,7 +82,7 @@ export async function download(cidOrPath: string, options: IpfsDownloadOptions):
       throw err
     }
     held.discard()
-    return downloadDirectory(input, err.directory, gateways, core)
+    return downloadDirectory(input, err.directory, gateways, transport, core)
   }
 }
 

@@ -1,4 +1,5 @@
 import { HaulError, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
+import { createTransport, type Transport, type TransportOptions } from '@haul/http'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { CarBlocks, RawBlocks, type BlockGetter } from './blocks.js'
@@ -40,6 +41,16 @@ function gatewayBase(gateway: string): string {
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
 }
 
+/** Options for one {@link GatewaySource}: the transport's (proxy, TLS, timeouts…), or a transport. */
+export interface GatewaySourceOptions extends TransportOptions {
+  /**
+   * The transport to send through, shared with other sources; the caller keeps ownership:
+   * close() leaves it open, and the transport options above are then the transport's own.
+   * @default a transport of the source's own, built from the options above
+   */
+  transport?: Transport
+}
+
 interface Opened {
   blocks: BlockGetter
   node: UnixfsNode
@@ -58,17 +69,26 @@ export class GatewaySource implements Source {
   readonly label: string
   private readonly base: string
   private readonly input: IpfsInput
+  private readonly transport: Transport
+  private readonly ownsTransport: boolean
   private carWorks = true
 
   /**
    * @param gateway the gateway's base URL, e.g. `https://trustless-gateway.link`
    * @param input the content: `ipfs://CID[/path]`, `/ipfs/CID[/path]`, a bare CID, or a parsed input
    */
-  constructor(gateway: string, input: string | IpfsInput) {
+  constructor(gateway: string, input: string | IpfsInput, options: GatewaySourceOptions = {}) {
     this.input = typeof input === 'string' ? parseIpfsInput(input) : input
     this.base = gatewayBase(gateway)
     this.id = this.input.id
     this.label = this.base
+    this.ownsTransport = options.transport === undefined
+    this.transport = options.transport ?? createTransport(options)
+  }
+
+  /** Closes the source's own transport (a shared one stays open). */
+  async close(): Promise<void> {
+    if (this.ownsTransport) await this.transport.close()
   }
 
   private contentPath(): string {
@@ -78,7 +98,7 @@ export class GatewaySource implements Source {
   private async openCar(offset: number, end: number | undefined, signal: AbortSignal, reuseChunks: boolean): Promise<Opened | undefined> {
     const range = `${offset}:${end === undefined ? '*' : String(end - 1)}`
     const url = `${this.base}${this.contentPath()}?format=car&car-version=1&car-order=dfs&car-dups=y&dag-scope=entity&entity-bytes=${range}`
-    const { status, header, chunks } = await gatewayGet(url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
+    const { status, header, chunks } = await gatewayGet(this.transport, url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
     if ((CAR_REFUSED as readonly number[]).includes(status)) return undefined
     const close = async (): Promise<void> => {
       await chunks.return?.()
@@ -112,7 +132,7 @@ export class GatewaySource implements Source {
       own.abort()
     }
     try {
-      const blocks = new RawBlocks(this.base, this.label, own.signal)
+      const blocks = new RawBlocks(this.transport, this.base, this.label, own.signal)
       const node = await resolvePath(blocks, this.input.cid, this.input.path, this.label)
       return { blocks, node, close }
     } catch (err) {

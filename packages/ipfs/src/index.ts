@@ -18,27 +18,9 @@
 export { download, resolveGateways } from './download.js'
 export type { IpfsDownloadOptions } from './download.js'
 export { GatewaySource } from './gateway-source.js'
+export type { GatewaySourceOptions } from './gateway-source.js'
+export type { TransportOptions, HttpTrace, HttpRequestTrace, HttpResponseTrace, Transport } from '@haul/http'
 export { parseIpfsInput } from './input.js'
 export type { IpfsInput } from './input.js'
 export { DEFAULT_GATEWAYS, DEFAULT_MAX_BLOCK_BYTES } from './defaults.js'
-export { Cache, HaulError, isHaulError } from '@haul/core'
-export type {
-  HaulErrorCode,
-  HaulErrorFacts,
-  HaulEvent,
-  StartEvent,
-  WaitEvent,
-  ProgressEvent,
-  RetryEvent,
-  SourceEvent,
-  DoneEvent,
-  ErrorEvent,
-  EventListener,
-  DownloadOptions,
-  DownloadResult,
-  DigestOptions,
-  Source,
-  RemoteInfo,
-  ReadRequest,
-  ReadResponse,
-} from '@haul/core'
+export * from '@haul/core/common'

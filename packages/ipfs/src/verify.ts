@@ -1,4 +1,4 @@
-import { digestBlock } from '@haul/core'
+import { digestBlock } from '@haul/core/driver'
 import { equals } from 'multiformats/bytes'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { gzipSync } from 'node:zlib'
 
@@ -90,6 +91,12 @@ export interface OriginOptions {
    * @default 120000
    */
   lifetimeMs?: number
+  /**
+   * Serve https with this key and certificate (PEM, e.g. from `createTestPki`); `origin` is then
+   * `https://127.0.0.1:PORT`.
+   * @default undefined (plain http)
+   */
+  tls?: { key: string; cert: string }
 }
 
 /** One request as the origin saw and answered it. Updated while the body is sent. */
@@ -104,7 +111,7 @@ export interface RequestRecord {
 
 /** A running origin. */
 export interface Origin {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with the `tls` option) */
   readonly origin: string
   readonly port: number
   /** Every request so far, in arrival order. */
@@ -168,9 +175,10 @@ export async function startOrigin(options: OriginOptions = {}): Promise<Origin> 
   }
   for (const [path, file] of Object.entries(options.files ?? {})) setFile(path, file)
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch(() => res.destroy())
-  })
+  }
+  const server = options.tls === undefined ? createServer(listener) : createHttpsServer(options.tls, listener)
   server.on('connection', (socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -265,7 +273,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<Origin> 
     server.listen(0, '127.0.0.1', () => resolve())
   })
   const port = (server.address() as AddressInfo).port
-  const origin = `http://127.0.0.1:${port}`
+  const origin = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`
   const lifetime = setTimeout(() => void close(), options.lifetimeMs ?? 120_000)
   lifetime.unref()
 

@@ -4,14 +4,26 @@ import { basename, resolve } from 'node:path'
 import { parseExpectedDigests } from '../verify/digest.js'
 import { HaulError, isHaulError } from '../errors.js'
 import type { HaulEvent } from '../events.js'
-import { acquireLock, type DestinationLock } from '../lock/lock.js'
+import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import type { DownloadOptions, DownloadResult } from '../options.js'
 import { removeStagingRoot } from '../stage/stage.js'
 import { lockPathFor } from '../stage/staging-paths.js'
 import { fileBlob, fileCidAlias } from './blob-filing.js'
 import { CacheLayout } from './cache-layout.js'
-import { gcBlobs, listBlobs, verifyBlobs, type CacheEntry, type CacheGcReport, type CacheVerifyReport } from './maintenance.js'
+import { gcBlobs, listBlobs, verifyBlobs, type CacheEntry, type CacheGcReport, type CacheVerifyReport, type MaintenanceOptions } from './maintenance.js'
 import { placeOutput } from './place-output.js'
+
+/** How a {@link Cache} takes its locks and hashes. */
+export interface CacheOptions {
+  /**
+   * The lock kind of the cache's own locks (linking, gc, verify); a download's `lockKind`
+   * overrides it for that download. Every process sharing the cache must use the same kind.
+   * @default 'auto'
+   */
+  lockKind?: LockKind
+  /** Hash on the worker thread when `verify` re-hashes blobs. @default true */
+  hashThread?: boolean
+}
 
 /** Downloads of one blob in one call before giving up (gc may remove it between fetch and link). */
 const MAX_FETCH_ROUNDS = 3
@@ -33,10 +45,14 @@ export class Cache {
   /** Absolute path of the cache folder. */
   readonly dir: string
   readonly #layout: CacheLayout
+  readonly #lockKind: LockKind | undefined
+  readonly #hashThread: boolean
 
-  constructor(dir: string) {
+  constructor(dir: string, options: CacheOptions = {}) {
     this.dir = resolve(dir)
     this.#layout = new CacheLayout(this.dir)
+    this.#lockKind = options.lockKind
+    this.#hashThread = options.hashThread ?? true
   }
 
   /** Where the blob with this SHA-256 (lowercase hex) lives. */
@@ -65,6 +81,8 @@ export class Cache {
    *   `cid`: a file name for the CID alias, for content addressed by CID.
    */
   async download(options: DownloadOptions, run: (options: DownloadOptions) => Promise<DownloadResult>, key: { id: string; cid?: string }): Promise<DownloadResult> {
+    const lockKind = options.lockKind ?? this.#lockKind
+    if (lockKind !== undefined) options = { ...options, lockKind }
     const output = resolve(options.output)
     const sha256 = expectedSha256(options)
     let errorSent = false
@@ -149,7 +167,16 @@ export class Cache {
   }
 
   #lock(entry: string, options: DownloadOptions, onWait: () => void): Promise<DestinationLock> {
-    return acquireLock(lockPathFor(entry), { noWait: options.noWait ?? false, ...(options.signal === undefined ? {} : { signal: options.signal }), onWait })
+    return acquireLock(lockPathFor(entry), {
+      noWait: options.noWait ?? false,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.lockKind === undefined ? {} : { kind: options.lockKind }),
+      onWait,
+    })
+  }
+
+  get #maintenance(): MaintenanceOptions {
+    return { ...(this.#lockKind === undefined ? {} : { lockKind: this.#lockKind }), hashThread: this.#hashThread }
   }
 
   /** Every blob, oldest use first. */
@@ -162,7 +189,7 @@ export class Cache {
    * blob whose lock is held by a running download is reported but left in place.
    */
   verify(options: { signal?: AbortSignal; onBlob?: (entry: CacheEntry, ok: boolean) => void } = {}): Promise<CacheVerifyReport> {
-    return verifyBlobs(this.#layout, options)
+    return verifyBlobs(this.#layout, this.#maintenance, options)
   }
 
   /**
@@ -170,7 +197,7 @@ export class Cache {
    * whose lock is held (a download writing or linking it) is skipped.
    */
   gc(options: { maxBytes: number }): Promise<CacheGcReport> {
-    return gcBlobs(this.#layout, options)
+    return gcBlobs(this.#layout, this.#maintenance, options)
   }
 }
 

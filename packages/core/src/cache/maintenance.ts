@@ -1,7 +1,7 @@
 import { readdir, readlink, rm, stat, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { fsError, isHaulError } from '../errors.js'
-import { acquireLock, type DestinationLock } from '../lock/lock.js'
+import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import { lockPathFor } from '../stage/staging-paths.js'
 import { removeStagingRoot } from '../stage/stage.js'
 import { hashFile } from '../verify/hasher.js'
@@ -33,6 +33,12 @@ export interface CacheGcReport {
   removed: CacheEntry[]
   /** Blobs that would have gone but were locked by a running download. */
   busy: CacheEntry[]
+}
+
+/** What gc and verify need of the cache's options. */
+export interface MaintenanceOptions {
+  readonly lockKind?: LockKind
+  readonly hashThread: boolean
 }
 
 /** Every blob, oldest use first. */
@@ -79,11 +85,11 @@ async function pruneAliases(layout: CacheLayout): Promise<void> {
  * Re-hashes every blob and removes the ones whose bytes no longer match their name. A corrupt
  * blob whose lock is held by a running download is reported but left in place.
  */
-export async function verifyBlobs(layout: CacheLayout, options: { signal?: AbortSignal; onBlob?: (entry: CacheEntry, ok: boolean) => void } = {}): Promise<CacheVerifyReport> {
+export async function verifyBlobs(layout: CacheLayout, settings: MaintenanceOptions, options: { signal?: AbortSignal; onBlob?: (entry: CacheEntry, ok: boolean) => void } = {}): Promise<CacheVerifyReport> {
   const report: CacheVerifyReport = { checked: 0, bytes: 0, corrupt: [] }
   for (const entry of await listBlobs(layout)) {
     options.signal?.throwIfAborted()
-    const actual = await hashFile(entry.path, [], options.signal).then((d) => d.sha256).catch((err: unknown) => {
+    const actual = await hashFile(entry.path, [], options.signal, settings.hashThread).then((d) => d.sha256).catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // removed meanwhile
       throw fsError(err, 'read the cache entry', entry.path)
     })
@@ -93,7 +99,7 @@ export async function verifyBlobs(layout: CacheLayout, options: { signal?: Abort
     const ok = actual === entry.sha256
     options.onBlob?.(entry, ok)
     if (ok) continue
-    const removed = await removeBlob(entry.path)
+    const removed = await removeBlob(entry.path, settings)
     report.corrupt.push({ ...entry, actual, removed })
   }
   await pruneAliases(layout)
@@ -104,7 +110,7 @@ export async function verifyBlobs(layout: CacheLayout, options: { signal?: Abort
  * Removes blobs, least recently used first, until the cache holds at most `maxBytes`. A blob
  * whose lock is held (a download writing or linking it) is skipped.
  */
-export async function gcBlobs(layout: CacheLayout, options: { maxBytes: number }): Promise<CacheGcReport> {
+export async function gcBlobs(layout: CacheLayout, settings: MaintenanceOptions, options: { maxBytes: number }): Promise<CacheGcReport> {
   const entries = await listBlobs(layout)
   const before = entries.reduce((sum, e) => sum + e.size, 0)
   let total = before
@@ -112,7 +118,7 @@ export async function gcBlobs(layout: CacheLayout, options: { maxBytes: number }
   const busy: CacheEntry[] = []
   for (const entry of entries) {
     if (total <= options.maxBytes) break
-    if (await removeBlob(entry.path)) {
+    if (await removeBlob(entry.path, settings)) {
       removed.push(entry)
       total -= entry.size
     } else busy.push(entry)
@@ -122,10 +128,10 @@ export async function gcBlobs(layout: CacheLayout, options: { maxBytes: number }
 }
 
 /** Removes a blob under its lock; false when the lock is held elsewhere. */
-async function removeBlob(path: string): Promise<boolean> {
+async function removeBlob(path: string, settings: MaintenanceOptions): Promise<boolean> {
   let lock: DestinationLock
   try {
-    lock = await acquireLock(lockPathFor(path), { noWait: true })
+    lock = await acquireLock(lockPathFor(path), { noWait: true, ...(settings.lockKind === undefined ? {} : { kind: settings.lockKind }) })
   } catch (err) {
     if (isHaulError(err, 'HAUL_LOCK_BUSY')) return false
     throw err

@@ -2,34 +2,47 @@ import { open, rename, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fsError } from '../errors.js'
 
-/** Makes `file` durable, renames `from` onto `to`, and makes the rename durable. */
-export async function commitFile(file: FileHandle, from: string, to: string): Promise<void> {
-  try {
-    await file.sync()
-  } catch (err) {
-    throw fsError(err, 'flush the downloaded file to disk (fsync) at', from)
+/**
+ * How a commit reaches the disk. With `fsync` (the default everywhere), what was renamed is
+ * flushed before the rename and the rename after it, so a power cut right after the commit
+ * cannot lose it; without, the rename is still atomic, so a crash of the process leaves the old
+ * destination or the whole new one, but a power cut may leave the old one.
+ */
+export interface CommitOptions {
+  /** @default true */
+  fsync?: boolean
+}
+
+/** Makes `file` durable, closes it, renames `from` onto `to`, and makes the rename durable. */
+export async function commitFile(file: FileHandle, from: string, to: string, options: CommitOptions = {}): Promise<void> {
+  const fsync = options.fsync ?? true
+  if (fsync) {
+    try {
+      await file.sync()
+    } catch (err) {
+      throw fsError(err, 'flush the downloaded file to disk (fsync) at', from)
+    }
   }
   await file.close()
-  await renameIntoPlace(from, to, 'file')
+  await renameIntoPlace(from, to, 'file', fsync)
 }
 
 /** Makes the entries of the folder `from` durable, renames it onto `to`, and makes the rename durable. */
-export async function commitFolder(from: string, to: string): Promise<void> {
-  await syncDirectory(from, 'downloaded folder')
-  await renameIntoPlace(from, to, 'folder')
+export async function commitFolder(from: string, to: string, options: CommitOptions = {}): Promise<void> {
+  const fsync = options.fsync ?? true
+  if (fsync) await syncDirectory(from, 'downloaded folder')
+  await renameIntoPlace(from, to, 'folder', fsync)
 }
 
 /** The one atomic step of every commit: after it, `to` holds the verified `what`, whole. */
-async function renameIntoPlace(from: string, to: string, what: 'file' | 'folder'): Promise<void> {
+async function renameIntoPlace(from: string, to: string, what: 'file' | 'folder', fsync: boolean): Promise<void> {
   try {
     await rename(from, to)
   } catch (err) {
     throw fsError(err, `move the verified ${what} into place at`, to)
   }
-  // Test hook only: apps/cli/test/power-cut.test.ts shows that without this fsync a power
-  // cut right after `done` can lose the rename.
-  if (process.env.HAUL_TEST_SKIP_DIR_FSYNC === '1') return
-  await syncDirectory(dirname(to), 'destination directory')
+  // Without this fsync a power cut right after `done` can lose the rename (power-cut.test.ts).
+  if (fsync) await syncDirectory(dirname(to), 'destination directory')
 }
 
 /** fsync of a directory: makes the entries created or renamed in it durable. */

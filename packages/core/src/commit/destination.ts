@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
-import { acquireLock } from '../lock/lock.js'
+import { acquireLock, type LockKind } from '../lock/lock.js'
 import { removeStagingRoot } from '../stage/stage.js'
 import { lockPathFor, stagingDirFor } from '../stage/staging-paths.js'
 import { parseCommitRecord, type CommitRecord, type Committed } from './commit-record.js'
@@ -18,6 +18,8 @@ export interface DestinationShellOptions {
   signal?: AbortSignal
   /** Called once, with the lock file, when another process holds the destination and this one starts waiting. */
   onWait?: (lockPath: string) => void
+  /** The lock kind. @default 'auto' */
+  lockKind?: LockKind
 }
 
 /** A destination (a file or a folder) whose lock this process holds. */
@@ -60,6 +62,7 @@ export async function withDestination<T>(path: string, options: DestinationShell
     noWait: options.noWait ?? false,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(onWait === undefined ? {} : { onWait: () => onWait(lockPath) }),
+    ...(options.lockKind === undefined ? {} : { kind: options.lockKind }),
   })
   let record: CommitRecord | undefined
   try {

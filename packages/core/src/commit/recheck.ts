@@ -14,6 +14,7 @@ export async function recheckDestination(
   expected: ReadonlyArray<ExpectedDigest>,
   record: CommitRecord | undefined,
   expectedSize: number | undefined,
+  hashThread: boolean,
 ): Promise<{ size: number; sha256: string } | undefined> {
   const st = await stat(destination).catch(() => undefined)
   if (st === undefined || !st.isFile()) return undefined
@@ -29,6 +30,6 @@ export async function recheckDestination(
     return { size: st.size, sha256: record.digests.sha256 }
   }
   if (expected.length === 0) return undefined
-  const digests = await hashFile(destination, expected.map((e) => e.algorithm))
+  const digests = await hashFile(destination, expected.map((e) => e.algorithm), undefined, hashThread)
   return findMismatch(expected, digests) === undefined ? { size: st.size, sha256: digests.sha256 } : undefined
 }

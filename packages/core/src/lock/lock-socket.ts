@@ -8,7 +8,7 @@
 // - Other hosts: a folder shared over NFS/SMB is locked per host only.
 // - The same folder reached through different mounts (bind mounts) has different canonical
 //   paths, hence different names.
-// - Processes using the OFD kind (HAUL_LOCK differs, or one has the addon and one hasn't) do not
+// - Processes using the OFD kind (the lock kind differs, or one has the addon and one hasn't) do not
 //   exclude socket holders. Correctness never rests on the lock alone (each writer stages into
 //   its own file), so these cases cost duplicate downloads, not corrupt files.
 //

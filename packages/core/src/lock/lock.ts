@@ -1,15 +1,25 @@
 import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
+import { DEFAULT_LOCK_KIND } from '../defaults.js'
 import { ensureDir } from '../ensure-dir.js'
 import { dirname, resolve } from 'node:path'
 import { HaulError, abortedError, fsError } from '../errors.js'
 import { acquireOfdLock, loadNativeLock } from './lock-native.js'
 import { acquireSocketLock } from './lock-socket.js'
 
+/**
+ * Which kernel primitive holds a destination's lock: `auto` tries an OFD lock and falls back to
+ * the abstract socket; `ofd` or `socket` forces one. Every process sharing a destination must
+ * use the same kind.
+ */
+export type LockKind = 'auto' | 'ofd' | 'socket'
+
 /** Options for {@link acquireLock}. */
 export interface LockOptions {
   /** Fail with HAUL_LOCK_BUSY instead of waiting. @default false */
   noWait?: boolean
+  /** The lock kind. @default 'auto' */
+  kind?: LockKind
   /** Stops waiting (rejects with HAUL_ABORTED). */
   signal?: AbortSignal
   /** Called once when the lock is held elsewhere and this call starts waiting. */
@@ -70,14 +80,13 @@ export interface LockRequest {
 /** Races lost in a row before giving up; a real race is lost a handful of times at most. */
 const MAX_RACES = 100
 
-type LockChoice = 'auto' | 'ofd' | 'socket'
+/** The lock kinds {@link acquireLock} knows. */
+export const LOCK_KINDS: ReadonlyArray<LockKind> = ['auto', 'ofd', 'socket']
 
-/** `HAUL_LOCK` picks the lock kind: unset (or `auto`) tries OFD and falls back to the socket. */
-function lockChoice(): LockChoice {
-  const value = process.env.HAUL_LOCK
-  if (value === undefined || value === '' || value === 'auto') return 'auto'
-  if (value === 'ofd' || value === 'socket') return value
-  throw new HaulError('HAUL_USAGE', `HAUL_LOCK=${value} is not a lock kind; set it to "ofd" or "socket", or unset it to choose automatically.`)
+/** Checks a lock kind given at run time (JavaScript callers, configuration). */
+export function checkLockKind(kind: string): LockKind {
+  if ((LOCK_KINDS as ReadonlyArray<string>).includes(kind)) return kind as LockKind
+  throw new HaulError('HAUL_USAGE', `${JSON.stringify(kind)} is not a lock kind; use "auto", "ofd" or "socket".`)
 }
 
 /**
@@ -87,8 +96,8 @@ function lockChoice(): LockChoice {
  * stealing, so a stopped or slow holder keeps it for as long as it lives. The primary kind is an
  * OFD lock on `lockPath` (fs-native-extensions); when the addon can't load, or the kernel or
  * filesystem refuses OFD locks, an abstract unix socket named after the canonical lock path
- * stands in (Linux only; see lock-socket.ts for what it does not cover). `HAUL_LOCK=ofd` or
- * `HAUL_LOCK=socket` forces one kind. Every process sharing a destination must use the same kind.
+ * stands in (Linux only; see lock-socket.ts for what it does not cover). `kind: 'ofd'` or
+ * `kind: 'socket'` forces one. Every process sharing a destination must use the same kind.
  *
  * An aborted OFD wait rejects at once, but the kernel wait behind it runs on until the holder
  * lets go (it can't be cancelled) and keeps the event loop alive until then; it then gives the
@@ -96,13 +105,13 @@ function lockChoice(): LockChoice {
  *
  * @param lockPath - the lock file; its folder is created if missing.
  * @throws HaulError `HAUL_LOCK_BUSY` (noWait and held elsewhere), `HAUL_ABORTED` (signal),
- *   `HAUL_IO` (the lock file or its folder can't be created), `HAUL_USAGE` (bad `HAUL_LOCK`).
+ *   `HAUL_IO` (the lock file or its folder can't be created), `HAUL_USAGE` (an unknown `kind`, or `ofd` without the addon).
  */
 export async function acquireLock(lockPath: string, options: LockOptions = {}): Promise<DestinationLock> {
   const path = resolve(lockPath)
   const { signal, onWait } = options
   const noWait = options.noWait ?? false
-  const choice = lockChoice()
+  const choice = checkLockKind(options.kind ?? DEFAULT_LOCK_KIND)
   let reported = false
   const request: LockRequest = {
     path,
@@ -141,13 +150,13 @@ export async function acquireLock(lockPath: string, options: LockOptions = {}): 
     const native = loadNativeLock()
     if ('error' in native) {
       if (choice === 'ofd') {
-        throw new HaulError('HAUL_USAGE', `HAUL_LOCK=ofd, but the native lock addon (fs-native-extensions) could not load: ${String(native.error)}. Unset HAUL_LOCK to fall back to the socket lock.`, { path, cause: native.error })
+        throw new HaulError('HAUL_USAGE', `The OFD lock was asked for, but the native lock addon (fs-native-extensions) could not load: ${String(native.error)}. Choose the lock kind "auto" to fall back to the socket lock.`, { path, cause: native.error })
       }
     } else {
       const lock = await acquireOfdLock(native.addon, request)
       if (lock !== 'unsupported') return lock
       if (choice === 'ofd') {
-        throw new HaulError('HAUL_IO', `HAUL_LOCK=ofd, but the kernel or the filesystem of ${path} does not support OFD locks. Unset HAUL_LOCK to fall back to the socket lock.`, { path })
+        throw new HaulError('HAUL_IO', `The OFD lock was asked for, but the kernel or the filesystem of ${path} does not support OFD locks. Choose the lock kind "auto" to fall back to the socket lock.`, { path })
       }
     }
   }

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises'
-import { commitFile } from '../commit/commit-file.js'
+import { commitFile, type CommitOptions } from '../commit/commit-file.js'
 import { fsError, type HaulError } from '../errors.js'
 import { JOURNAL_VERSION, JournalWriter, type HeadRecord, type JournalRecord } from './journal.js'
 import { RangeSet } from './range-set.js'
@@ -153,10 +153,10 @@ export class StagedFile {
     if (this.#journalFailure !== undefined) throw fsError(this.#journalFailure, 'write the journal', this.journalPath)
   }
 
-  /** Makes the verified file durable and renames it onto `destination`. */
-  async commitTo(destination: string): Promise<void> {
+  /** Renames the verified file onto `destination`, durably unless `fsync` is false. */
+  async commitTo(destination: string, options: CommitOptions): Promise<void> {
     await this.#writeback
-    await commitFile(this.data, this.dataPath, destination)
+    await commitFile(this.data, this.dataPath, destination, options)
   }
 
   /** Removes this writer's folder (after the commit, or when nothing in it is worth keeping). */

@@ -139,13 +139,15 @@ export class HashThread {
 
   private constructor(worker: Worker) {
     this.#worker = worker
-    worker.unref()
     worker.on('message', (reply: Reply) => {
       const stream = this.#streams.get(reply.id)
       if (stream === undefined) return
       if (reply.op !== 'returned') this.#streams.delete(reply.id)
       stream.onReply(reply)
     })
+    // After the listener: adding a 'message' listener refs the worker's port again, which kept a
+    // process alive forever after a download that failed before any byte was hashed.
+    worker.unref()
     const die = (why: string): void => {
       if (this.#dead) return
       this.#dead = true
@@ -160,18 +162,23 @@ export class HashThread {
   }
 
   /**
-   * The process's hash thread, started on first use; undefined when worker threads are off
-   * (`HAUL_HASH_THREAD=0`) or the thread could not start or died.
+   * The process's hash thread, started on first use; undefined when the thread could not start
+   * or died. (A caller that wants no thread does not ask: see the `hashThread` option.)
    */
   static shared(): HashThread | undefined {
     if (HashThread.#shared !== undefined) return HashThread.#shared
-    if (HashThread.#unavailable || process.env.HAUL_HASH_THREAD === '0') return undefined
+    if (HashThread.#unavailable) return undefined
     try {
       HashThread.#shared = new HashThread(new Worker(`(${workerProgram.toString()})()`, { eval: true, name: 'haul-hash' }))
     } catch {
       HashThread.#unavailable = true
     }
     return HashThread.#shared
+  }
+
+  /** Whether the process's hash thread has been started (and is alive), without starting it. */
+  static get running(): boolean {
+    return HashThread.#shared !== undefined
   }
 
   /** A new digest stream of node:crypto `algorithms` (names as createHash takes them). */

@@ -97,18 +97,23 @@ export class StreamDigest {
   readonly #local: Map<DigestAlgorithm, Engine>
   /** node:crypto names of the algorithms whose engine is not chosen yet. */
   readonly #nodeNames: Map<string, DigestAlgorithm>
+  readonly #useThread: boolean
   readonly #sizeHint: () => number | undefined
   #decided = false
   #thread: ThreadDigest | undefined
 
-  private constructor(local: Map<DigestAlgorithm, Engine>, nodeNames: Map<string, DigestAlgorithm>, sizeHint: () => number | undefined) {
+  private constructor(local: Map<DigestAlgorithm, Engine>, nodeNames: Map<string, DigestAlgorithm>, useThread: boolean, sizeHint: () => number | undefined) {
     this.#local = local
     this.#nodeNames = nodeNames
+    this.#useThread = useThread
     this.#sizeHint = sizeHint
   }
 
-  /** @param sizeHint the stream's length when known, asked at the first update */
-  static async create(algorithms: Iterable<DigestAlgorithm>, sizeHint: () => number | undefined = () => undefined): Promise<StreamDigest> {
+  /**
+   * @param useThread false hashes everything on the calling thread
+   * @param sizeHint the stream's length when known, asked at the first update
+   */
+  static async create(algorithms: Iterable<DigestAlgorithm>, useThread = true, sizeHint: () => number | undefined = () => undefined): Promise<StreamDigest> {
     const local = new Map<DigestAlgorithm, Engine>()
     const nodeNames = new Map<string, DigestAlgorithm>()
     for (const algorithm of withSha256(algorithms)) {
@@ -116,7 +121,7 @@ export class StreamDigest {
       if (nodeName !== undefined) nodeNames.set(nodeName, algorithm)
       else local.set(algorithm, await localEngine(algorithm))
     }
-    return new StreamDigest(local, nodeNames, sizeHint)
+    return new StreamDigest(local, nodeNames, useThread, sizeHint)
   }
 
   /** Starts the node:crypto engines: on the hash thread unless the stream is known to be small. */
@@ -124,7 +129,7 @@ export class StreamDigest {
     if (this.#decided) return
     this.#decided = true
     const size = this.#sizeHint()
-    const thread = size !== undefined && size < THREAD_MIN_BYTES ? undefined : HashThread.shared()
+    const thread = !this.#useThread || (size !== undefined && size < THREAD_MIN_BYTES) ? undefined : HashThread.shared()
     if (thread !== undefined) this.#thread = thread.open([...this.#nodeNames.keys()])
     else for (const [name, algorithm] of this.#nodeNames) this.#local.set(algorithm, nodeEngine(name))
   }
@@ -214,10 +219,13 @@ export async function hashFileRange(file: FileHandle, digest: StreamDigest, pool
   }
 }
 
-/** Digests of a whole file (sha256 always, plus `algorithms`), read a MiB at a time. */
-export async function hashFile(path: string, algorithms: Iterable<DigestAlgorithm> = [], signal?: AbortSignal): Promise<Digests> {
+/**
+ * Digests of a whole file (sha256 always, plus `algorithms`), read a MiB at a time.
+ * @param useThread false hashes on the calling thread
+ */
+export async function hashFile(path: string, algorithms: Iterable<DigestAlgorithm> = [], signal?: AbortSignal, useThread = true): Promise<Digests> {
   let size: number | undefined
-  const digest = await StreamDigest.create(algorithms, () => size)
+  const digest = await StreamDigest.create(algorithms, useThread, () => size)
   const file = await open(path, 'r')
   try {
     size = (await file.stat()).size

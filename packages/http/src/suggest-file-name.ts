@@ -1,0 +1,70 @@
+import { HaulError } from '@haul/core'
+import { parseHttpUrl } from './download.js'
+import { nameFromUrl, safeFileName } from './file-name.js'
+import { HttpSource } from './http-source.js'
+import { splitTransportOptions, type TransportOptions } from './transport.js'
+
+/** Options for {@link suggestFileName}: the transport's, plus the request's headers and signal. */
+export interface SuggestFileNameOptions extends TransportOptions {
+  /**
+   * Request headers, as for the download (credentials go to the URL's origin only).
+   * @default {}
+   */
+  headers?: Record<string, string>
+  /** Aborts the probe. @default undefined (never) */
+  signal?: AbortSignal
+}
+
+/** A name with an extension: `model.onnx`, `archive.tar.gz` (not `.bashrc`, not `pub`). */
+const HAS_EXTENSION = /[^.]\.[^.]+$/
+
+/**
+ * The name to save `url` under when the caller names none: the remote's Content-Disposition
+ * file name, else the URL's last path segment, made safe for the working folder (a base name:
+ * no separators, `..`, control characters or leading dots; `download` when nothing is left).
+ * Sends one probe (HEAD, or a one-byte GET where HEAD is refused); a probe that fails leaves the
+ * name to the URL, since the download itself reports what is wrong with the source.
+ *
+ * A folder is not a file name: without a Content-Disposition name, a URL whose path ends in `/`
+ * (an HTML listing, usually), or an HTML answer to a URL whose name has no extension (a
+ * directory listing, a login page), fails with HAUL_USAGE instead of saving a page under a
+ * made-up name; naming the output (`-o NAME`) saves it anyway.
+ * @throws HaulError — `HAUL_USAGE` for a folder or a URL that is not http(s); `HAUL_ABORTED`.
+ */
+export async function suggestFileName(url: string | URL, options: SuggestFileNameOptions = {}): Promise<string> {
+  const target = parseHttpUrl(String(url))
+  // Errors name the URL without its user:password.
+  const shown = new URL(target)
+  shown.username = ''
+  shown.password = ''
+  const { transport, rest } = splitTransportOptions(options)
+  const source = new HttpSource(target, { ...transport, ...(rest.headers === undefined ? {} : { headers: rest.headers }) })
+  let suggested: string | undefined
+  let contentType: string | undefined
+  try {
+    suggested = (await source.probe(rest.signal ?? new AbortController().signal)).fileName
+    contentType = source.contentType
+  } catch (err) {
+    if (rest.signal?.aborted) throw err
+  } finally {
+    await source.close()
+  }
+  const offered = safeFileName(suggested, '')
+  if (offered !== '') return offered
+  const fromUrl = nameFromUrl(target)
+  if (target.pathname.endsWith('/')) {
+    throw new HaulError(
+      'HAUL_USAGE',
+      `${shown.href} names a folder (the path ends in "/"), and servers answer that with an HTML listing, not a file. Give the file's URL, or save the page anyway under a name of your choice with -o NAME.`,
+      { source: shown.href },
+    )
+  }
+  if (/^\s*text\/html\b/i.test(contentType ?? '') && !HAS_EXTENSION.test(fromUrl ?? '')) {
+    throw new HaulError(
+      'HAUL_USAGE',
+      `${shown.href} answered with an HTML page, and ${JSON.stringify(fromUrl ?? '')} has no file extension: most likely a directory listing or a login page, not the file. Check the URL, or save the page anyway with -o NAME.`,
+      { source: shown.href },
+    )
+  }
+  return safeFileName(fromUrl)
+}
