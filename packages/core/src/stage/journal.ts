@@ -175,6 +175,8 @@ export class JournalWriter {
   #file: FileHandle
   #queue: Promise<void> = Promise.resolve()
   #failure: unknown
+  /** Lines queued behind the write in flight: they go out together, in one write, when it ends. */
+  #batch: string[] | undefined
 
   private constructor(path: string, file: FileHandle) {
     this.path = path
@@ -193,17 +195,26 @@ export class JournalWriter {
     return new JournalWriter(path, await open(path, 'a'))
   }
 
-  /** Queues a record; resolves when it is written. */
+  /**
+   * Queues a record; resolves when it is written. Records that arrive while a write is in flight
+   * are appended together by the next write (one call to the thread pool instead of one each).
+   */
   write(record: JournalRecord): Promise<void> {
     const line = encode(record)
-    this.#queue = this.#queue.then(async () => {
-      if (this.#failure !== undefined) return
-      try {
-        await this.#file.write(line)
-      } catch (err) {
-        this.#failure = err
-      }
-    })
+    if (this.#batch !== undefined) this.#batch.push(line)
+    else {
+      const lines = [line]
+      this.#batch = lines
+      this.#queue = this.#queue.then(async () => {
+        this.#batch = undefined
+        if (this.#failure !== undefined) return
+        try {
+          await this.#file.write(lines.join(''))
+        } catch (err) {
+          this.#failure = err
+        }
+      })
+    }
     return this.#queue.then(() => {
       if (this.#failure !== undefined) throw this.#failure
     })
