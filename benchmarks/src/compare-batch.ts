@@ -10,7 +10,7 @@ const FILE_BYTES = 16 * 1024
 const JOBS = 8
 
 /**
- * 6. Many small files as one batch: `haul get -i LIST -j 8` vs `aria2c -i LIST -j 8`, the same
+ * 7. Many small files as one batch: `haul get -i LIST -j 8` vs `aria2c -i LIST -j 8`, the same
  * list of 300 URLs of 16 KiB each from nginx. What counts here is the cost per file — start-up is
  * paid once — and keeping 8 requests in flight on kept-alive connections.
  */
@@ -42,7 +42,7 @@ export async function compareBatch(ctx: BenchContext): Promise<ComparisonResult>
   const [haul, aria] = rows as [typeof rows[0], typeof rows[0]]
   const ratio = medianRatio(haul, aria)
   return {
-    id: '6-batch',
+    id: '7-batch',
     title: `${FILES} files of ${FILE_BYTES / 1024} KiB from nginx as one batch, ${JOBS} at a time`,
     bytes: FILES * FILE_BYTES,
     rows,

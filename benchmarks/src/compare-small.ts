@@ -7,7 +7,7 @@ import type { ComparisonResult } from './result.js'
 const FILE_BYTES = 4096
 
 /**
- * 7. One small file: `haul get` of 4 KiB vs the smallest Node.js program that saves a URL
+ * 8. One small file: `haul get` of 4 KiB vs the smallest Node.js program that saves a URL
  * (`node -e` with fetch and writeFile), and curl. At this size the time is start-up (what loads
  * before the first request) and the commit; the peak RSS is the runtime and what haul loads.
  */
@@ -33,7 +33,7 @@ export async function compareSmall(ctx: BenchContext): Promise<ComparisonResult>
   const [haul, node, curl] = rows as [typeof rows[0], typeof rows[0], typeof rows[0]]
   const ratio = medianRatio(haul, node)
   return {
-    id: '7-small',
+    id: '8-small',
     title: 'One 4 KiB file from nginx',
     bytes: FILE_BYTES,
     rows,

@@ -14,6 +14,8 @@ export const DEFAULT_STALL_TIMEOUT_MS = 30_000
 export const DEFAULT_LOW_SPEED_BYTES_PER_SECOND = 1024
 /** Window for the minimum-speed check. */
 export const DEFAULT_LOW_SPEED_WINDOW_MS = 30_000
+/** A rate limiter's burst, as time at its rate: short, so a capped transfer stays even within a second. */
+export const DEFAULT_RATE_BURST_MS = 100
 /** Parallel connections for one file. */
 export const DEFAULT_CONNECTIONS = 1
 /** Segments smaller than this are not split further. */

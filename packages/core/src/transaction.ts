@@ -8,6 +8,7 @@ import type { HaulEvent } from './events.js'
 import { BufferPool } from './fetch/buffer-pool.js'
 import { FetchRounds } from './fetch/fetch-round.js'
 import { ProgressReporter } from './fetch/progress.js'
+import { withRateLimit } from './fetch/rate-limit.js'
 import type { SegmentSink } from './fetch/segment-writer.js'
 import { SourcePool } from './fetch/source-pool.js'
 import type { DownloadOptions, DownloadResult } from './options.js'
@@ -36,7 +37,8 @@ export async function runDownload(sources: ReadonlyArray<Source>, options: Downl
   }
   try {
     if (sources.length === 0) throw new HaulError('HAUL_USAGE', 'No source given: pass at least one URL or CID.')
-    return await new Transaction(sources, options, resolveOptions(options), emit).run()
+    const [paced, effective] = withRateLimit(sources, options)
+    return await new Transaction(paced, effective, resolveOptions(effective), emit).run()
   } catch (err) {
     const error = toHaulError(err, options.signal)
     emit({ event: 'error', code: error.code, message: error.message })
