@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { cleanDir, haulArgv, outDir, type BenchContext } from './context.js'
 import { benchFileSet } from './files.js'
 import { alternate, medianRatio } from './measure.js'
-import type { ComparisonResult } from './result.js'
+import { ratioTarget, type ComparisonResult } from './result.js'
 
 const FILES = 300
 const FILE_BYTES = 16 * 1024
@@ -47,7 +47,7 @@ export async function compareBatch(ctx: BenchContext): Promise<ComparisonResult>
     bytes: FILES * FILE_BYTES,
     rows,
     ratios: [{ of: haul.label, to: aria.label, median: ratio }],
-    targets: [{ what: 'haul / aria2c', limit: '≤ 1.0', actual: ratio.toFixed(2), met: ratio <= 1.0 }],
+    targets: [ratioTarget('haul / aria2c', 1.0, ratio)],
     notes: [
       'Both read the same list of URLs. haul commits every file as a transaction (lock, staging, fsync of the file and of its folder before it is reported done); aria2c writes the files and fsyncs nothing.',
     ],

@@ -4,7 +4,7 @@ import { cleanDir, expectSize, haulArgv, nodeFloorArgv, nodeSocketFloorArgv, out
 import { benchFile } from './files.js'
 import { startGatewayProcess } from './gateway.js'
 import { alternate, medianRatio } from './measure.js'
-import type { ComparisonResult } from './result.js'
+import { ratioTarget, type ComparisonResult } from './result.js'
 
 /**
  * 3. A CIDv1 file with raw leaves from the testkit gateway: haul (every block hashed against its
@@ -53,7 +53,7 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
         { of: floor.label, to: curl.label, median: medianRatio(floor, curl) },
         { of: socketFloor.label, to: curl.label, median: medianRatio(socketFloor, curl) },
       ],
-      targets: [{ what: 'haul / curl of the path', limit: '≤ 2.0', actual: ratio.toFixed(2), met: ratio <= 2.0 }],
+      targets: [ratioTarget('haul / curl of the path', 2.0, ratio)],
       notes: [
         `The gateway runs in its own node process (CID ${gateway.cid}). The curl rows are the gateway's own speed: haul cannot beat them.`,
         'The floor rows save the same unverified path response and nothing else: Node.js + undici piping it to a file, and a `net` socket with `onread` into one reused buffer and `writeSync`.'

@@ -3,7 +3,7 @@ import { formatSize } from './config.js'
 import { cleanDir, expectSize, haulArgv, nodeFloorArgv, nodeSocketFloorArgv, outDir, type BenchContext } from './context.js'
 import { benchFile } from './files.js'
 import { alternate, medianRatio } from './measure.js'
-import type { ComparisonResult } from './result.js'
+import { ratioTarget, rssTarget, type ComparisonResult } from './result.js'
 
 /** 1. One big file over loopback, one connection: haul (verified) vs curl (unverified) and curl && sha256sum. */
 export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResult> {
@@ -42,8 +42,8 @@ export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResu
       { of: socketFloor.label, to: curl.label, median: medianRatio(socketFloor, curl) },
     ],
     targets: [
-      { what: 'haul / curl -o', limit: '≤ 1.25', actual: ratio.toFixed(2), met: ratio <= 1.25 },
-      { what: 'haul peak RSS', limit: '≤ 100 MiB', actual: `${haul.peakRssMiB.toFixed(0)} MiB`, met: haul.peakRssMiB <= 100 },
+      ratioTarget('haul / curl -o', 1.25, ratio),
+      rssTarget(haul, 100),
     ],
     notes: [
       'haul hashes while it downloads and fsyncs before the atomic rename; curl does neither.',

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { cleanDir, expectSize, haulArgv, nodeFetchSaveArgv, outDir, type BenchContext } from './context.js'
 import { benchFile } from './files.js'
 import { alternate, medianRatio } from './measure.js'
-import type { ComparisonResult } from './result.js'
+import { ratioTarget, rssTarget, type ComparisonResult } from './result.js'
 
 const FILE_BYTES = 4096
 
@@ -43,8 +43,8 @@ export async function compareSmall(ctx: BenchContext): Promise<ComparisonResult>
       { of: node.label, to: curl.label, median: medianRatio(node, curl) },
     ],
     targets: [
-      { what: 'haul / node -e fetch-and-save', limit: '≤ 1.5', actual: ratio.toFixed(2), met: ratio <= 1.5 },
-      { what: 'haul peak RSS', limit: '≤ 70 MiB', actual: `${haul.peakRssMiB.toFixed(0)} MiB`, met: haul.peakRssMiB <= 70 },
+      ratioTarget('haul / node -e fetch-and-save', 1.5, ratio),
+      rssTarget(haul, 70),
     ],
     notes: [
       'haul locks the destination, stages the bytes and fsyncs the file and its folder before it reports the file done; the node -e one-liner and curl write the file and nothing else.',

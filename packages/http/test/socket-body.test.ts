@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import fc from 'fast-check'
+import { testBytes } from '@haul/testkit'
 import { Client } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SocketPool, type PlainRequest } from '../src/socket-body.js'
@@ -98,22 +99,9 @@ async function drain(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
 const response = (status: number, headers: Record<string, string>, body: Buffer): Buffer =>
   Buffer.concat([Buffer.from(`HTTP/1.1 ${status} X\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`, 'latin1'), body])
 
-/** Pseudo-random bytes from a seed, so a failing fast-check case can be replayed. */
-function seeded(length: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(length)
-  let x = seed | 1
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
-
 describe('SocketPool', () => {
   it('reuses one kept-alive connection for requests one after another', async () => {
-    const body = seeded(100_000, 1)
+    const body = testBytes(100_000, 1)
     const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body) }))
     const sockets = pool()
     for (let i = 0; i < 3; i++) {
@@ -160,7 +148,7 @@ describe('SocketPool', () => {
   })
 
   it('fails the body, with a code, when the connection ends before Content-Length bytes', async () => {
-    const server = await scripted(() => ({ bytes: response(200, { 'content-length': '1000' }, seeded(500, 2)), close: true }))
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': '1000' }, testBytes(500, 2)), close: true }))
     const res = await pool().request(get(`${server.url}/f`))
     const err = await drain(res!.body).catch((e: unknown) => e)
     expect((err as { code?: string }).code).toBe('UND_ERR_SOCKET')
@@ -195,7 +183,7 @@ describe('SocketPool', () => {
   })
 
   it('reuses two read buffers for a body read with reuseChunks, and pauses for a slow consumer', async () => {
-    const body = seeded(12 * 1024 * 1024, 3)
+    const body = testBytes(12 * 1024 * 1024, 3)
     const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body) }))
     const res = await pool().request(get(`${server.url}/f`))
     const hash = createHash('sha256')
@@ -212,7 +200,7 @@ describe('SocketPool', () => {
   })
 
   it('reads into lent buffers, each filled from its start to its end, and waits when every one is out', async () => {
-    const body = seeded(6 * 1024 * 1024 + 3, 5)
+    const body = testBytes(6 * 1024 * 1024 + 3, 5)
     const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body) }))
     // A lender of two 1 MiB buffers, given back late, so reading must wait for them.
     const lent = new Map<ArrayBufferLike, Buffer>()
@@ -258,7 +246,7 @@ describe('SocketPool', () => {
   })
 
   it('keeps every chunk valid without reuseChunks', async () => {
-    const body = seeded(5 * 1024 * 1024, 4)
+    const body = testBytes(5 * 1024 * 1024, 4)
     const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body), pieces: [100, 7000, 1 << 20] }))
     const res = await pool().request(get(`${server.url}/f`, { reuseChunks: false }))
     const kept: Uint8Array[] = []
@@ -299,7 +287,7 @@ describe('SocketPool against undici (fuzz)', () => {
   it('yields the same status, headers and body bytes as undici, or leaves the response to it', async () => {
     await fc.assert(
       fc.asyncProperty(cases, async (c) => {
-        const body = seeded(c.size, c.seed)
+        const body = testBytes(c.size, c.seed)
         const headers: Record<string, string> = Object.fromEntries(c.extra)
         let payload = body
         if (c.framing === 'length') headers['content-length'] = String(body.length)
