@@ -266,6 +266,8 @@ export class FetchRounds {
       }
       throw err
     } finally {
+      // Only once the body is done or abandoned (iterator.return() above): the source may write
+      // into a lent buffer until then, so one still reading must take its loan along.
       loan.settle()
       dog.stop()
       this.#reading--
