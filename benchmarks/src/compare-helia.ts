@@ -5,7 +5,7 @@ import { storeCar, testBytes, UnixfsStore } from '@haul/testkit'
 import { formatSize } from './config.js'
 import { cleanDir, expectSize, haulArgv, outDir, type BenchContext } from './context.js'
 import { alternate, medianRatio } from './measure.js'
-import type { ComparisonResult } from './result.js'
+import { ratioTarget, type ComparisonResult } from './result.js'
 
 const MiB = 1024 * 1024
 /** Files in the HAMT folder, and the size of each. */
@@ -72,8 +72,8 @@ export async function compareHelia(ctx: BenchContext): Promise<ComparisonResult>
         { of: haulFile.label, to: heliaFile.label, median: fileRatio },
       ],
       targets: [
-        { what: 'haul / helia, HAMT folder', limit: '≤ 1.0', actual: folderRatio.toFixed(2), met: folderRatio <= 1 },
-        { what: 'haul / helia, file', limit: '≤ 0.5', actual: fileRatio.toFixed(2), met: fileRatio <= 0.5 },
+        ratioTarget('haul / helia, HAMT folder', 1.0, folderRatio),
+        ratioTarget('haul / helia, file', 0.5, fileRatio),
       ],
       notes: [
         `The gateway is an offline helia node answering through @helia/verified-fetch on Node 22 (packages/helia-peer); helia's client is @helia/unixfs over a helia node whose only block broker is that gateway, also on Node 22. haul runs on ${process.version}.`,

@@ -1,12 +1,9 @@
 import { createRequire } from 'node:module'
-import { runCache } from './cache-command.js'
 import { SHELLS, completionScript, type Shell } from './completion.js'
-import { runGet } from './get-command.js'
 import type { GetContext } from './get.js'
 import { commandHelp, globalHelp } from './help.js'
 import { manPage } from './man-page.js'
 import { commandSpec } from './option-table.js'
-import { runStatus } from './status.js'
 
 const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 
@@ -36,13 +33,14 @@ export async function main(argv: string[], context: GetContext): Promise<number>
     context.stdout.write(commandHelp(spec))
     return 0
   }
+  // Each command loads only its own modules: a get sends its first request sooner.
   switch (spec.name) {
     case 'get':
-      return runGet(rest, context)
+      return (await import('./get-command.js')).runGet(rest, context)
     case 'status':
-      return runStatus(rest, context)
+      return (await import('./status.js')).runStatus(rest, context)
     case 'cache':
-      return runCache(rest, context)
+      return (await import('./cache-command.js')).runCache(rest, context)
     case 'help': {
       if (rest.length === 0) {
         context.stdout.write(globalHelp())

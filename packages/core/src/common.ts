@@ -24,4 +24,4 @@ export type { DownloadOptions, DownloadResult, DigestOptions } from './options.j
 export { RateLimiter } from './fetch/rate-limit.js'
 export type { RateLimiterOptions } from './fetch/rate-limit.js'
 export type { LockKind } from './lock/lock.js'
-export type { Source, RemoteInfo, ReadRequest, ReadResponse } from './source.js'
+export type { Source, RemoteInfo, ReadRequest, ReadResponse, BufferLender } from './source.js'

@@ -98,6 +98,7 @@ class Transaction {
       })
     } finally {
       signal?.removeEventListener('abort', onAbort)
+      this.#pool.close()
     }
   }
 
@@ -123,7 +124,7 @@ class Transaction {
     try {
       const newHasher = async (): Promise<void> => {
         await hasher?.drop()
-        hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm), this.#o.hashThread), stage.data, this.#pool)
+        hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm), this.#o.hashThread, () => stage.size), stage.data, this.#pool)
         // A resumed prefix is read back and hashed in the background while new bytes arrive.
         hasher.extend(stage.ranges.prefixEnd)
       }

@@ -6,8 +6,11 @@ import { DEFAULT_HEADERS } from './defaults.js'
 import { statusError } from './errors.js'
 import { acceptsRanges, contentLength, encodingOf, header, parseContentRange } from './headers.js'
 import { CREDENTIAL_HEADER } from './trace.js'
-import { createTransport, type Transport, type TransportOptions, type TransportResponse } from './transport.js'
+import { createTransport, type Transport, type TransportOptions, type TransportRequest, type TransportResponse } from './transport.js'
 import { ifRangeFor, sameVersion, serverClockOffset, validatorOf } from './validators.js'
+
+/** How a read's body may use memory (ReadRequest's reuseChunks and buffers). */
+type BodyMemory = NonNullable<TransportRequest['body']>
 
 /** Options for one {@link HttpSource}: the transport's (proxy, TLS, timeouts…) plus its own. */
 export interface HttpSourceOptions extends TransportOptions {
@@ -133,16 +136,17 @@ export class HttpSource implements Source {
    * `offset: 0` with the current content whole when the server did not (or must not) serve the
    * range. Errors are HaulErrors; `transient` says whether another attempt may help.
    */
-  async read({ offset, end, validator, signal }: ReadRequest): Promise<ReadResponse> {
-    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal)
+  async read({ offset, end, validator, signal, reuseChunks = false, buffers }: ReadRequest): Promise<ReadResponse> {
+    const body: BodyMemory = { reuseChunks, ...(buffers === undefined ? {} : { buffers }) }
+    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal, body)
     const asked = `bytes=${offset}-${end === undefined ? '' : end - 1}`
     const ifRange = validator === undefined ? undefined : ifRangeFor(validator, this.#clockOffsetMs)
-    const res = await this.#send('GET', ifRange === undefined ? { range: asked } : { range: asked, 'if-range': ifRange }, signal)
+    const res = await this.#send('GET', ifRange === undefined ? { range: asked } : { range: asked, 'if-range': ifRange }, signal, body)
     if (res.statusCode === 200) return this.#respondWhole(res)
     if (res.statusCode === 416) {
       // The remote no longer has a byte at `offset`: it changed (shrank). Start over.
       await discard(res.body)
-      return this.#readWhole(signal)
+      return this.#readWhole(signal, body)
     }
     if (res.statusCode !== 206) throw await this.#failure(res)
 
@@ -165,7 +169,7 @@ export class HttpSource implements Source {
     const changed = (validator !== undefined && !sameVersion(validator, res.headers, ifRange !== undefined)) || (this.#info.size !== undefined && total !== this.#info.size)
     if (changed) {
       await discard(res.body)
-      return this.#readWhole(signal)
+      return this.#readWhole(signal, body)
     }
     // Shown to be of the version `validator` names (like compared with like): it stays the one
     // reported, though the server may now show one of another kind too (Apache's ETag turns
@@ -180,8 +184,8 @@ export class HttpSource implements Source {
   }
 
   /** A plain GET: the whole current content, from 0. */
-  async #readWhole(signal: AbortSignal): Promise<ReadResponse> {
-    const res = await this.#send('GET', {}, signal)
+  async #readWhole(signal: AbortSignal, body: BodyMemory): Promise<ReadResponse> {
+    const res = await this.#send('GET', {}, signal, body)
     if (res.statusCode === 200) return this.#respondWhole(res)
     if (res.statusCode === 206) {
       const range = parseContentRange(header(res.headers, 'content-range'))
@@ -196,9 +200,11 @@ export class HttpSource implements Source {
     throw await this.#failure(res)
   }
 
-  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal): Promise<TransportResponse> {
+  /** `body`: how a body read for core may use memory; a HEAD or probe has none to read. */
+  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal, body: BodyMemory = { reuseChunks: false }): Promise<TransportResponse> {
     return this.#transport.request(this.url, {
       method,
+      body,
       headers: { ...this.#headers, ...extra },
       credentialsFor: (url) => ({
         ...(url.origin === this.#credentialsOrigin ? this.#headerCredentials : {}),

@@ -8,6 +8,7 @@ import { preloadRangeChecksum } from '../stage/journal.js'
 import { checkFreeSpace } from '../stage/preflight.js'
 import type { StagedFile } from '../stage/staged-file.js'
 import { judgeResponse } from './accept.js'
+import { BufferLoan } from './buffer-loan.js'
 import type { ProgressReporter } from './progress.js'
 import { backoffDelay, sleep } from './retry.js'
 import { SegmentScheduler, type Segment } from './segments.js'
@@ -24,6 +25,7 @@ interface CarriedRead {
   readonly response: ReadResponse
   readonly iterator: AsyncIterator<Uint8Array>
   readonly controller: AbortController
+  readonly loan: BufferLoan
 }
 
 /** Thrown inside a round when the staged bytes must go: the file starts over from 0 in a new round. */
@@ -308,6 +310,9 @@ export class FetchRounds {
     let received = 0
     let ttfb: number | undefined
     let writer: SegmentWriter | undefined
+    // A carried answer keeps the loan its body reads into.
+    const loan = carried?.loan ?? new BufferLoan(this.#sink.pool)
+    let handedOn = false
     pool.begin(source)
     this.#reading++
     try {
@@ -319,8 +324,9 @@ export class FetchRounds {
               ...(segment.end === Number.POSITIVE_INFINITY ? {} : { end: segment.end }),
               ...(sent === undefined ? {} : { validator: sent }),
               signal: controller.signal,
-              // SegmentWriter.push copies every chunk before the loop below asks for the next.
+              // SegmentWriter.push copies every chunk (or takes its lent buffer) before the loop below asks for the next.
               reuseChunks: true,
+              buffers: loan,
             })
           : undefined
       // What the first bytes need (the hash thread, the journal's checksum) gets ready while the
@@ -330,15 +336,14 @@ export class FetchRounds {
       const response = carried?.response ?? (await asking!)
       ttfb = Date.now() - started
       const iterator = carried?.iterator ?? response.body[Symbol.asyncIterator]()
-      let handedOn = false
       try {
         const restart = await this.#accept(segment, source, response, sent)
         if (restart !== undefined) {
           // An answer from byte 0 goes on as the body in the next round (the others stop).
           handedOn = response.offset === 0
-          throw new RestartSignal(restart, source, handedOn ? { source, response, iterator, controller } : undefined)
+          throw new RestartSignal(restart, source, handedOn ? { source, response, iterator, controller, loan } : undefined)
         }
-        writer = await SegmentWriter.create(this.#sink, segment.pos)
+        writer = await SegmentWriter.create(this.#sink, segment.pos, loan)
         this.#lastSource = source
         for (;;) {
           const next = await iterator.next()
@@ -374,6 +379,9 @@ export class FetchRounds {
       }
       throw err
     } finally {
+      // Only once the body is done or abandoned (iterator.return() above): the source may write
+      // into a lent buffer until then, so one still reading (handed on) takes its loan along.
+      if (!handedOn) loan.settle()
       dog.stop()
       this.#reading--
       pool.end(source, received, Date.now() - started, ttfb)
