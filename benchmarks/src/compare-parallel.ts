@@ -3,7 +3,7 @@ import { formatSize } from './config.js'
 import { cleanDir, expectSize, haulArgv, outDir, type BenchContext } from './context.js'
 import { benchFile } from './files.js'
 import { alternate, medianRatio } from './measure.js'
-import type { ComparisonResult } from './result.js'
+import { ratioTarget, rssTarget, type ComparisonResult } from './result.js'
 
 /** 2. A rate-limited server (limit_rate per connection): haul -x 8 vs aria2c -x8 -s8 -k1M. */
 export async function compareParallel(ctx: BenchContext, limitRate: string): Promise<ComparisonResult> {
@@ -47,8 +47,8 @@ export async function compareParallel(ctx: BenchContext, limitRate: string): Pro
     rows,
     ratios: [{ of: haul.label, to: aria.label, median: ratio }],
     targets: [
-      { what: 'haul / aria2c', limit: '≤ 1.05', actual: ratio.toFixed(2), met: ratio <= 1.05 },
-      { what: 'haul peak RSS', limit: '≤ 200 MiB', actual: `${haul.peakRssMiB.toFixed(0)} MiB`, met: haul.peakRssMiB <= 200 },
+      ratioTarget('haul / aria2c', 1.0, ratio),
+      rssTarget(haul, 200),
     ],
     notes: [
       `nginx caps every request (\`limit_rate ${limitRate}\`), so both are bound by 8 connections' worth; the ratio shows how soon each gets 8 streams going and how well it keeps them busy to the end.`,

@@ -3,7 +3,7 @@ import { formatSize } from './config.js'
 import { cleanDir, expectSize, haulArgv, outDir, type BenchContext } from './context.js'
 import { benchFile } from './files.js'
 import { alternate, medianRatio, type Measured } from './measure.js'
-import type { ComparisonResult } from './result.js'
+import { ratioTarget, type ComparisonResult } from './result.js'
 
 /** 5. Scaling: one connection at growing sizes; time should grow linearly and peak RSS stay flat. */
 export async function compareScaling(ctx: BenchContext): Promise<ComparisonResult> {
@@ -48,7 +48,7 @@ export async function compareScaling(ctx: BenchContext): Promise<ComparisonResul
     rows,
     ratios,
     targets: [
-      { what: `haul s/GiB at ${formatSize(sizes.at(-1)!)} over s/GiB at ${formatSize(sizes[0]!)} (linear = 1)`, limit: '≤ 1.2', actual: growth.toFixed(2), met: growth <= 1.2 },
+      ratioTarget(`haul s/GiB at ${formatSize(sizes.at(-1)!)} over s/GiB at ${formatSize(sizes[0]!)} (linear = 1)`, 1.2, growth),
       { what: 'haul peak RSS spread across sizes', limit: '≤ 20 MiB', actual: `${rssGrowth.toFixed(0)} MiB (${rss.map((r) => r.toFixed(0)).join(' / ')})`, met: rssGrowth <= 20 },
     ],
     notes: [

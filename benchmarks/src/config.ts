@@ -46,7 +46,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   const benchDir = resolve(repoRoot, 'benchmarks')
   const pairs = Number(env.BENCH_PAIRS ?? (quick ? 2 : 3))
   if (!Number.isInteger(pairs) || pairs < 1) throw new Error(`BENCH_PAIRS must be a whole number ≥ 1, got ${env.BENCH_PAIRS}`)
-  const only = new Set((env.BENCH_ONLY ?? '1,2,3,4,5').split(',').map((s) => Number(s.trim())).filter((n) => n >= 1 && n <= 5))
+  const only = new Set((env.BENCH_ONLY ?? '1,2,3,4,5,6,7,8').split(',').map((s) => Number(s.trim())).filter((n) => n >= 1 && n <= 8))
   const scale = quick ? 1 / 16 : 1
   return {
     quick,

@@ -24,6 +24,19 @@ export function nodeFloorArgv(url: string, out: string): string[] {
   return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-floor.js'), url, out]
 }
 
+/** The socket floor (see node-socket-floor.ts): a `net` socket reading into one reused buffer, `writeSync` to the file. */
+export function nodeSocketFloorArgv(url: string, out: string): string[] {
+  return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-socket-floor.js'), url, out]
+}
+
+/** What a script's one-liner does to save a URL: Node's own fetch, the body in memory, one write. */
+const FETCH_AND_SAVE = "const [url, out] = process.argv.slice(1); const r = await fetch(url); if (!r.ok) throw new Error(String(r.status)); await (await import('node:fs/promises')).writeFile(out, Buffer.from(await r.arrayBuffer()))"
+
+/** `node -e` fetch-and-save of `url` to `out`. */
+export function nodeFetchSaveArgv(url: string, out: string): string[] {
+  return [process.execPath, '--input-type=module', '-e', FETCH_AND_SAVE, url, out]
+}
+
 /** A fresh, empty output folder (staging entries and all) for one run. */
 export function cleanDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true })

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -37,4 +38,21 @@ export function benchFile(dir: string, size: number, log: (line: string) => void
   renameSync(tmp, path)
   writeFileSync(digestPath, `${sha256}\n`)
   return { name, path, size, sha256 }
+}
+
+/**
+ * `count` files of `size` random bytes in `dir/<count>x<size>/`, generated once and reused, named
+ * `f1.bin` … Returns the folder's name under `dir` and the file names.
+ */
+export function benchFileSet(dir: string, count: number, size: number, log: (line: string) => void): { folder: string; names: string[] } {
+  const folder = `${count}x${size}`
+  const path = join(dir, folder)
+  const names = Array.from({ length: count }, (_, i) => `f${i + 1}.bin`)
+  const done = join(path, '.complete')
+  if (existsSync(done)) return { folder, names }
+  log(`generating ${count} files of ${size} bytes`)
+  mkdirSync(path, { recursive: true })
+  for (const name of names) writeFileSync(join(path, name), randomBytes(size))
+  writeFileSync(done, '')
+  return { folder, names }
 }

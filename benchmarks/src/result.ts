@@ -20,3 +20,13 @@ export interface ComparisonResult {
   targets: Target[]
   notes: string[]
 }
+
+/** A target that a median ratio stays at or below `limit`. */
+export function ratioTarget(what: string, limit: number, ratio: number): Target {
+  return { what, limit: `≤ ${limit}`, actual: ratio.toFixed(2), met: ratio <= limit }
+}
+
+/** A target that haul's peak RSS (of `row`) stays at or below `limitMiB`. */
+export function rssTarget(row: Measured, limitMiB: number): Target {
+  return { what: 'haul peak RSS', limit: `≤ ${limitMiB} MiB`, actual: `${row.peakRssMiB.toFixed(0)} MiB`, met: row.peakRssMiB <= limitMiB }
+}

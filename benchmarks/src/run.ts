@@ -4,11 +4,14 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { compareBatch } from './compare-batch.js'
 import { compareGateway } from './compare-gateway.js'
+import { compareHelia } from './compare-helia.js'
 import { compareLoopback } from './compare-loopback.js'
 import { compareParallel } from './compare-parallel.js'
 import { compareResume } from './compare-resume.js'
 import { compareScaling } from './compare-scaling.js'
+import { compareSmall } from './compare-small.js'
 import { loadConfig } from './config.js'
 import type { BenchContext } from './context.js'
 import { describeMachine, finishMachine, type Machine } from './machine.js'
@@ -18,6 +21,8 @@ import type { ComparisonResult } from './result.js'
 import { ensureTools } from './tools.js'
 
 const LIMIT_RATE = '20m'
+/** The stored results' ids, comparison 1 first. */
+const COMPARISON_IDS = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling', '6-helia', '7-batch', '8-small']
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`)
 
@@ -42,6 +47,9 @@ async function main(): Promise<void> {
     [3, 'gateway', () => compareGateway(ctx)],
     [4, 'resume', () => compareResume(ctx)],
     [5, 'scaling', () => compareScaling(ctx)],
+    [6, 'helia', () => compareHelia(ctx)],
+    [7, 'batch', () => compareBatch(ctx)],
+    [8, 'small', () => compareSmall(ctx)],
   ]
   const results: ComparisonResult[] = []
   try {
@@ -69,8 +77,7 @@ async function main(): Promise<void> {
 
 /** Rebuilds latest.md and latest.json from the stored results/<id>.json, without running anything. */
 function rewriteReport(config: ReturnType<typeof loadConfig>): void {
-  const stored1 = [1, 2, 3, 4, 5].map((n) => {
-    const id = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling'][n - 1]!
+  const stored1 = COMPARISON_IDS.map((id) => {
     const path = join(config.resultsDir, `${id}.json`)
     return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { machine: Machine; started: string; result: ComparisonResult }) : undefined
   })
@@ -86,7 +93,7 @@ function rewriteReport(config: ReturnType<typeof loadConfig>): void {
 
 /** The last stored result of comparison `n`, if any. */
 function stored(dir: string, n: number): ComparisonResult[] {
-  const id = ['1-loopback', '2-parallel', '3-gateway', '4-resume', '5-scaling'][n - 1]
+  const id = COMPARISON_IDS[n - 1]
   const path = join(dir, `${id}.json`)
   if (id === undefined || !existsSync(path)) return []
   return [(JSON.parse(readFileSync(path, 'utf8')) as { result: ComparisonResult }).result]

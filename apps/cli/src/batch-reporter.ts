@@ -2,7 +2,8 @@ import { basename } from 'node:path'
 import { formatBytes, type HaulErrorCode, type HaulEvent } from '@haul/core'
 import { DEFAULT_PLAIN_INTERVAL_MS, DEFAULT_TTY_INTERVAL_MS } from './defaults.js'
 import { exitCodeFor } from './exit-codes.js'
-import type { ReporterMode, ReporterStreams } from './reporter.js'
+import { progressBar, terminalWidth, useColor } from './progress-bar.js'
+import { transferSummary, type ReporterMode, type ReporterStreams } from './reporter.js'
 
 /** One file of a batch, as the reporter sees it. */
 export interface BatchFile {
@@ -16,6 +17,8 @@ export interface BatchFile {
   bytes: number
   total?: number
   bytesPerSecond: number
+  /** Bytes it had on disk from an earlier run when it started. */
+  resumedFrom?: number
   failure?: { code: HaulErrorCode; message: string }
 }
 
@@ -39,12 +42,20 @@ export class BatchReporter {
   #lastDraw = 0
   #lastPlain = Date.now()
   #bytesDone = 0
+  /** Bytes of landed files fetched in this run (not resumed, not already there). */
+  #bytesFetched = 0
+  readonly #startedAt = Date.now()
   readonly #errorSent = new WeakSet<BatchFile>()
+  readonly #env: NodeJS.ProcessEnv
+  /** A live block on a terminal (a bar per file in `bar` mode). */
+  readonly #live: boolean
 
-  constructor(mode: ReporterMode, io: ReporterStreams, files: ReadonlyArray<BatchFile>) {
+  constructor(mode: ReporterMode, io: ReporterStreams, files: ReadonlyArray<BatchFile>, env: NodeJS.ProcessEnv = process.env) {
     this.#mode = mode
     this.#io = io
     this.#files = files
+    this.#env = env
+    this.#live = mode === 'tty' || mode === 'bar'
   }
 
   /** A driver event about `file`. */
@@ -53,7 +64,10 @@ export class BatchReporter {
       file.bytes = e.bytes
       if (e.total !== undefined) file.total = e.total
       file.bytesPerSecond = e.bytesPerSecond
-    } else if (e.event === 'start' && e.total !== undefined) file.total = e.total
+    } else if (e.event === 'start') {
+      if (e.total !== undefined) file.total = e.total
+      file.resumedFrom = e.resumedFrom
+    }
     if (e.event === 'error') this.#errorSent.add(file)
     if (this.#mode === 'json') {
       // An event's own `source` (the mirror or gateway in use) stays; `file` names the entry.
@@ -61,13 +75,20 @@ export class BatchReporter {
       return
     }
     if (e.event === 'error') {
-      this.#say(`haul: ${describeFile(file)}: ${e.message}`)
+      // A stopped file is named once, in the summary, with the others the signal stopped.
+      if (e.code !== 'HAUL_ABORTED') this.#say(`haul: ${describeFile(file)}: ${e.message}`)
       return
     }
     if (this.#mode === 'quiet') return
     if (e.event === 'wait') this.#say(`Waiting: another haul process is downloading ${e.output}.`)
     else if (e.event === 'retry') this.#say(`${this.#name(file)}: retry ${e.attempt}${e.delayMs > 0 ? ` in ${(e.delayMs / 1000).toFixed(1)}s` : ''}: ${e.reason}`)
+    else if (e.event === 'restart') this.#say(`${this.#name(file)}: starting over from byte 0: ${e.reason}`)
     else if (e.event === 'progress') this.#tick()
+  }
+
+  /** A line about `file` on stderr (verbose HTTP traces), unless quiet. */
+  note(file: BatchFile, text: string): void {
+    if (this.#mode !== 'quiet') this.#say(`${this.#name(file)}: ${text}`)
   }
 
   /** `file` has failed (maybe before any driver ran): reports it once. */
@@ -82,7 +103,8 @@ export class BatchReporter {
   landed(file: BatchFile, bytes: number, cached: boolean): void {
     file.state = 'landed'
     this.#bytesDone += bytes
-    if (this.#mode === 'tty' || this.#mode === 'plain') this.#say(`${cached ? 'Already there' : 'Saved'}: ${file.output ?? file.source} (${formatBytes(bytes)})`)
+    if (!cached) this.#bytesFetched += bytes - (file.resumedFrom ?? 0)
+    if (this.#live || this.#mode === 'plain') this.#say(`${cached ? 'Already there' : 'Saved'}: ${file.output ?? file.source} (${formatBytes(bytes)})`)
     this.#tick(true)
   }
 
@@ -104,11 +126,14 @@ export class BatchReporter {
       return
     }
     if (failed.length === 0 && notStarted === 0) {
-      if (this.#mode !== 'quiet') this.#say(`haul: all ${this.#files.length} files landed.`)
+      if (this.#mode !== 'quiet') this.#say(`haul: all ${this.#files.length} files landed (${transferSummary(this.#bytesDone, this.#bytesFetched, Date.now() - this.#startedAt)}).`)
       return
     }
-    const lines = [`haul: ${landed} of ${this.#files.length} files landed${failed.length > 0 ? `; ${failed.length} failed:` : '.'}`]
-    for (const f of failed) lines.push(`  ${describeFile(f)}: ${f.failure?.message ?? 'failed'} [${f.failure?.code ?? '?'}, exit ${f.failure === undefined ? '?' : exitCodeFor(f.failure.code, signal)}]`)
+    const stopped = failed.filter((f) => f.failure?.code === 'HAUL_ABORTED')
+    const broken = failed.filter((f) => f.failure?.code !== 'HAUL_ABORTED')
+    const lines = [`haul: ${landed} of ${this.#files.length} files landed${broken.length > 0 ? `; ${broken.length} failed:` : '.'}`]
+    for (const f of broken) lines.push(`  ${describeFile(f)}: ${f.failure?.message ?? 'failed'} [${f.failure?.code ?? '?'}, exit ${f.failure === undefined ? '?' : exitCodeFor(f.failure.code, signal)}]`)
+    if (stopped.length > 0) lines.push(`  ${stopped.length} stopped${signal === undefined ? '' : ` by ${signal}`}; the partials are kept and the next run resumes them:`, ...stopped.map((f) => `    ${describeFile(f)}`))
     if (notStarted > 0) lines.push(`  ${notStarted} not started${signal === undefined ? '' : ` (stopped by ${signal})`}.`)
     lines.push(`haul: exit ${exitCode}${signal === undefined ? ' (the most serious failure)' : ''}.`)
     this.#say(lines.join('\n'))
@@ -125,12 +150,12 @@ export class BatchReporter {
   /** Redraws the live block (terminal) or prints a total line now and then (pipe). */
   #tick(force = false): void {
     const now = Date.now()
-    if (this.#mode === 'tty') {
+    if (this.#live) {
       if (!force && now - this.#lastDraw < DEFAULT_TTY_INTERVAL_MS) return
       this.#lastDraw = now
       this.#clear()
-      const width = Math.max(20, (this.#io.stderr.columns ?? 80) - 1)
-      const lines = this.#files.filter((f) => f.state === 'active').map((f) => this.#fileLine(f))
+      const width = Math.max(20, terminalWidth(this.#io.stderr, this.#env) - 1)
+      const lines = this.#files.filter((f) => f.state === 'active').map((f) => this.#fileLine(f, width))
       lines.push(this.#totalLine())
       this.#io.stderr.write(lines.map((l) => `${l.slice(0, width)}\n`).join(''))
       this.#drawn = lines.length
@@ -140,7 +165,10 @@ export class BatchReporter {
     }
   }
 
-  #fileLine(f: BatchFile): string {
+  #fileLine(f: BatchFile, width: number): string {
+    const name = this.#name(f)
+    const bar = this.#mode === 'bar' ? progressBar({ ...f, connections: 0 }, width - name.length - 4, useColor(this.#io.stderr, this.#env)) : undefined
+    if (bar !== undefined) return `  ${name}  ${bar}`
     const of = f.total === undefined ? '' : ` / ${formatBytes(f.total)}`
     const pct = f.total === undefined || f.total === 0 ? '' : ` ${((f.bytes / f.total) * 100).toFixed(1).padStart(5)}%`
     return `  ${this.#name(f)}  ${formatBytes(f.bytes)}${of}${pct}  ${formatBytes(f.bytesPerSecond)}/s`

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { HaulError } from '@haul/core'
+import { HaulError, RateLimiter } from '@haul/core'
+import type { HttpTrace } from '@haul/http'
 import { entryRequest, type BatchRequest, type EntryOptions, type GetRequest } from './args.js'
 import { BatchReporter, describeFile, type BatchFile } from './batch-reporter.js'
 import { ConnectionBudget } from './connection-budget.js'
@@ -9,6 +10,8 @@ import { optionsFromEnv } from './env-options.js'
 import { defaultOutput, fetchRequest, type GetContext } from './get.js'
 import { parseInputFile } from './input-file.js'
 import { reporterMode } from './reporter.js'
+import type { RunStop } from './run-stop.js'
+import { describeTrace } from './trace-line.js'
 
 interface Job {
   file: BatchFile
@@ -37,8 +40,9 @@ async function readInput(batch: BatchRequest, context: GetContext): Promise<stri
  * connection budget, reports every file, and returns the exit status of the most serious
  * failure (0 when every file landed). A bad line fails alone; the others go on.
  */
-export async function runBatch(batch: BatchRequest, context: GetContext, signal: AbortSignal, caught: () => NodeJS.Signals | undefined): Promise<number> {
+export async function runBatch(batch: BatchRequest, context: GetContext, stop: RunStop): Promise<number> {
   const { shared } = batch
+  const signal = stop.signal
   const tuning = optionsFromEnv(context.env ?? process.env)
   const mode = reporterMode(shared, context.stderr)
   const folder = resolve(context.cwd, batch.dir ?? '')
@@ -69,25 +73,34 @@ export async function runBatch(batch: BatchRequest, context: GetContext, signal:
       rejected.push(file)
     }
   }
-  const reporter = new BatchReporter(mode, context, files)
+  const reporter = new BatchReporter(mode, context, files, context.env ?? process.env)
   for (const file of rejected) reporter.failed(file)
 
   const budget = new ConnectionBudget(batch.maxConnections)
+  const totalLimiter = shared.totalRateLimit === undefined ? undefined : new RateLimiter(shared.totalRateLimit)
   const claimed = new Map<string, BatchFile>()
   const run = async (job: Job): Promise<void> => {
     const { file, request } = job
+    const onHttp = shared.verbose ? (trace: HttpTrace) => reporter.note(file, describeTrace(trace)) : undefined
     let connections = 0
     try {
       connections = await budget.acquire(request.connections, signal)
-      file.output ??= await defaultOutput(request, folder, signal)
+      file.output ??= await defaultOutput(request, folder, signal, onHttp)
       const other = claimed.get(file.output)
       if (other !== undefined) throw new HaulError('HAUL_USAGE', `${file.output} is also the output of ${describeFile(other)}; give this one its own out= name.`, { path: file.output })
       claimed.set(file.output, file)
       file.state = 'active'
-      const result = await fetchRequest(request, file.output, { connections, signal, onEvent: (e) => reporter.event(file, e), tuning })
+      const result = await fetchRequest(request, file.output, {
+        connections,
+        signal,
+        onEvent: (e) => reporter.event(file, stop.translate(e)),
+        tuning,
+        ...(totalLimiter === undefined ? {} : { totalLimiter }),
+        ...(onHttp === undefined ? {} : { onHttp }),
+      })
       reporter.landed(file, result.bytes, result.cached)
     } catch (err) {
-      const error = asHaulError(err, signal.aborted ? caught() : undefined)
+      const error = stop.asError(err)
       file.failure = { code: error.code, message: error.message }
       reporter.failed(file)
     } finally {
@@ -100,7 +113,7 @@ export async function runBatch(batch: BatchRequest, context: GetContext, signal:
   }
   await Promise.all(Array.from({ length: Math.min(batch.jobs, jobs.length) }, worker))
 
-  const signalled = caught()
+  const signalled = stop.caught
   const worst = mostSevere(files.flatMap((f) => (f.state === 'failed' && f.failure !== undefined ? [f.failure.code] : [])))
   const exitCode = signalled !== undefined ? exitCodeFor('HAUL_ABORTED', signalled) : worst === undefined ? 0 : exitCodeFor(worst)
   reporter.summary(exitCode, signalled)

@@ -2,17 +2,8 @@ import { parseArgs } from 'node:util'
 import { Cache, HaulError, defaultCacheDir, formatBytes, isHaulError } from '@haul/core'
 import { optionsFromEnv } from './env-options.js'
 import { exitCodeFor } from './exit-codes.js'
+import { parseSize } from './size.js'
 import type { GetContext } from './get.js'
-
-const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4 }
-
-/** Parses a size such as `500M`, `10GiB`, `2GB` or `1048576` (K/M/G/T alone are binary). */
-export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim())
-  const unit = m === null ? undefined : UNITS[m[2]!.toLowerCase()]
-  if (m === null || unit === undefined) throw new HaulError('HAUL_USAGE', `--max-size takes a size such as 500M, 10GiB or 2GB, got "${text}".`)
-  return Math.floor(Number(m[1]) * unit)
-}
 
 /**
  * `haul cache ls | verify | gc --max-size SIZE` on the cache folder (`--cache DIR`, else
@@ -52,7 +43,7 @@ export async function runCache(argv: string[], context: GetContext): Promise<num
       out({ dir: cache.dir, ...report }, lines.join('\n'))
       return report.corrupt.length > 0 ? exitCodeFor('HAUL_INTEGRITY') : 0
     }
-    const maxBytes = parseSize(values['max-size']!)
+    const maxBytes = parseSize(values['max-size']!, '--max-size')
     const report = await cache.gc({ maxBytes })
     const lines = [`${cache.dir}: removed ${report.removed.length} blobs (${formatBytes(report.bytesBefore - report.bytesAfter)}); now ${formatBytes(report.bytesAfter)} (limit ${formatBytes(maxBytes)})`]
     for (const b of report.busy) lines.push(`  kept ${b.sha256}: a running download holds it`)

@@ -1,11 +1,10 @@
-import { join, resolve } from 'node:path'
-import type { DownloadOptions, DownloadResult, HaulEvent } from '@haul/core'
-import { parseGetCommand, type GetRequest } from './args.js'
-import { runBatch } from './batch.js'
-import { optionsFromEnv, type EnvOptions } from './env-options.js'
-import { asHaulError, exitCodeFor } from './exit-codes.js'
+import { join } from 'node:path'
+import { RateLimiter, streamDownload, type DownloadOptions, type DownloadResult, type HaulEvent, type Source, type StreamDownloadResult } from '@haul/core'
+import type { HttpTrace } from '@haul/http'
+import type { GetRequest } from './args.js'
+import type { EnvOptions } from './env-options.js'
 import { safeFileName } from './file-name.js'
-import { Reporter, reporterMode, type ReporterStreams } from './reporter.js'
+import type { ReporterStreams } from './reporter.js'
 
 /** Where `get` runs: streams, working folder and the process it may listen to for signals. */
 export interface GetContext extends ReporterStreams {
@@ -21,67 +20,80 @@ export interface GetContext extends ReporterStreams {
  * The output name when -o is not given, in `cwd`: the remote's suggestion or the URL/CID, made
  * safe. A URL that names a folder (a listing) fails with HAUL_USAGE, pointing at -o.
  */
-export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal): Promise<string> {
+export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal, onHttp?: (trace: HttpTrace) => void): Promise<string> {
   if (request.kind === 'ipfs') {
     const input = request.ipfs!
     return join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString()))
   }
   const { suggestFileName } = await import('@haul/http')
-  return join(cwd, await suggestFileName(request.url!, { headers: request.headers, signal }))
+  return join(cwd, await suggestFileName(request.url!, { ...request.network, ...(onHttp === undefined ? {} : { onHttp }), headers: request.headers, signal }))
 }
 
-/** `haul get`: returns the exit status. */
-export async function runGet(argv: string[], context: GetContext): Promise<number> {
-  const wantsJson = argv.includes('--json')
-  let reporter = new Reporter(wantsJson ? 'json' : 'quiet', context)
-  const controller = new AbortController()
-  let caught: NodeJS.Signals | undefined
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (caught !== undefined) process.exit(exitCodeFor('HAUL_ABORTED', caught)) // a second ^C: leave now
-    caught = sig
-    controller.abort(new Error(`${sig} received`))
-  }
-  context.signals?.on('SIGINT', onSignal)
-  context.signals?.on('SIGTERM', onSignal)
-  try {
-    const command = parseGetCommand(argv, context.env)
-    if (command.mode === 'batch') return await runBatch(command.batch, context, controller.signal, () => caught)
-    const request = command.request
-    const tuning = optionsFromEnv(context.env ?? process.env)
-    reporter = new Reporter(reporterMode(request, context.stderr), context)
-    const folder = resolve(context.cwd, request.dir ?? '')
-    const output = request.output === undefined ? await defaultOutput(request, folder, controller.signal) : resolve(folder, request.output)
-    await fetchRequest(request, output, { connections: request.connections, signal: controller.signal, onEvent: (e) => reporter.event(e), tuning })
-    return 0
-  } catch (err) {
-    const error = asHaulError(err, caught)
-    if (!reporter.ended) reporter.event({ event: 'error', code: error.code, message: error.message })
-    return exitCodeFor(error.code, caught)
-  } finally {
-    context.signals?.off('SIGINT', onSignal)
-    context.signals?.off('SIGTERM', onSignal)
+/** What one download of a command runs with. */
+export interface FetchRun {
+  connections: number
+  signal: AbortSignal
+  onEvent: (e: HaulEvent) => void
+  /** The cap over every file of the command (--total-limit-rate), shared by them. */
+  totalLimiter?: RateLimiter
+  /** Every HTTP request and response (-v). */
+  onHttp?: (trace: HttpTrace) => void
+  /** The tuning the environment sets (HAUL_LOCK, HAUL_WRITEBACK_MIB…), for downloads to a file. */
+  tuning: EnvOptions
+}
+
+/** The request's transport options, with the trace of a verbose run. */
+function networkOptions(request: GetRequest, run: FetchRun): GetRequest['network'] & { onHttp?: (trace: HttpTrace) => void } {
+  return { ...request.network, ...(run.onHttp === undefined ? {} : { onHttp: run.onHttp }) }
+}
+
+/** The rate cap of one download: its own --limit-rate within the command's total, or either. */
+function limiterFor(request: GetRequest, run: FetchRun): RateLimiter | undefined {
+  if (request.rateLimit === undefined) return run.totalLimiter
+  return new RateLimiter(request.rateLimit, run.totalLimiter === undefined ? {} : { within: run.totalLimiter })
+}
+
+/** What a download into a file and one onto stdout both take from the request. */
+function transferOptions(request: GetRequest, run: FetchRun): Omit<DownloadOptions, 'output'> {
+  const rateLimit = limiterFor(request, run)
+  return {
+    ...request.digests,
+    ...(request.retries === undefined ? {} : { retries: request.retries }),
+    ...(request.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: request.stallTimeoutMs }),
+    ...(rateLimit === undefined ? {} : { rateLimit }),
+    signal: run.signal,
+    onEvent: run.onEvent,
   }
 }
 
 /** Downloads one parsed request to `output` with the driver its source needs. */
-export async function fetchRequest(request: GetRequest, output: string, run: { connections: number; signal: AbortSignal; onEvent: (e: HaulEvent) => void; tuning: EnvOptions }): Promise<DownloadResult> {
-  const options: DownloadOptions = {
-    ...run.tuning,
-    output,
-    ...request.digests,
-    connections: run.connections,
-    ...(request.retries === undefined ? {} : { retries: request.retries }),
-    ...(request.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: request.stallTimeoutMs }),
-    noWait: request.noWait,
-    signal: run.signal,
-    onEvent: run.onEvent,
-  }
+export async function fetchRequest(request: GetRequest, output: string, run: FetchRun): Promise<DownloadResult> {
+  const options: DownloadOptions = { ...run.tuning, output, ...transferOptions(request, run), connections: run.connections, noWait: request.noWait }
   const cache = request.cache === undefined ? {} : { cache: request.cache }
   // Each driver is loaded only when a source needs it: undici or the IPFS stack cost ~0.1 s each.
   if (request.kind === 'http') {
     const { download } = await import('@haul/http')
-    return download(request.url!.href, { ...options, ...cache, mirrors: request.mirrors, headers: request.headers })
+    return download(request.url!.href, { ...options, ...networkOptions(request, run), ...cache, mirrors: request.mirrors, headers: request.headers })
   }
   const { download } = await import('@haul/ipfs')
-  return download(request.source, { ...options, ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
+  return download(request.source, { ...options, ...networkOptions(request, run), ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
+}
+
+/** `haul get … -o -`: the request's bytes onto `stdout` as they arrive, verified on the way. */
+export async function streamRequest(request: GetRequest, stdout: NodeJS.WritableStream, run: FetchRun): Promise<StreamDownloadResult> {
+  const { createTransport, HttpSource } = await import('@haul/http')
+  // One connection pool for every source, as a download to a file has.
+  const transport = createTransport(networkOptions(request, run))
+  try {
+    const sources: Source[] = []
+    if (request.kind === 'http') {
+      for (const url of [request.url!.href, ...request.mirrors]) sources.push(new HttpSource(url, { headers: request.headers, credentialsOrigin: request.url!.origin, transport }))
+    } else {
+      const { GatewaySource, resolveGateways } = await import('@haul/ipfs')
+      for (const gateway of resolveGateways(request.gateways)) sources.push(new GatewaySource(gateway, request.ipfs!, { transport }))
+    }
+    return await streamDownload(sources, { output: stdout, ...transferOptions(request, run) })
+  } finally {
+    await transport.close()
+  }
 }

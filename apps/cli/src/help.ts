@@ -1,60 +1,97 @@
-/** `haul --help`. */
-export const HELP = `haul — downloads that land whole.
+import { COMMANDS, ENVIRONMENT, EXIT_STATUS, commandSpec, optionsOf, type CommandSpec, type OptionSpec } from './option-table.js'
 
-Usage:
-  haul get SOURCE [-o PATH] [options]
-  haul get SOURCE… | -i FILE [-d DIR] [-j N] [--max-connections N] [options]
-  haul status PATH [--json]
-  haul cache ls | verify | gc --max-size SIZE  [--cache DIR] [--json]
-  haul --help | --version
+/** Width help text is wrapped to. */
+const WIDTH = 100
+/** Column where an option's description starts. */
+const TEXT_COLUMN = 27
 
-SOURCE:  http(s)://…  |  ipfs://CID[/path]  |  /ipfs/CID[/path]  |  CID
+/** Words of `text` in lines of at most `width` characters. */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(/\s+/).filter((w) => w !== '')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else line = line === '' ? word : `${line} ${word}`
+  }
+  if (line !== '') lines.push(line)
+  return lines
+}
 
-Options for get:
-  -o, --output PATH        file to write (default: a safe name from the server or the URL/CID,
-                           in the working folder)
-  --sha256 HEX  --sha512 HEX  --integrity SRI  --checksum ALGO:HEX
-                           expected digest; the file is committed only if it matches
-  --mirror URL             another URL for the same bytes (repeatable)
-  --gateway URL            IPFS gateway (repeatable; replaces the defaults and HAUL_GATEWAYS)
-  -x, --connections N      parallel connections for one file (default 1)
-  --retries N              retries after failures without progress (default 5)
-  --stall-timeout SECONDS  no data for this long counts as a stall (default 30)
-  -H, --header 'K: V'      extra request header (repeatable; credentials stay on the same origin)
-  --no-wait                fail (exit 7) instead of waiting when another process holds the file
-  --json                   one JSON event a line on stdout
-  -q, --quiet              no progress
-  --cache[=DIR]            use the shared cache (default DIR: $HAUL_CACHE, else
-                           $XDG_CACHE_HOME/haul, else ~/.cache/haul; HAUL_CACHE alone turns it
-                           on, --no-cache off). A file with a sha256 already cached is linked
-                           to its output with no request; a URL without one is always fetched
+/** How an option is written: `-o, --output PATH`, `--cache[=DIR]`, `    --json`. */
+export function optionSignature(o: OptionSpec): string {
+  const value = o.value === undefined ? '' : o.optionalValue === true ? `[=${o.value}]` : ` ${o.value}`
+  return `${o.short === undefined ? '    ' : `-${o.short}, `}--${o.long}${value}`
+}
 
-Batch (several SOURCEs, or -i):
-  -i, --input FILE         SOURCEs one a line ("-" for stdin); indented lines below one set its
-                           own out=, sha256=, sha512=, integrity=, checksum=, mirror=, gateway=
-                           (the last two repeatable); blank lines and # comments are ignored
-  -d, --dir DIR            folder for the outputs (default: the working folder)
-  -j, --jobs N             files at once (default 4)
-  --max-connections N      connections at once across all files; -x is per file (default 16)
-  A bad line fails alone; the summary names each failure by source and output, and the exit
-  status is the most serious one: 1 > 4 > 6 > 5 > 3 > 7 > 2 (130/143 on SIGINT/SIGTERM).
-  --json events carry "file" (the output path) and "source"; the last line is "summary".
+/** A two-column block: each name, then its text wrapped beside it. */
+function table(rows: ReadonlyArray<readonly [string, string]>): string[] {
+  const out: string[] = []
+  for (const [name, text] of rows) {
+    const lines = wrap(text, WIDTH - TEXT_COLUMN)
+    const left = `  ${name}`
+    if (left.length < TEXT_COLUMN - 1) out.push(`${left.padEnd(TEXT_COLUMN)}${lines.shift() ?? ''}`)
+    else out.push(left)
+    for (const l of lines) out.push(`${' '.repeat(TEXT_COLUMN)}${l}`)
+  }
+  return out
+}
 
-Cache commands:
-  ls                       blobs, sizes, last use (least recently used first)
-  verify                   re-hash every blob, remove corrupt ones (exit 4 if any was corrupt)
-  gc --max-size SIZE       remove least recently used blobs down to SIZE (e.g. 10G); blobs in
-                           use by a running download are kept
+/** A command's options, under their group headings. */
+function optionBlocks(command: CommandSpec, title: (group: string) => string): string[] {
+  const groups = new Map<string, OptionSpec[]>()
+  for (const o of command.options) groups.set(o.group, [...(groups.get(o.group) ?? []), o])
+  const out: string[] = []
+  for (const [group, options] of groups) out.push('', title(group), ...table(options.map((o) => [optionSignature(o), o.help])))
+  return out
+}
 
-Exit status: 0 ok, 2 usage, 3 source failed, 4 integrity, 5 no space, 6 local I/O,
-7 lock busy (--no-wait), 130 SIGINT, 143 SIGTERM. A partial download is kept and resumed.
+const paragraph = (text: string): string[] => wrap(text, WIDTH - 2).map((l) => `  ${l}`)
 
-Examples:
-  haul get https://example.com/model.onnx --sha256 9f86d0…
-  haul get https://example.com/big.iso -x 8 --mirror https://mirror.example.org/big.iso
-  haul get ipfs://bafybeigdyrzt5…/readme.txt -o readme.txt
-  haul get https://example.com/data.tar --json | jq .
-  haul status model.onnx
-  haul get -i list.txt -d downloads -j 8 --cache
-  haul cache gc --max-size 20G
-`
+/** `haul --help`: the commands, get's options, exit status and examples. */
+export function globalHelp(): string {
+  const get = commandSpec('get')!
+  const lines = [
+    'haul — downloads that land whole.',
+    '',
+    'Usage:',
+    ...COMMANDS.flatMap((c) => c.usage.map((u) => `  haul ${u}`)),
+    '  haul --help | --version',
+    '',
+    'Commands:',
+    ...table(COMMANDS.map((c) => [c.name, c.summary])),
+    ...optionBlocks(get, (group) => `Options for get — ${group}:`),
+    '',
+    ...paragraph(get.notes!.join(' ')),
+    '',
+    'Exit status:',
+    ...table(EXIT_STATUS),
+    '',
+    'Environment:',
+    ...table(ENVIRONMENT),
+    '',
+    'Examples:',
+    ...COMMANDS.flatMap((c) => c.examples.slice(0, c.name === 'get' ? 6 : 1).map((e) => `  haul ${e}`)),
+    '',
+    'Run "haul help COMMAND" (or "haul COMMAND --help") for one command; "man haul" for the manual.',
+  ]
+  return `${lines.join('\n')}\n`
+}
+
+/** `haul help COMMAND` and `haul COMMAND --help`: its usage, options, notes and examples. */
+export function commandHelp(command: CommandSpec): string {
+  const withHelp = { ...command, options: optionsOf(command) }
+  const lines = [
+    `haul ${command.name} — ${command.summary}.`,
+    '',
+    'Usage:',
+    ...command.usage.map((u) => `  haul ${u}`),
+    ...optionBlocks(withHelp, (group) => `${group}:`),
+    ...(command.notes ?? []).flatMap((n) => ['', ...paragraph(n)]),
+    '',
+    'Examples:',
+    ...command.examples.map((e) => `  haul ${e}`),
+  ]
+  return `${lines.join('\n')}\n`
+}

@@ -35,6 +35,13 @@ describe('progress for people', () => {
     expect(text()).toMatch(/Retry 2 in 1\.5s: 503 Service Unavailable/)
   })
 
+  it('a restart says that staged bytes were dropped, how many, and why', () => {
+    const { stream, text } = capture(false)
+    const r = new Reporter('plain', { stdout: stream, stderr: stream })
+    r.event({ event: 'restart', reason: 'http://h/f changed since the staged bytes were fetched', discarded: 8 * MiB, source: 'http://h/f' })
+    expect(text()).toBe('Starting over from byte 0, dropping 8.0 MiB staged: http://h/f changed since the staged bytes were fetched\n')
+  })
+
   it('quiet prints only errors; json prints every event as one line on stdout', () => {
     const q = capture(false)
     const quiet = new Reporter('quiet', { stdout: q.stream, stderr: q.stream })

@@ -14,6 +14,7 @@ export type {
   WaitEvent,
   ProgressEvent,
   RetryEvent,
+  RestartEvent,
   SourceEvent,
   DoneEvent,
   ErrorEvent,
@@ -21,5 +22,7 @@ export type {
   EventListener,
 } from './events.js'
 export type { DownloadOptions, DownloadResult, DigestOptions } from './options.js'
+export { RateLimiter } from './fetch/rate-limit.js'
+export type { RateLimiterOptions } from './fetch/rate-limit.js'
 export type { LockKind } from './lock/lock.js'
-export type { Source, RemoteInfo, ReadRequest, ReadResponse } from './source.js'
+export type { Source, RemoteInfo, ReadRequest, ReadResponse, BufferLender } from './source.js'

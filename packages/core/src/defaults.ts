@@ -14,14 +14,20 @@ export const DEFAULT_STALL_TIMEOUT_MS = 30_000
 export const DEFAULT_LOW_SPEED_BYTES_PER_SECOND = 1024
 /** Window for the minimum-speed check. */
 export const DEFAULT_LOW_SPEED_WINDOW_MS = 30_000
+/** A rate limiter's burst, as time at its rate: short, so a capped transfer stays even within a second. */
+export const DEFAULT_RATE_BURST_MS = 100
 /** Parallel connections for one file. */
 export const DEFAULT_CONNECTIONS = 1
 /** Segments smaller than this are not split further. */
 export const DEFAULT_MIN_SEGMENT_BYTES = 1024 * 1024
 /** Bytes that a journal record may cover before the next one is appended. */
 export const DEFAULT_CHECKPOINT_BYTES = 2 * 1024 * 1024
-/** Longest time between journal records while bytes arrive. */
-export const DEFAULT_CHECKPOINT_MS = 1000
+/**
+ * Longest time between journal records while bytes arrive (received bytes are written out by
+ * then too). A SIGKILL loses about this much transfer: a process killed every few hundred
+ * milliseconds still makes progress. A record is one short append, so dozens a second cost little.
+ */
+export const DEFAULT_CHECKPOINT_MS = 25
 /** Free space left over after the download, on top of the remaining bytes. */
 export const DEFAULT_SPACE_MARGIN_BYTES = 1024 * 1024
 /** Interval between progress events. */

@@ -7,6 +7,7 @@ export type HaulEvent =
   | WaitEvent
   | ProgressEvent
   | RetryEvent
+  | RestartEvent
   | SourceEvent
   | DoneEvent
   | ErrorEvent
@@ -18,9 +19,12 @@ export interface StartEvent {
   source: string
   /** The destination path. */
   output: string
-  /** Total size in bytes, when known. */
+  /**
+   * Total size in bytes, when known: from an earlier run's journal, the caller, or the first
+   * response (`start` waits for the first response, or for the first thing to report before it).
+   */
   total?: number
-  /** Bytes already verified on disk from an earlier run (0 for a fresh download). */
+  /** Bytes kept from an earlier run (0 for a fresh download); a `restart` follows if they turn out unusable. */
   resumedFrom: number
 }
 
@@ -43,11 +47,24 @@ export interface ProgressEvent {
 
 export interface RetryEvent {
   event: 'retry'
-  /** The attempt about to start (2 is the first retry). */
+  /** Which retry this is for the source, counted from 1 since its last progress. */
   attempt: number
   delayMs: number
   reason: string
   /** The source (URL, gateway) that failed. */
+  source?: string
+}
+
+/**
+ * Bytes already staged are thrown away and the file starts over from byte 0: the remote changed,
+ * it can't resume, or nothing proves the staged bytes belong to the file it serves now.
+ */
+export interface RestartEvent {
+  event: 'restart'
+  reason: string
+  /** Staged bytes thrown away. */
+  discarded: number
+  /** The source (URL, gateway) whose answer caused it. */
   source?: string
 }
 

@@ -15,6 +15,9 @@
  */
 export * from './common.js'
 export { runDownload } from './transaction.js'
+export { streamDownload } from './stream-download.js'
+export type { StreamDownloadOptions, StreamDownloadResult } from './stream-download.js'
+export { withRateLimit } from './fetch/rate-limit.js'
 export * from './defaults.js'
 export { resolveOptions, OPTION_BOUNDS, MAX_CONNECTIONS } from './resolve-options.js'
 export type { ResolvedOptions, OptionBound } from './resolve-options.js'

@@ -1,4 +1,5 @@
 import type { EventListener } from './events.js'
+import type { RateLimiter } from './fetch/rate-limit.js'
 import type { LockKind } from './lock/lock.js'
 
 /** Expected content, in any of the accepted spellings. All given digests must match. */
@@ -51,6 +52,13 @@ export interface DownloadOptions extends DigestOptions {
    * @default 30000
    */
   lowSpeedWindowMs?: number
+  /**
+   * Caps the transfer in bytes per second over every connection of this download, or shares a
+   * {@link RateLimiter} (one cap for several downloads, e.g. a batch). A capped download turns
+   * the low-speed stall check off unless `lowSpeedBytesPerSecond` is given.
+   * @default undefined (no cap)
+   */
+  rateLimit?: number | RateLimiter
   /**
    * Fail with HAUL_LOCK_BUSY instead of waiting when another process holds the destination.
    * @default false

@@ -43,6 +43,24 @@ export interface ReadRequest {
    * reads this way. Absent or false: every chunk stays valid for as long as the caller holds it.
    */
   reuseChunks?: boolean
+  /**
+   * Memory the source may read the body into, so that its bytes reach the disk and the hasher
+   * without a copy. A source that uses it takes empty buffers here and fills each from its start;
+   * the chunks it yields are then views of them, in order. The caller owns every buffer that a
+   * yielded chunk lies in and gives back the ones it never saw once the read is over. After
+   * yielding a chunk of a buffer, the source writes into that buffer only past the chunk's end,
+   * and only until the buffer is full or it yields a chunk of another buffer; it never writes into
+   * one once its body is done or abandoned. Sources may ignore it (chunks are copied then).
+   */
+  buffers?: BufferLender
+}
+
+/** Buffers lent to a source for one read (see {@link ReadRequest.buffers}). */
+export interface BufferLender {
+  /** An empty buffer now, or undefined when all are out (then reading should wait for {@link acquire}). */
+  take(): Buffer | undefined
+  /** An empty buffer once one is free. */
+  acquire(): Promise<Buffer>
 }
 
 /** What a source answers to a read. */

@@ -11,6 +11,7 @@ import type { HaulEvent } from './events.js'
 import { BufferPool } from './fetch/buffer-pool.js'
 import { FetchRounds } from './fetch/fetch-round.js'
 import { ProgressReporter } from './fetch/progress.js'
+import { withRateLimit } from './fetch/rate-limit.js'
 import type { SegmentSink } from './fetch/segment-writer.js'
 import { SourcePool } from './fetch/source-pool.js'
 import type { DownloadOptions, DownloadResult } from './options.js'
@@ -18,7 +19,7 @@ import { resolveOptions, type ResolvedOptions } from './resolve-options.js'
 import type { Source } from './source.js'
 import { StagedFile } from './stage/staged-file.js'
 import { describeExpected, findMismatch } from './verify/digest.js'
-import { OrderedHasher, StreamDigest } from './verify/hasher.js'
+import { OrderedHasher, StreamDigest, type Digests } from './verify/hasher.js'
 
 /**
  * Runs one download transaction: lock → re-check → stage → fetch (resume, retry, rotate,
@@ -38,7 +39,8 @@ export async function runDownload(sources: ReadonlyArray<Source>, options: Downl
   }
   try {
     if (sources.length === 0) throw new HaulError('HAUL_USAGE', 'No source given: pass at least one URL or CID.')
-    return await new Transaction(sources, options, resolveOptions(options), emit).run()
+    const [paced, effective] = withRateLimit(sources, options)
+    return await new Transaction(paced, effective, resolveOptions(effective), emit).run()
   } catch (err) {
     const error = toHaulError(err, options.signal)
     emit({ event: 'error', code: error.code, message: error.message })
@@ -103,6 +105,7 @@ class Transaction {
       })
     } finally {
       signal?.removeEventListener('abort', onAbort)
+      this.#pool.close()
     }
   }
 
@@ -111,17 +114,28 @@ class Transaction {
     const destination = this.#o.destination
     const stage = await StagedFile.open(destination, { source: this.#primary.id, expected: describeExpected(this.#o.expected), size: this.#o.size }, this.#o.writebackBytes, this.#master.signal)
     let hasher: OrderedHasher | undefined
+    let hasherReady: Promise<void> | undefined
     let keep = true
+    // `start` waits for the first answer, which tells the size of a fresh download, unless
+    // something else must be said first.
+    let started = false
+    const announce = (): void => {
+      if (started) return
+      started = true
+      this.#emit({ event: 'start', source: this.#primary.id, output: destination, ...(stage.size === undefined ? {} : { total: stage.size }), resumedFrom: stage.resumedFrom })
+    }
+    const emit = (event: HaulEvent): void => {
+      announce()
+      this.#emit(event)
+    }
     try {
       const newHasher = async (): Promise<void> => {
         await hasher?.drop()
-        hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm), this.#o.hashThread), stage.data, this.#pool)
+        hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm), this.#o.hashThread, () => stage.size), stage.data, this.#pool)
         // A resumed prefix is read back and hashed in the background while new bytes arrive.
         hasher.extend(stage.ranges.prefixEnd)
       }
-      await newHasher()
-      const progress = new ProgressReporter(this.#emit, D.DEFAULT_PROGRESS_INTERVAL_MS, stage.size)
-      this.#emit({ event: 'start', source: this.#primary.id, output: destination, ...(stage.size === undefined ? {} : { total: stage.size }), resumedFrom: stage.resumedFrom })
+      const progress = new ProgressReporter(emit, D.DEFAULT_PROGRESS_INTERVAL_MS, stage.size)
       const sink: SegmentSink = {
         pool: this.#pool,
         checkpointBytes: this.#o.checkpointBytes,
@@ -141,42 +155,55 @@ class Transaction {
         progress,
         signal: this.#master.signal,
         aborted: () => abortedError(this.#options.signal),
-        emit: this.#emit,
+        emit,
+        announce,
+        digest: this.#o.expected.length > 0,
+        // The hash thread starts once there are bytes to hash, not before the first request.
+        ready: () => (hasherReady ??= newHasher()),
         startOver: async (info) => {
-          await hasher!.settle()
+          await hasher?.settle()
           await stage.reset(this.#o.size ?? info?.size)
           progress.total = stage.size
-          await newHasher()
+          hasherReady = hasherReady === undefined ? undefined : newHasher()
+          await hasherReady
         },
       })
       stage.onJournalFailure = (error) => rounds.abort(error)
 
-      progress.start()
-      try {
-        await rounds.run()
-      } finally {
-        progress.update(stage.ranges.total, 0)
-        progress.stop()
+      let digests: Digests | undefined
+      const size = (): number => stage.size ?? stage.ranges.total
+      while (digests === undefined) {
+        progress.start()
+        try {
+          await rounds.run()
+        } finally {
+          progress.update(stage.ranges.total, 0)
+          progress.stop()
+        }
+        if (stage.ranges.gaps(size()).length > 0) throw new HaulError('HAUL_INTERNAL', 'Internal error: the transfer ended with bytes missing. Please report this.')
+        await (hasherReady ??= newHasher())
+        const got = await hasher!.finish(size())
+        const mismatch = findMismatch(this.#o.expected, got)
+        if (mismatch === undefined) digests = got
+        else if (rounds.reliedOnDigest) {
+          // Bytes no validator vouched for were combined on the digest's word: fetch the file whole once before blaming it.
+          await rounds.restart(`the ${mismatch.expected.algorithm} digest does not match bytes that were combined without a validator to vouch for them; fetching the file whole`, undefined, undefined, false)
+        } else {
+          keep = false
+          throw new HaulError(
+            'HAUL_INTEGRITY',
+            `The downloaded bytes do not match the expected ${mismatch.expected.algorithm} digest (expected ${mismatch.expected.candidates.join(' or ')}, got ${mismatch.actual}). Nothing was saved; the source may be corrupt or the digest wrong.`,
+            { source: this.#primary.id, path: destination, expected: `${mismatch.expected.algorithm}:${mismatch.expected.candidates[0] ?? ''}`, actual: `${mismatch.expected.algorithm}:${mismatch.actual}` },
+          )
+        }
       }
-
-      const size = stage.size ?? stage.ranges.total
-      if (stage.ranges.gaps(size).length > 0) throw new HaulError('HAUL_INTERNAL', 'Internal error: the transfer ended with bytes missing. Please report this.')
       await stage.closeJournal()
-      const digests = await hasher!.finish(size)
-      const mismatch = findMismatch(this.#o.expected, digests)
-      if (mismatch !== undefined) {
-        keep = false
-        throw new HaulError(
-          'HAUL_INTEGRITY',
-          `The downloaded bytes do not match the expected ${mismatch.expected.algorithm} digest (expected ${mismatch.expected.candidates.join(' or ')}, got ${mismatch.actual}). Nothing was saved; the source may be corrupt or the digest wrong.`,
-          { source: this.#primary.id, path: destination, expected: `${mismatch.expected.algorithm}:${mismatch.expected.candidates[0] ?? ''}`, actual: `${mismatch.expected.algorithm}:${mismatch.actual}` },
-        )
-      }
+      const ourSha256 = digests.sha256
       let ours: boolean
       try {
         // Where the lock did not exclude another host, it may have committed the same bytes
         // first: then theirs stays and ours goes (see landedMeanwhile).
-        ours = await stage.commitTo(destination, { fsync: this.#o.fsync, yields: () => landedMeanwhile(destination, found, size, digests.sha256, this.#o.hashThread) })
+        ours = await stage.commitTo(destination, { fsync: this.#o.fsync, yields: () => landedMeanwhile(destination, found, size(), ourSha256, this.#o.hashThread) })
       } catch (err) {
         keep = false // an fsync error is never retried: the staged bytes may be lost already
         throw err
@@ -186,10 +213,13 @@ class Transaction {
         keep = false
         await stage.abandon(false)
       }
-      this.#emit({ event: 'done', path: destination, bytes: size, sha256: digests.sha256 })
-      const committed: Committed = { source: this.#primary.id, size, digests }
-      return { result: { path: destination, bytes: size, sha256: digests.sha256, resumedFrom: stage.resumedFrom, source: (rounds.lastSource ?? this.#primary).label, cached: false }, committed }
+      announce()
+      this.#emit({ event: 'done', path: destination, bytes: size(), sha256: digests.sha256 })
+      const committed: Committed = { source: this.#primary.id, size: size(), digests }
+      const resumedFrom = rounds.restarted ? 0 : stage.resumedFrom
+      return { result: { path: destination, bytes: size(), sha256: digests.sha256, resumedFrom, source: (rounds.lastSource ?? this.#primary).label, cached: false }, committed }
     } catch (err) {
+      announce()
       await hasher?.drop().catch(() => undefined)
       await stage.abandon(keep)
       throw err

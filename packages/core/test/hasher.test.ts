@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { killChildren, spawnNode } from '@haul/testkit'
 import { BufferPool } from '../src/fetch/buffer-pool.js'
 import { HashThread } from '../src/verify/hash-thread.js'
-import { StreamDigest, hashFile } from '../src/verify/hasher.js'
+import { StreamDigest, THREAD_MIN_BYTES, hashFile } from '../src/verify/hasher.js'
 import { testBytes } from './helpers/memory-source.js'
 
 const MiB = 1024 * 1024
@@ -59,10 +59,22 @@ describe('StreamDigest on the hash thread', () => {
     expect((await digest.digest()).sha256).toBe(createHash('sha256').update(view).digest('hex'))
   })
 
+  it('hashes a stream known to be small where it is read, handing each buffer back at once', async () => {
+    const data = testBytes(2 * MiB, 5)
+    const digest = await StreamDigest.create([], true, () => data.length)
+    const released: Buffer[] = []
+    const buffer = Buffer.from(data) // owns its memory: the thread would have taken it
+    digest.update(buffer, buffer.length, (b) => released.push(b))
+    expect(released).toEqual([buffer])
+    expect(buffer.byteLength).toBe(2 * MiB)
+    expect((await digest.digest()).sha256).toBe(createHash('sha256').update(data).digest('hex'))
+  })
+
   it('hashFile gives the same digests with and without the thread, and the thread never keeps a process alive', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'haul-hash-'))
     try {
-      const data = testBytes(5 * MiB + 1, 3)
+      // Big enough to go to the thread: smaller files are hashed where they are read.
+      const data = testBytes(THREAD_MIN_BYTES + 1, 3)
       const path = join(dir, 'f')
       await writeFile(path, data)
       const inProcess = await hashFile(path, ['blake3'])

@@ -50,7 +50,8 @@ describe('runDownload', () => {
 
   it('retries a dropped connection from where it stopped, fetching each byte about once', async () => {
     const data = testBytes(4 * MiB)
-    const source = new MemorySource(data, { fault: (n) => (n === 1 ? { dropAfter: 2 * MiB } : undefined) })
+    // Its validator shows the retried range to be of the same file (without one, haul starts over).
+    const source = new MemorySource(data, { validator: '"v1"', fault: (n) => (n === 1 ? { dropAfter: 2 * MiB } : undefined) })
     const { events, onEvent } = collect()
     const out = join(dir, 'f')
     await runDownload([source], { output: out, onEvent, backoff: { baseMs: 1 } })
@@ -214,6 +215,22 @@ describe('runDownload', () => {
     expect(result.sha256).toBe(sha256(data))
     expect(source.reads.length).toBeGreaterThanOrEqual(4)
     expect(source.bytesServed).toBeLessThan(data.length * 1.2)
+  })
+
+  it('writes and hashes the very buffers a source read into (ReadRequest.buffers), alone and over several connections, across a drop', async () => {
+    // Over the hash thread's threshold, so a buffer that reached the digest uncopied comes back detached.
+    const data = testBytes(20 * MiB + 777)
+    for (const connections of [1, 4]) {
+      const source = new MemorySource(data, { fault: (n) => (n === 2 ? { dropAfter: MiB + 5 } : undefined) })
+      source.lend = true
+      const out = join(dir, `f${connections}`)
+      const result = await runDownload([source], { output: out, connections, sha256: sha256(data), backoff: { baseMs: 1 } })
+      expect(result.sha256).toBe(sha256(data))
+      expect(sha256(await readFile(out))).toBe(sha256(data))
+      expect(source.lentBuffers.length).toBeGreaterThan(0)
+      // Transferred to the hash thread: the source's own view of that memory is now empty.
+      if (connections === 1) expect(source.lentBuffers.filter((b) => b.byteLength === 0).length).toBeGreaterThan(source.lentBuffers.length / 2)
+    }
   })
 
   it('skips the download when the destination already has the expected digest', async () => {

@@ -1,9 +1,12 @@
 import { HaulError } from '@haul/core'
-import type { Dispatcher } from 'undici'
 import { toHaulError } from './errors.js'
 
-/** An undici response body. */
-export type ResponseBody = Dispatcher.ResponseData['body']
+/** A response body: undici's, or the socket fast path's (socket-body.ts); what drivers use of it. */
+export interface ResponseBody extends AsyncIterable<Uint8Array> {
+  /** Reads and drops a rest of at most `limit` bytes (so the connection is reused); a longer one is cut off. */
+  dump(options: { limit: number }): Promise<unknown>
+  destroy(error?: Error): unknown
+}
 
 /** Where a body came from, for its errors. */
 export interface BodyOrigin {
@@ -22,14 +25,14 @@ export interface BodyOrigin {
  * Single use, like the stream under it.
  */
 export function bodyChunks(body: ResponseBody, from: BodyOrigin, expected?: number): AsyncIterableIterator<Uint8Array> {
-  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  const chunks = body[Symbol.asyncIterator]()
   let received = 0
   return {
     [Symbol.asyncIterator]() {
       return this
     },
     async next(): Promise<IteratorResult<Uint8Array>> {
-      let step: IteratorResult<Buffer>
+      let step: IteratorResult<Uint8Array>
       try {
         step = await chunks.next()
       } catch (err) {

@@ -1,6 +1,7 @@
 import type { SecureContext } from 'node:tls'
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici'
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './defaults.js'
+import { proxyInEnvironment } from './proxy-environment.js'
 
 /** Everything the connection pool needs, resolved (defaults applied, input checked). */
 export interface PoolSettings {
@@ -15,8 +16,6 @@ export interface PoolSettings {
   secureContext: SecureContext | undefined
 }
 
-/** The variables that name a proxy; NO_PROXY alone proxies nothing. */
-const PROXY_VARIABLES = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy']
 
 /**
  * One undici pool for a transport: a connection pool per origin with keep-alive, timeouts and TLS
@@ -35,7 +34,7 @@ export function createPool(settings: PoolSettings): Dispatcher {
     connect: { timeout: settings.connectTimeoutMs, ...tls },
   }
   const { proxy } = settings
-  const fromEnvironment = proxy === undefined && PROXY_VARIABLES.some((name) => (process.env[name] ?? '') !== '')
+  const fromEnvironment = proxy === undefined && proxyInEnvironment()
   if (proxy === false || (proxy === undefined && !fromEnvironment)) return new Agent(agentOptions)
   const proxied = {
     ...agentOptions,

@@ -48,7 +48,7 @@ export function statusError(status: number, url: string, facts: StatusFacts = {}
   const source = facts.source ?? url
   if (isTransientStatus(status)) {
     const retryAfterMs = parseRetryAfter(facts.retryAfter)
-    return new HaulError('HAUL_SOURCE', `${text}; the server may recover, so haul retries.`, {
+    return new HaulError('HAUL_SOURCE', `${text}; the server may recover.`, {
       source,
       status,
       transient: true,

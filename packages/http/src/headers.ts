@@ -6,17 +6,6 @@ export function header(headers: IncomingHttpHeaders, name: string): string | und
   return Array.isArray(value) ? value.join(', ') : value
 }
 
-/**
- * The value to resume against: a strong ETag, else Last-Modified. A weak ETag (`W/"…"`) never
- * qualifies: If-Range compares strongly, so it would never match.
- */
-export function validatorOf(headers: IncomingHttpHeaders): string | undefined {
-  const etag = header(headers, 'etag')?.trim()
-  if (etag !== undefined && /^"[^"]*"$/.test(etag)) return etag
-  const modified = header(headers, 'last-modified')?.trim()
-  return modified !== undefined && !Number.isNaN(Date.parse(modified)) ? modified : undefined
-}
-
 /** A `Content-Range: bytes a-b/total` value (total may be `*`). */
 export interface ContentRange {
   start: number

@@ -4,9 +4,13 @@ import { discard } from './body.js'
 import { parseContentDisposition } from './content-disposition.js'
 import { DEFAULT_HEADERS } from './defaults.js'
 import { statusError } from './errors.js'
-import { acceptsRanges, contentLength, encodingOf, header, parseContentRange, validatorOf } from './headers.js'
+import { acceptsRanges, contentLength, encodingOf, header, parseContentRange } from './headers.js'
 import { CREDENTIAL_HEADER } from './trace.js'
-import { createTransport, type Transport, type TransportOptions, type TransportResponse } from './transport.js'
+import { createTransport, type Transport, type TransportOptions, type TransportRequest, type TransportResponse } from './transport.js'
+import { ifRangeFor, sameVersion, serverClockOffset, validatorOf } from './validators.js'
+
+/** How a read's body may use memory (ReadRequest's reuseChunks and buffers). */
+type BodyMemory = NonNullable<TransportRequest['body']>
 
 /** Options for one {@link HttpSource}: the transport's (proxy, TLS, timeouts…) plus its own. */
 export interface HttpSourceOptions extends TransportOptions {
@@ -63,6 +67,8 @@ export class HttpSource implements Source {
   #info: RemoteInfo = { ranges: false }
   #contentType: string | undefined
   #rangesBroken = false
+  /** The server's clock minus ours, from the last Date header; judges how old a Last-Modified is. */
+  #clockOffsetMs = 0
   #closing: Promise<void> | undefined
 
   constructor(url: string | URL, options: HttpSourceOptions = {}) {
@@ -130,16 +136,17 @@ export class HttpSource implements Source {
    * `offset: 0` with the current content whole when the server did not (or must not) serve the
    * range. Errors are HaulErrors; `transient` says whether another attempt may help.
    */
-  async read({ offset, end, validator, signal }: ReadRequest): Promise<ReadResponse> {
-    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal)
+  async read({ offset, end, validator, signal, reuseChunks = false, buffers }: ReadRequest): Promise<ReadResponse> {
+    const body: BodyMemory = { reuseChunks, ...(buffers === undefined ? {} : { buffers }) }
+    if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal, body)
     const asked = `bytes=${offset}-${end === undefined ? '' : end - 1}`
-    const conditional = validator !== undefined && !validator.startsWith('W/')
-    const res = await this.#send('GET', conditional ? { range: asked, 'if-range': validator } : { range: asked }, signal)
+    const ifRange = validator === undefined ? undefined : ifRangeFor(validator, this.#clockOffsetMs)
+    const res = await this.#send('GET', ifRange === undefined ? { range: asked } : { range: asked, 'if-range': ifRange }, signal, body)
     if (res.statusCode === 200) return this.#respondWhole(res)
     if (res.statusCode === 416) {
       // The remote no longer has a byte at `offset`: it changed (shrank). Start over.
       await discard(res.body)
-      return this.#readWhole(signal)
+      return this.#readWhole(signal, body)
     }
     if (res.statusCode !== 206) throw await this.#failure(res)
 
@@ -157,15 +164,17 @@ export class HttpSource implements Source {
         transient: true,
       })
     }
-    // The server ignored If-Range (or there was none to send): never hand back a range of other
-    // content. A 206 that carries no validator at all is judged by its total alone.
-    const current = validatorOf(res.headers)
-    const changed = (validator !== undefined && current !== undefined && current !== validator) || (this.#info.size !== undefined && total !== this.#info.size)
+    // The server ignored If-Range, or there was none to send: never hand back a range of other
+    // content. A 206 that shows no validator passes only when If-Range vouched for it.
+    const changed = (validator !== undefined && !sameVersion(validator, res.headers, ifRange !== undefined)) || (this.#info.size !== undefined && total !== this.#info.size)
     if (changed) {
       await discard(res.body)
-      return this.#readWhole(signal)
+      return this.#readWhole(signal, body)
     }
-    return this.#respond(res, offset, range.end - range.start + 1, total)
+    // Shown to be of the version `validator` names (like compared with like): it stays the one
+    // reported, though the server may now show one of another kind too (Apache's ETag turns
+    // strong a second after a change, where the date was recorded).
+    return this.#respond(res, offset, range.end - range.start + 1, total, validator)
   }
 
   /** Closes the source's connections, aborting any read still in flight. Idempotent. */
@@ -175,8 +184,8 @@ export class HttpSource implements Source {
   }
 
   /** A plain GET: the whole current content, from 0. */
-  async #readWhole(signal: AbortSignal): Promise<ReadResponse> {
-    const res = await this.#send('GET', {}, signal)
+  async #readWhole(signal: AbortSignal, body: BodyMemory): Promise<ReadResponse> {
+    const res = await this.#send('GET', {}, signal, body)
     if (res.statusCode === 200) return this.#respondWhole(res)
     if (res.statusCode === 206) {
       const range = parseContentRange(header(res.headers, 'content-range'))
@@ -191,9 +200,11 @@ export class HttpSource implements Source {
     throw await this.#failure(res)
   }
 
-  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal): Promise<TransportResponse> {
+  /** `body`: how a body read for core may use memory; a HEAD or probe has none to read. */
+  #send(method: 'GET' | 'HEAD', extra: Record<string, string>, signal: AbortSignal, body: BodyMemory = { reuseChunks: false }): Promise<TransportResponse> {
     return this.#transport.request(this.url, {
       method,
+      body,
       headers: { ...this.#headers, ...extra },
       credentialsFor: (url) => ({
         ...(url.origin === this.#credentialsOrigin ? this.#headerCredentials : {}),
@@ -213,7 +224,7 @@ export class HttpSource implements Source {
     return this.#respond(res, 0, length, length)
   }
 
-  async #respond(res: TransportResponse, offset: number, length: number | undefined, size: number | undefined): Promise<ReadResponse> {
+  async #respond(res: TransportResponse, offset: number, length: number | undefined, size: number | undefined, vouched?: string): Promise<ReadResponse> {
     const encoding = encodingOf(res.headers)
     if (encoding !== undefined) {
       await discard(res.body)
@@ -223,13 +234,15 @@ export class HttpSource implements Source {
         transient: false,
       })
     }
-    this.#learn(res, size, res.statusCode === 206)
+    this.#learn(res, size, res.statusCode === 206, vouched)
     return { info: this.info, offset, body: res.chunks(length) }
   }
 
-  /** Updates what we know from a successful response. */
-  #learn(res: TransportResponse, size: number | undefined, sawRange: boolean): void {
-    const validator = validatorOf(res.headers)
+  /** Updates what we know from a successful response (`vouched`: the validator it was shown to match). */
+  #learn(res: TransportResponse, size: number | undefined, sawRange: boolean, vouched?: string): void {
+    const shown = validatorOf(res.headers)
+    const validator = shown === undefined ? undefined : (vouched ?? shown)
+    this.#clockOffsetMs = serverClockOffset(res.headers) ?? this.#clockOffsetMs
     const fileName = parseContentDisposition(header(res.headers, 'content-disposition'))?.fileName ?? this.#info.fileName
     this.#info = {
       ranges: !this.#rangesBroken && (sawRange || acceptsRanges(res.headers)),

@@ -1,6 +1,6 @@
 import { HaulError } from '@haul/core'
-import type { Dispatcher } from 'undici'
-import { discard } from './body.js'
+import type { IncomingHttpHeaders } from 'node:http'
+import { discard, type ResponseBody } from './body.js'
 import { header } from './headers.js'
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
@@ -10,7 +10,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
  * default), at most `maxRedirects`, so that the caller can decide per hop which credentials go
  * along and https never downgrades to http. Resolves to the last hop's URL and response.
  */
-export async function followRedirects(start: URL, maxRedirects: number, send: (url: URL) => Promise<Dispatcher.ResponseData>): Promise<{ url: URL; res: Dispatcher.ResponseData }> {
+export async function followRedirects<R extends { statusCode: number; headers: IncomingHttpHeaders; body: ResponseBody }>(start: URL, maxRedirects: number, send: (url: URL) => Promise<R>): Promise<{ url: URL; res: R }> {
   const visited = new Set<string>()
   let url = start
   for (let hop = 0; ; hop++) {

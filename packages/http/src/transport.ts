@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { HaulError } from '@haul/core'
+import { HaulError, type BufferLender } from '@haul/core'
 import type { Dispatcher } from 'undici'
 import { bodyChunks, discard, type ResponseBody } from './body.js'
-import { createPool } from './connection-pool.js'
+import type { PoolSettings } from './connection-pool.js'
 import {
   DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -13,7 +13,9 @@ import {
   DEFAULT_USER_AGENT,
 } from './defaults.js'
 import { abortError, classifyNetworkError, networkError } from './errors.js'
+import { proxyInEnvironment } from './proxy-environment.js'
 import { followRedirects } from './redirects.js'
+import { sharedSocketPool, type SocketPool } from './socket-body.js'
 import { redactRequestHeaders, redactResponseHeaders, type HttpTrace } from './trace.js'
 import { parseCaCertificates, secureContextWith, type CaCertificates } from './trust.js'
 
@@ -102,6 +104,13 @@ export interface TransportRequest {
   signal: AbortSignal
   /** The `source` fact of connection errors. @default the URL that failed */
   source?: string
+  /**
+   * How the body may use memory, as a core read allows it (ReadRequest.reuseChunks and buffers).
+   * Given, a plain http request may go on the socket fast path (socket-body.ts), whose chunks
+   * then follow these rules; absent, the request goes through undici.
+   * @default undefined (undici)
+   */
+  body?: { reuseChunks: boolean; buffers?: BufferLender }
 }
 
 /** The response at the end of the redirect chain. */
@@ -155,8 +164,14 @@ export function splitTransportOptions<T extends TransportOptions>(options: T): {
 }
 
 class PooledTransport implements Transport {
-  readonly #pool: Dispatcher
+  /** undici, set up on first use: a plain http download on the fast path never loads it. */
+  #pool: Promise<Dispatcher> | undefined
+  readonly #settings: PoolSettings | undefined
   readonly #ownsPool: boolean
+  /** The fast path's connections (the process's, shared by transports), when no proxy applies. */
+  readonly #sockets: SocketPool | undefined
+  /** Fires at close(): ends this transport's requests on the shared fast-path connections. */
+  readonly #closed = new AbortController()
   readonly #userAgent: string
   readonly #maxRedirects: number
   readonly #onHttp: ((trace: HttpTrace) => void) | undefined
@@ -175,16 +190,20 @@ class PooledTransport implements Transport {
     this.#userAgent = userAgent
     this.#onHttp = options.onHttp
     this.#ownsPool = dispatcher === undefined
-    this.#pool =
-      dispatcher ??
-      createPool({
+    if (dispatcher !== undefined) this.#pool = Promise.resolve(dispatcher)
+    else {
+      this.#settings = {
         proxy: checkProxy(options.proxy),
         connectTimeoutMs: checkTimeout('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
         headersTimeoutMs: checkTimeout('headersTimeoutMs', options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS),
         bodyTimeoutMs: checkTimeout('bodyTimeoutMs', options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS),
         rejectUnauthorized: !(options.insecure ?? DEFAULT_INSECURE),
         secureContext: options.ca === undefined ? undefined : secureContextWith(parseCaCertificates(options.ca)),
-      })
+      }
+      const { proxy } = this.#settings
+      const proxied = proxy !== false && (proxy !== undefined || proxyInEnvironment())
+      if (!proxied) this.#sockets = sharedSocketPool()
+    }
   }
 
   async request(start: URL, request: TransportRequest): Promise<TransportResponse> {
@@ -201,21 +220,43 @@ class PooledTransport implements Transport {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#ownsPool ? this.#pool.destroy() : Promise.resolve()
+    this.#closing ??= (async () => {
+      this.#closed.abort(Object.assign(new Error('the transport was closed'), { code: 'UND_ERR_DESTROYED' }))
+      if (this.#ownsPool && this.#pool !== undefined) await (await this.#pool).destroy()
+    })()
     return this.#closing
+  }
+
+  /** undici's pool, created on first use. */
+  #undici(): Promise<Dispatcher> {
+    this.#pool ??= import('./connection-pool.js').then(({ createPool }) => createPool(this.#settings!))
+    return this.#pool
   }
 
   /**
    * One hop on the wire. Every request of every driver passes here, so a per-origin choice of
    * how to carry the body (another client beside undici) belongs here too.
    */
-  async #send(url: URL, request: TransportRequest): Promise<Dispatcher.ResponseData> {
+  async #send(url: URL, request: TransportRequest): Promise<{ statusCode: number; headers: IncomingHttpHeaders; body: ResponseBody }> {
     const headers = { 'user-agent': this.#userAgent, ...request.headers, ...request.credentialsFor?.(url) }
     this.#onHttp?.({ type: 'request', method: request.method, url: url.href, headers: redactRequestHeaders(headers) })
     const sent = performance.now()
-    let res: Dispatcher.ResponseData
+    let res: { statusCode: number; headers: IncomingHttpHeaders; body: ResponseBody } | undefined
     try {
-      res = await this.#pool.request({ origin: url.origin, path: url.pathname + url.search, method: request.method, headers, signal: request.signal })
+      if (this.#sockets !== undefined && request.body !== undefined && url.protocol === 'http:') {
+        const { connectTimeoutMs, headersTimeoutMs, bodyTimeoutMs } = this.#settings!
+        res = await this.#sockets.request({
+          url,
+          method: request.method,
+          headers,
+          signal: AbortSignal.any([request.signal, this.#closed.signal]),
+          connectTimeoutMs,
+          ioTimeoutMs: Math.max(headersTimeoutMs, bodyTimeoutMs),
+          ...request.body,
+        })
+      }
+      // Not for the fast path (or a response it leaves alone, then sent again): undici.
+      res ??= await (await this.#undici()).request({ origin: url.origin, path: url.pathname + url.search, method: request.method, headers, signal: request.signal })
     } catch (err) {
       throw this.#failure(err, url, request)
     }

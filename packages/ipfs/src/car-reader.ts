@@ -1,3 +1,4 @@
+import { HaulError } from '@haul/core'
 import { CID } from 'multiformats/cid'
 import { bytesReader, readHeader } from '@ipld/car/decoder'
 import { DEFAULT_MAX_BLOCK_BYTES } from './defaults.js'
@@ -29,6 +30,17 @@ const MAX_SPARE_BYTES = 4 * 1024 * 1024
 
 /** The CAR header could not be read: the caller may fall back to raw blocks. */
 export class CarHeaderError extends Error {}
+
+/**
+ * The stream ended inside a section: what came before is whole, what the section held is not.
+ * HAUL_INTEGRITY for a caller that needs the stream whole; a caller that can fetch what is
+ * missing treats it like an early end.
+ */
+export class CarTruncatedError extends HaulError {
+  constructor(label: string, where: string) {
+    super('HAUL_INTEGRITY', `CAR from ${label} ends inside ${where}.`, { source: label, transient: false })
+  }
+}
 
 /**
  * Reads a CARv1 stream section by section without ever holding more than one section (bounded by
@@ -136,7 +148,7 @@ export class CarReader {
         if (index === MAX_VARINT_BYTES) throw integrityError(`CAR from ${this.label} has a section length that does not fit.`, this.label)
       }
     }
-    throw integrityError(`CAR from ${this.label} ends inside a section length.`, this.label)
+    throw new CarTruncatedError(this.label, 'a section length')
   }
 
   /** Reads and checks the CARv1 header. Throws CarHeaderError when the stream is not a CARv1. */
@@ -167,7 +179,7 @@ export class CarReader {
     if (length === 0 || length > this.maxSection) {
       throw integrityError(`CAR from ${this.label} announces a ${length}-byte section; blocks over ${this.maxSection - MAX_CID_BYTES} bytes are refused.`, this.label)
     }
-    if (!(await this.fill(length))) throw integrityError(`CAR from ${this.label} is truncated inside a block.`, this.label)
+    if (!(await this.fill(length))) throw new CarTruncatedError(this.label, 'a block')
     const section = this.take(length)
     let cid: CID
     let bytes: Uint8Array

@@ -30,3 +30,12 @@ export const DEFAULT_MAX_DIRECTORY_ENTRIES = 100_000
 
 /** Files and folders one directory download may hold in all. */
 export const DEFAULT_MAX_TREE_ENTRIES = 1_000_000
+
+/**
+ * Files of a directory tree up to this size are read whole from the tree's stream and written
+ * with one fsync each, several at once; bigger ones go through core's resumable transaction.
+ */
+export const DEFAULT_TREE_SMALL_FILE_BYTES = 1024 * 1024
+
+/** Small files of a tree being written and fsynced at once (ext4 folds their fsyncs into few journal commits). */
+export const DEFAULT_TREE_WRITES_IN_FLIGHT = 8

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult, type EventListener, type HaulEvent } from '@haul/core'
-import { createTransport, splitTransportOptions, type Transport, type TransportOptions } from '@haul/http'
+import { splitTransportOptions, type TransportOptions } from '@haul/http'
+import { GatewayGroup } from './block-fetcher.js'
 import { DEFAULT_GATEWAYS } from './defaults.js'
 import { downloadDirectory } from './directory.js'
-import { DirectoryNodeError, GatewaySource } from './gateway-source.js'
+import { DirectoryNodeError, GatewaySource, gatewayBase } from './gateway-source.js'
 import { InlineSource, inlineContent } from './inline-source.js'
 import { parseIpfsInput, type IpfsInput } from './input.js'
 
@@ -54,18 +55,20 @@ export async function download(cidOrPath: string, options: IpfsDownloadOptions):
   if (inline !== undefined) return runDownload([new InlineSource(input.id, inline, input.cid.toString(), input.path.at(-1))], core)
   const gateways = resolveGateways(given)
   if (gateways.length === 0) throw new HaulError('HAUL_USAGE', 'No IPFS gateway to fetch from; pass gateways (or --gateway) or set HAUL_GATEWAYS.')
-  // One transport for every gateway and every file of a tree, closed with the download.
-  const transport = createTransport(transportOptions)
+  // One group for the whole download, and one transport for every request of it (every gateway,
+  // every file of a tree), closed with the download: a block one gateway lacks may come from
+  // another, and a gateway that lied is asked nothing more.
+  const group = new GatewayGroup(gateways.map(gatewayBase), transportOptions)
   try {
-    return await downloadThrough(transport, input, gateways, cache, core)
+    return await downloadThrough(group, input, gateways, cache, core)
   } finally {
-    await transport.close()
+    await group.close()
   }
 }
 
-async function downloadThrough(transport: Transport, input: IpfsInput, gateways: string[], cache: string | Cache | undefined, core: DownloadOptions): Promise<DownloadResult> {
+async function downloadThrough(group: GatewayGroup, input: IpfsInput, gateways: string[], cache: string | Cache | undefined, core: DownloadOptions): Promise<DownloadResult> {
   // Core closes the sources when a transaction ends, so each run gets its own.
-  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input, { transport }))
+  const sources = (): GatewaySource[] => gateways.map((g) => new GatewaySource(g, input, { group }))
   // Whether the CID is a file or a directory shows only in its root block, which the first read
   // fetches anyway; so try it as a file and hold back that attempt's events until it is known.
   const held = holdEvents(core.onEvent)
@@ -82,7 +85,7 @@ async function downloadThrough(transport: Transport, input: IpfsInput, gateways:
       throw err
     }
     held.discard()
-    return downloadDirectory(input, err.directory, gateways, transport, core)
+    return downloadDirectory(input, err.directory, gateways, group, core)
   }
 }
 

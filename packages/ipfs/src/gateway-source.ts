@@ -1,19 +1,19 @@
 import { HaulError, type ReadRequest, type ReadResponse, type RemoteInfo, type Source } from '@haul/core'
-import { createTransport, type Transport, type TransportOptions } from '@haul/http'
+import type { Transport, TransportOptions } from '@haul/http'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
-import { CarBlocks, RawBlocks, type BlockGetter } from './blocks.js'
-import { CarHeaderError, CarReader } from './car-reader.js'
-import { CAR_ACCEPT, gatewayGet } from './http.js'
+import { GatewayGroup } from './block-fetcher.js'
+import { RawBlocks, Upcoming, type BlockGetter } from './blocks.js'
+import { integrityError } from './errors.js'
+import { CAR_ACCEPT } from './http.js'
+import { linkedController } from './linked-signal.js'
+import { openCar } from './open-car.js'
 import { parseIpfsInput, type IpfsInput } from './input.js'
-import { DEFAULT_MAX_DIRECTORY_ENTRIES } from './defaults.js'
-import { fileSize, listDirectory, readFile, resolvePath, type DirectoryLink, type UnixfsNode } from './unixfs.js'
+import { fileSize, readFile, resolvePath, type UnixfsNode } from './unixfs.js'
 
-/** A CAR response that says it repeats duplicate blocks (`dups=y` in its Content-Type). */
-const DUPS_INCLUDED = /;\s*dups=y\s*(;|$)/i
 
-/** Statuses with which a gateway says it does not do CAR (or not this CAR request). */
-const CAR_REFUSED = [400, 406, 415] as const
+/** What a gateway answers when it could not retrieve the content in time (its own lookup failed). */
+const GATEWAY_TIMEOUT = 504
 
 /**
  * The content is a directory, not a file. A HAUL_USAGE error for callers of a single-file read;
@@ -30,7 +30,7 @@ export class DirectoryNodeError extends HaulError {
 }
 
 /** Normalises a gateway URL to its origin plus any base path, without a trailing slash. */
-function gatewayBase(gateway: string): string {
+export function gatewayBase(gateway: string): string {
   let url: URL
   try {
     url = new URL(gateway)
@@ -41,14 +41,21 @@ function gatewayBase(gateway: string): string {
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`
 }
 
-/** Options for one {@link GatewaySource}: the transport's (proxy, TLS, timeouts…), or a transport. */
+/** Options for one {@link GatewaySource}: the transport's (proxy, TLS, timeouts…), a transport, or a group. */
 export interface GatewaySourceOptions extends TransportOptions {
   /**
    * The transport to send through, shared with other sources; the caller keeps ownership:
    * close() leaves it open, and the transport options above are then the transport's own.
+   * Ignored when a `group` is given (the group's transport is used).
    * @default a transport of the source's own, built from the options above
    */
   transport?: Transport
+  /**
+   * The download's gateways (this one among them), for blocks this one lacks and for the gateways
+   * that lied; every request goes through its transport. The caller keeps ownership.
+   * @default a group of this gateway alone, owned by the source
+   */
+  group?: GatewayGroup
 }
 
 interface Opened {
@@ -69,8 +76,8 @@ export class GatewaySource implements Source {
   readonly label: string
   private readonly base: string
   private readonly input: IpfsInput
-  private readonly transport: Transport
-  private readonly ownsTransport: boolean
+  private readonly group: GatewayGroup
+  private readonly ownsGroup: boolean
   private carWorks = true
 
   /**
@@ -82,13 +89,19 @@ export class GatewaySource implements Source {
     this.base = gatewayBase(gateway)
     this.id = this.input.id
     this.label = this.base
-    this.ownsTransport = options.transport === undefined
-    this.transport = options.transport ?? createTransport(options)
+    const { group, ...own } = options
+    this.ownsGroup = group === undefined
+    this.group = group ?? new GatewayGroup([this.base], own)
   }
 
-  /** Closes the source's own transport (a shared one stays open). */
+  /** Closes the source's own group and transport (a shared one stays open). */
   async close(): Promise<void> {
-    if (this.ownsTransport) await this.transport.close()
+    if (this.ownsGroup) await this.group.close()
+  }
+
+  /** A lie (a block that did not hash to its CID) drops this gateway for the rest of the download. */
+  private noteLie(err: unknown): void {
+    if (err instanceof HaulError && err.code === 'HAUL_INTEGRITY' && err.source === this.label) this.group.markLiar(this.base)
   }
 
   private contentPath(): string {
@@ -98,66 +111,43 @@ export class GatewaySource implements Source {
   private async openCar(offset: number, end: number | undefined, signal: AbortSignal, reuseChunks: boolean): Promise<Opened | undefined> {
     const range = `${offset}:${end === undefined ? '*' : String(end - 1)}`
     const url = `${this.base}${this.contentPath()}?format=car&car-version=1&car-order=dfs&car-dups=y&dag-scope=entity&entity-bytes=${range}`
-    const { status, header, chunks } = await gatewayGet(this.transport, url, CAR_ACCEPT, this.label, signal, CAR_REFUSED)
-    if ((CAR_REFUSED as readonly number[]).includes(status)) return undefined
-    const close = async (): Promise<void> => {
-      await chunks.return?.()
-    }
+    const car = await openCar(url, CAR_ACCEPT, this.base, this.group, { upcoming: new Upcoming(), reuseChunks, signal })
+    if (car === undefined) return undefined
     try {
-      const reader = new CarReader(chunks, this.label)
-      try {
-        await reader.header()
-      } catch (err) {
-        if (err instanceof CarHeaderError) {
-          await close()
-          return undefined
-        }
-        throw err
-      }
-      const blocks = new CarBlocks(reader, this.label, reuseChunks && DUPS_INCLUDED.test(header('content-type') ?? ''))
-      const node = await resolvePath(blocks, this.input.cid, this.input.path, this.label)
-      return { blocks, node, close }
+      const node = await resolvePath(car.blocks, this.input.cid, this.input.path, this.label)
+      return { blocks: car.blocks, node, close: car.close }
     } catch (err) {
-      await close()
+      await car.close()
       throw err
     }
   }
 
   private async openRaw(signal: AbortSignal): Promise<Opened> {
-    const own = new AbortController()
-    const onAbort = (): void => own.abort(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
+    const own = linkedController(signal)
     const close = async (): Promise<void> => {
-      signal.removeEventListener('abort', onAbort)
-      own.abort()
+      own.close()
     }
     try {
-      const blocks = new RawBlocks(this.transport, this.base, this.label, own.signal)
+      const blocks = new RawBlocks(this.base, this.group, own.signal)
       const node = await resolvePath(blocks, this.input.cid, this.input.path, this.label)
       return { blocks, node, close }
     } catch (err) {
       await close()
       throw err
-    }
-  }
-
-  /**
-   * Lists the directory this source points at (one attempt, like `read`): its entries' names and
-   * CIDs, every directory and shard block verified from the root CID.
-   */
-  async list(signal: AbortSignal, maxEntries: number = DEFAULT_MAX_DIRECTORY_ENTRIES): Promise<DirectoryLink[]> {
-    const opened = await this.open(0, undefined, signal, false)
-    try {
-      return await listDirectory(opened.blocks, opened.node, this.label, maxEntries)
-    } finally {
-      await opened.close()
     }
   }
 
   private async open(offset: number, end: number | undefined, signal: AbortSignal, reuseChunks: boolean): Promise<Opened> {
     // An identity root carries its own bytes: block-by-block mode requests only what is not inline.
     if (this.carWorks && this.input.cid.multihash.code !== identity.code) {
-      const opened = await this.openCar(offset, end, signal, reuseChunks)
+      let opened: Opened | undefined
+      try {
+        opened = await this.openCar(offset, end, signal, reuseChunks)
+      } catch (err) {
+        if (!this.unsureRefusal(err)) throw err
+        // Block by block, haul finds out itself which block is missing or which name is not there.
+        return this.openRaw(signal)
+      }
       if (opened !== undefined) return opened
       // The gateway refused CAR or sent something that is not one: use raw blocks from now on.
       // A refusal of a range that starts past the end (400 by the spec) says nothing about CAR.
@@ -166,8 +156,28 @@ export class GatewaySource implements Source {
     return this.openRaw(signal)
   }
 
+  /**
+   * A refusal of a CAR that does not say what is wrong: 504 (the gateway could not retrieve some
+   * block in time) or, with a path, 404 (a block, or a name, is not there). Raw blocks tell which,
+   * and whether another gateway has what this one lacks.
+   */
+  private unsureRefusal(err: unknown): boolean {
+    if (!(err instanceof HaulError) || err.code !== 'HAUL_SOURCE') return false
+    return err.status === GATEWAY_TIMEOUT || (err.status === 404 && this.input.path.length > 0)
+  }
+
   async read(request: ReadRequest): Promise<ReadResponse> {
+    try {
+      return await this.attempt(request)
+    } catch (err) {
+      this.noteLie(err)
+      throw err
+    }
+  }
+
+  private async attempt(request: ReadRequest): Promise<ReadResponse> {
     const { offset, end, signal } = request
+    if (this.group.isLiar(this.base)) throw integrityError(`Gateway ${this.label} sent a block that did not match its CID earlier in this download; it is not asked again.`, this.label)
     const { blocks, node, close } = await this.open(offset, end, signal, request.reuseChunks === true)
     const size = fileSize(node)
     if (size === undefined) {
@@ -178,9 +188,13 @@ export class GatewaySource implements Source {
     const info: RemoteInfo = { size, validator: node.cid.toString(), ranges: true, fileName: this.input.path.at(-1) ?? this.input.cid.toString() }
     const label = this.label
     const stop = end === undefined ? size : Math.min(end, size)
+    const noteLie = (err: unknown): void => this.noteLie(err)
     async function* body(): AsyncGenerator<Uint8Array> {
       try {
         yield* readFile(blocks, node, offset, stop, label)
+      } catch (err) {
+        noteLie(err)
+        throw err
       } finally {
         await close()
       }
@@ -188,3 +202,4 @@ export class GatewaySource implements Source {
     return { info, offset, body: body() }
   }
 }
+

@@ -7,6 +7,7 @@ import * as raw from 'multiformats/codecs/raw'
 import type { BlockGetter } from './blocks.js'
 import { DEFAULT_MAX_DAG_DEPTH } from './defaults.js'
 import { integrityError } from './errors.js'
+import { followIpldPath, isPathCodec } from './ipld-path.js'
 
 /** A decoded, verified node of a UnixFS DAG. */
 export type UnixfsNode =
@@ -100,23 +101,39 @@ async function hamtLookup(blocks: BlockGetter, shard: UnixfsNode & { kind: 'hamt
   throw notFound(name, shard.cid)
 }
 
-/** Follows `path` from `root`, verifying every directory (and shard) block on the way. */
+/**
+ * Follows `path` from `root`, verifying every block on the way: UnixFS directories (and HAMT
+ * shards) by entry name, dag-cbor and dag-json nodes by the IPLD data model's keys and indices
+ * (a link found there is followed, and the path goes on from the linked block). The node at the
+ * end must be UnixFS.
+ */
 export async function resolvePath(blocks: BlockGetter, root: CID, path: readonly string[], label: string): Promise<UnixfsNode> {
-  let node = await loadNode(blocks, root, label)
-  for (const name of path) {
-    let next: CID
+  let cid = root
+  let rest = [...path]
+  for (let hops = 0; ; hops++) {
+    if (hops > DEFAULT_MAX_DAG_DEPTH + path.length) throw integrityError(`The path under ${root.toString()} goes through more than ${DEFAULT_MAX_DAG_DEPTH + path.length} blocks.`, label)
+    if (isPathCodec(cid)) {
+      if (rest.length === 0) {
+        throw new HaulError('HAUL_USAGE', `The path /${path.join('/')} leads to ${cid.toString()}, a ${cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} node, not a UnixFS file; haul downloads UnixFS files.`, { source: root.toString() })
+      }
+      const step = await followIpldPath(cid, await blocks.get(cid), rest, label)
+      cid = step.link
+      rest = step.rest
+      continue
+    }
+    const node = await loadNode(blocks, cid, label)
+    const name = rest.shift()
+    if (name === undefined) return node
     if (node.kind === 'directory') {
       const link = node.links.find((l) => l.Name === name)
       if (link === undefined) throw notFound(name, node.cid)
-      next = link.Hash
+      cid = link.Hash
     } else if (node.kind === 'hamt') {
-      next = await hamtLookup(blocks, node, name, label)
+      cid = await hamtLookup(blocks, node, name, label)
     } else {
       throw new HaulError('HAUL_USAGE', `${node.cid.toString()} is not a directory, so it has no entry ${JSON.stringify(name)}.`)
     }
-    node = await loadNode(blocks, next, label)
   }
-  return node
 }
 
 /** Size in bytes of a file node. */
@@ -178,27 +195,25 @@ export interface DirectoryLink {
 }
 
 /**
- * Lists a verified directory node; for a HAMT shard, walks (and verifies) every sub-shard in link
- * order. At most `max` entries: a bigger listing is refused rather than held in memory.
+ * Visits the entries of a verified directory node in link order; for a HAMT shard, loads (and
+ * verifies) each sub-shard where it stands among the links, so the visit follows the DAG depth
+ * first, as a gateway's CAR sends it. Each node's links are hinted before they are visited.
  */
-export async function listDirectory(blocks: BlockGetter, node: UnixfsNode, label: string, max: number): Promise<DirectoryLink[]> {
-  const out: DirectoryLink[] = []
-  const add = (name: string, cid: CID): void => {
-    if (out.length >= max) throw new HaulError('HAUL_USAGE', `Directory ${node.cid.toString()} has more than ${max} entries; download the files you need by path.`, { source: node.cid.toString() })
-    out.push({ name, cid })
-  }
+export async function walkDirectory(blocks: BlockGetter, node: UnixfsNode, label: string, visit: (entry: DirectoryLink) => Promise<void>): Promise<void> {
   if (node.kind === 'directory') {
-    for (const link of node.links) add(link.Name ?? '', link.Hash)
-    return out
+    blocks.hint?.(node.links.map((l) => l.Hash))
+    for (const link of node.links) await visit({ name: link.Name ?? '', cid: link.Hash })
+    return
   }
   if (node.kind !== 'hamt') throw new HaulError('HAUL_USAGE', `${node.cid.toString()} is not a directory.`)
   const pad = (node.fanout - 1).toString(16).length
   const walk = async (shard: UnixfsNode & { kind: 'hamt' }, depth: number): Promise<void> => {
     if (depth > DEFAULT_MAX_DAG_DEPTH) throw integrityError(`HAMT ${node.cid.toString()} is deeper than ${DEFAULT_MAX_DAG_DEPTH} levels.`, label)
+    blocks.hint?.(shard.links.map((l) => l.Hash))
     for (const link of shard.links) {
       const name = link.Name ?? ''
       if (name.length > pad) {
-        add(name.slice(pad), link.Hash)
+        await visit({ name: name.slice(pad), cid: link.Hash })
         continue
       }
       if (name.length !== pad) throw integrityError(`HAMT shard ${shard.cid.toString()} has a link named ${JSON.stringify(name)}.`, label)
@@ -208,5 +223,4 @@ export async function listDirectory(blocks: BlockGetter, node: UnixfsNode, label
     }
   }
   await walk(node, 0)
-  return out
 }

@@ -89,8 +89,9 @@ describe('download of a directory', () => {
     const store = new UnixfsStore()
     const files = tree()
     const added = await store.addDirectory(files)
-    // The gateway dies for good after a few requests: the listing and the first files get through.
-    const g = await gateway({ store, faults: [undefined, undefined, undefined, undefined], fault: { status: 404 } })
+    // The tree's CAR (after the file attempt's) stops inside data/big.bin, and the gateway then has
+    // nothing more: README.md gets through.
+    const g = await gateway({ store, faults: [undefined, { truncateCar: 300 * KiB }], fault: { status: 404 } })
     const output = join(dir, 'site')
     await expect(download(added.cid.toString(), { output, gateways: [g.url], ...quick })).rejects.toMatchObject({ code: 'HAUL_SOURCE' })
     expect(await readdir(dir)).not.toContain('site')
@@ -117,5 +118,72 @@ describe('download of a directory', () => {
     const added = await store.addDirectory(tree())
     const g = await gateway({ store })
     await expect(download(added.cid.toString(), { output: join(dir, 'x'), sha256: 'a'.repeat(64), gateways: [g.url] })).rejects.toMatchObject({ code: 'HAUL_USAGE' })
+  })
+})
+
+describe('download of a directory, as one stream', () => {
+  const countBlocks = (g: { requests: Array<{ blocks: string[] }> }): Map<string, number> => {
+    const seen = new Map<string, number>()
+    for (const r of g.requests) for (const b of r.blocks) seen.set(b, (seen.get(b) ?? 0) + 1)
+    return seen
+  }
+
+  it('a 300-file HAMT folder with a 3 MiB file in it: the tree comes in one CAR (dag-scope=all, dups=n) after the first probe', async () => {
+    const store = new UnixfsStore()
+    const files = [...Array.from({ length: 300 }, (_, i) => ({ path: `f${i}.txt`, content: Buffer.from(`content ${i}\n`) })), { path: 'big.bin', content: randomBytes(3 * 1024 * KiB) }]
+    const added = await store.addDirectory(files, { shardSplitThresholdBytes: 1, profile: 'raw-leaves' })
+    const g = await gateway({ store })
+    const output = join(dir, 'tree')
+    await download(added.cid.toString(), { output, gateways: [g.url], ...quick })
+    await expectTree(output, files)
+    expect(g.requests).toHaveLength(2)
+    expect(g.requests[1]?.url).toMatch(/dag-scope=all/)
+    expect(g.requests[1]?.dups).toBe(false)
+  })
+
+  it('files of one CID under several names: fetched once, copied; and a file repeated inside another file', async () => {
+    const store = new UnixfsStore()
+    const same = randomBytes(40 * KiB)
+    const files = [
+      { path: 'a.bin', content: same },
+      { path: 'b.bin', content: same },
+      { path: 'sub/c.bin', content: same },
+      { path: 'other.bin', content: Buffer.concat([same, randomBytes(10)]) },
+    ]
+    const added = await store.addDirectory(files, { profile: 'raw-leaves', chunkSize: 16 * KiB })
+    const g = await gateway({ store })
+    const output = join(dir, 'tree')
+    await download(added.cid.toString(), { output, gateways: [g.url], ...quick })
+    await expectTree(output, files)
+    const fileCid = added.entries.get('a.bin')!.toString()
+    expect(countBlocks({ requests: g.requests.slice(1) }).get(fileCid)).toBe(1)
+    expect((await readdir(output)).sort()).toEqual(['a.bin', 'b.bin', 'other.bin', 'sub'])
+    expect(await readdir(join(output, 'sub'))).toEqual(['c.bin'])
+  })
+
+  it('a tree CAR cut in the middle: the rest comes block by block, from the next gateway when this one is gone', async () => {
+    const store = new UnixfsStore()
+    const files = Array.from({ length: 40 }, (_, i) => ({ path: `d${i % 4}/f${i}.bin`, content: randomBytes(20 * KiB + i) }))
+    const added = await store.addDirectory(files, { profile: 'raw-leaves' })
+    const first = await gateway({ store, faults: [undefined, { dropAfter: 300 * KiB }], fault: { status: 503, retryAfter: '60' } })
+    const second = await gateway({ store })
+    const output = join(dir, 'tree')
+    await download(added.cid.toString(), { output, gateways: [first.url, second.url], ...quick })
+    await expectTree(output, files)
+    expect(first.requests.slice(0, 2).map((r) => r.format)).toEqual(['car', 'car'])
+    expect(second.requests.length).toBeGreaterThan(0)
+    expect(second.requests.every((r) => r.format === 'raw')).toBe(true)
+  })
+
+  it('a tree CAR with a corrupt block: that gateway is dropped, the tree lands from the other, nothing unverified', async () => {
+    const store = new UnixfsStore()
+    const files = Array.from({ length: 20 }, (_, i) => ({ path: `f${i}.bin`, content: randomBytes(10 * KiB + i) }))
+    const added = await store.addDirectory(files, { profile: 'raw-leaves' })
+    const liar = await gateway({ store, faults: [undefined, { corruptBlocks: [7] }] })
+    const honest = await gateway({ store })
+    const output = join(dir, 'tree')
+    await download(added.cid.toString(), { output, gateways: [liar.url, honest.url], ...quick })
+    await expectTree(output, files)
+    expect(liar.requests).toHaveLength(2)
   })
 })

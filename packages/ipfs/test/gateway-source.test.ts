@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isHaulError, type ReadResponse } from '@haul/core'
 import { UnixfsStore, trackGateways } from '@haul/testkit'
+import type { CID } from 'multiformats/cid'
+import { GatewayGroup } from '../src/block-fetcher.js'
 import { GatewaySource } from '../src/gateway-source.js'
 import { readUntilError } from './helpers.js'
 
@@ -225,17 +227,34 @@ describe('GatewaySource', () => {
     await expect(readAll(new GatewaySource(g.url, cid.toString()))).rejects.toMatchObject({ code: 'HAUL_INTEGRITY' })
   })
 
-  it('a CAR that ends cleanly but early is an integrity error, after the verified bytes', async () => {
+  it('a CAR that ends cleanly but early is incomplete, not a lie: the rest comes as raw blocks from the same gateway', async () => {
     const g = await gateway()
     const content = randomBytes(1024 * KiB)
     const cid = await g.store.addFile(content, { profile: 'raw-leaves' })
+    // root + 4 leaves of 256 KiB; the CAR stops inside the third leaf
     g.setFaults([{ truncateCar: 600 * KiB }])
-    const response = await new GatewaySource(g.url, cid.toString()).read({ offset: 0, signal: AbortSignal.timeout(10_000) })
-    let n = 0
-    await expect((async () => {
-      for await (const chunk of response.body) n += chunk.length
-    })()).rejects.toMatchObject({ code: 'HAUL_INTEGRITY' })
-    expect(n).toBe(512 * KiB)
+    const { bytes } = await readAll(new GatewaySource(g.url, cid.toString()))
+    expect(bytes.equals(content)).toBe(true)
+    expect(g.requests.map((r) => r.format)).toEqual(['car', 'raw', 'raw'])
+    // the third leaf was cut off inside the CAR: it and the fourth come raw
+    const car = g.requests[0]!.blocks
+    expect(car).toHaveLength(4)
+    // (fetched in parallel, so in either order)
+    const rawBlocks = g.requests.slice(1).flatMap((r) => r.blocks)
+    expect(rawBlocks).toContain(car[3])
+    expect(new Set([...car, ...rawBlocks]).size).toBe(5)
+  })
+
+  it('a CAR that leaves blocks out: each one missing is fetched raw, the rest still streams', async () => {
+    const store = new UnixfsStore()
+    const content = randomBytes(2048 * KiB)
+    const cid = await store.addFile(content, { profile: 'raw-leaves' })
+    // sent blocks: root, leaf0 … leaf7; leave out leaf1 and leaf5
+    const g = await gateway({ store, faults: [{ omitBlocks: [2, 6] }] })
+    const { bytes } = await readAll(new GatewaySource(g.url, cid.toString()))
+    expect(bytes.equals(content)).toBe(true)
+    expect(g.requests.map((r) => r.format)).toEqual(['car', 'raw', 'raw'])
+    expect(g.requests[0]!.blocks).toHaveLength(7)
   })
 
   it('a connection dropped mid-CAR is a transient source error', async () => {
@@ -288,3 +307,63 @@ describe('GatewaySource and identity CIDs', () => {
     expect(g.requests).toHaveLength(0)
   })
 })
+
+describe('GatewaySource with the other gateways of the download', () => {
+  it('a block this gateway does not have comes raw from another gateway; the read stays this gateway\'s', async () => {
+    const store = new UnixfsStore()
+    const content = randomBytes(1024 * KiB)
+    const cid = await store.addFile(content, { profile: 'raw-leaves' })
+    const leaf = (await collectCids(store, cid))[2]!
+    const lacking = await gateway({ store, fault: { lacks: [leaf] } })
+    const other = await gateway({ store })
+    const group = new GatewayGroup([lacking.url, other.url])
+    const { bytes } = await readAll(new GatewaySource(lacking.url, cid.toString(), { group }))
+    expect(bytes.equals(content)).toBe(true)
+    expect(lacking.requests.map((r) => `${r.format} ${r.status}`)).toEqual(['car 200', 'raw 404'])
+    expect(other.requests.map((r) => r.blocks)).toEqual([[leaf]])
+  })
+
+  it('a block no gateway has: a permanent HAUL_SOURCE error that says which gateways do not have it', async () => {
+    const store = new UnixfsStore()
+    const content = randomBytes(1024 * KiB)
+    const cid = await store.addFile(content, { profile: 'raw-leaves' })
+    const leaf = (await collectCids(store, cid))[3]!
+    const a = await gateway({ store, fault: { lacks: [leaf] } })
+    const b = await gateway({ store, fault: { lacks: [leaf] } })
+    const group = new GatewayGroup([a.url, b.url])
+    const response = await new GatewaySource(a.url, cid.toString(), { group }).read({ offset: 0, signal: AbortSignal.timeout(10_000) })
+    const { bytes, error } = await readUntilError(response)
+    expect(bytes.equals(content.subarray(0, 512 * KiB))).toBe(true)
+    expect(error).toMatchObject({ code: 'HAUL_SOURCE', transient: false })
+    expect((error as Error).message).toContain(`No gateway has block ${leaf}`)
+    expect((error as Error).message).toContain(`${a.url} does not have it (HTTP 404)`)
+    expect((error as Error).message).toContain(`${b.url} does not have it (HTTP 404)`)
+    expect((error as Error).message).not.toMatch(/verification|did not match/)
+  })
+
+  it('another gateway that sends a bad block in its place is marked a liar; this read goes on', async () => {
+    const store = new UnixfsStore()
+    const content = randomBytes(1024 * KiB)
+    const cid = await store.addFile(content, { profile: 'raw-leaves' })
+    const leaf = (await collectCids(store, cid))[1]!
+    const lacking = await gateway({ store, fault: { lacks: [leaf] } })
+    const liar = await gateway({ store, fault: { corruptBlocks: 'all' } })
+    const honest = await gateway({ store })
+    const group = new GatewayGroup([lacking.url, liar.url, honest.url])
+    const { bytes } = await readAll(new GatewaySource(lacking.url, cid.toString(), { group }))
+    expect(bytes.equals(content)).toBe(true)
+    expect(group.isLiar(liar.url)).toBe(true)
+    expect(group.isLiar(lacking.url)).toBe(false)
+    expect(honest.requests.map((r) => r.blocks)).toEqual([[leaf]])
+    // a liar's own reads fail at once for the rest of the download
+    await expect(new GatewaySource(liar.url, cid.toString(), { group }).read({ offset: 0, signal: AbortSignal.timeout(10_000) })).rejects.toMatchObject({ code: 'HAUL_INTEGRITY' })
+    expect(liar.requests).toHaveLength(1)
+  })
+})
+
+/** The file's blocks in DFS order, root first (CID strings as the gateway logs them). */
+async function collectCids(store: UnixfsStore, root: CID): Promise<string[]> {
+  const g = await gateway({ store })
+  await readAll(new GatewaySource(g.url, root.toString()))
+  return g.requests[0]!.blocks
+}

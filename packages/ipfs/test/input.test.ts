@@ -40,3 +40,16 @@ describe('parseIpfsInput', () => {
     expect(parseIpfsInput(cid.toString()).cid.multihash.code).toBe(identity.code)
   })
 })
+
+describe('parseIpfsInput with dag-cbor and dag-json roots', () => {
+  it('accepts one with a path (which may lead to UnixFS) and refuses one without', () => {
+    const digest = CID.parse(V1).multihash
+    for (const code of [0x71, 0x0129]) {
+      const cid = CID.createV1(code, digest).toString()
+      expect(parseIpfsInput(`ipfs://${cid}/files/single`)).toMatchObject({ path: ['files', 'single'] })
+      expect(() => parseIpfsInput(cid)).toThrow(expect.objectContaining({ code: 'HAUL_USAGE', message: expect.stringMatching(/give a path/) }))
+    }
+    // a codec whose nodes hold no links is never a way to UnixFS
+    expect(() => parseIpfsInput(`${CID.createV1(0x51, digest).toString()}/x`)).toThrow(expect.objectContaining({ code: 'HAUL_USAGE' }))
+  })
+})

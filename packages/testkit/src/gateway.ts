@@ -40,6 +40,13 @@ export interface GatewayFault {
   wrongRoot?: boolean
   /** Send each block of a CAR once and say `dups=n` (a gateway that ignores `car-dups=y`). */
   noDups?: boolean
+  /** Leave these blocks (0-based index in the response) out of a CAR, which goes on with the next. */
+  omitBlocks?: number[]
+  /**
+   * Blocks (CID strings, any version) this gateway does not have: left out of CARs, 404 as raw
+   * blocks. A path or entity CAR that needs one of them for its proof still skips it.
+   */
+  lacks?: string[]
 }
 
 /** Options for {@link startGateway}. */
@@ -69,6 +76,8 @@ export interface GatewayRequest {
   /** The CIDs of the blocks sent (CAR and raw). */
   blocks: string[]
   fault: GatewayFault | undefined
+  /** For a CAR: whether it repeats duplicate blocks (`dups=y`, the default unless the client asked `car-dups=n`). */
+  dups?: boolean
 }
 
 /** A running test gateway. */
@@ -270,6 +279,10 @@ function carHeader(root: CID): Uint8Array {
   return Uint8Array.from([...varint(body.length), ...body])
 }
 
+function dupsWanted(log: GatewayRequest): boolean {
+  return log.dups !== false
+}
+
 function* firstOfEach(blocks: Iterable<Served>): Generator<Served> {
   const seen = new Set<string>()
   for (const block of blocks) {
@@ -360,9 +373,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     if (log.fault?.reverseBlocks === true) blocks = [...served].reverse()
     const extra = log.fault?.extraBlocks ?? 0
     if (extra > 0) blocks = [...junkBlocks(extra), ...blocks]
-    if (log.fault?.noDups === true) blocks = firstOfEach(blocks)
+    if (log.fault?.noDups === true || !dupsWanted(log)) blocks = firstOfEach(blocks)
+    const lacking = new Set((log.fault?.lacks ?? []).map((c) => CID.parse(c).toV1().toString()))
     let index = 0
     for (const block of blocks) {
+      if (log.fault?.omitBlocks?.includes(index) === true || lacking.has(block.cid.toV1().toString())) {
+        index++
+        continue
+      }
       const data = shouldCorrupt(log.fault, index) ? corrupt(block.bytes) : block.bytes
       log.blocks.push(block.cid.toString())
       yield varint(block.cid.bytes.length + data.length)
@@ -398,14 +416,25 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     } catch {
       throw new BadRequest(`invalid CID ${parts[1]}`)
     }
+    if (log.format === 'car' && fault?.noCar !== undefined && fault.noCar !== false) {
+      log.status = fault.noCar === true ? 406 : fault.noCar
+      res.writeHead(log.status, { 'content-type': 'text/plain' })
+      res.end('CAR responses are not supported here')
+      return
+    }
+    if (log.format === 'raw') {
+      if (parts.length > 2) throw new BadRequest('raw blocks are served by CID only')
+      if (fault?.lacks?.some((c) => CID.parse(c).toV1().equals(root.toV1())) === true) throw new NotFound(`block ${root.toString()} not found`)
+      const bytes = dag.block(root)
+      log.blocks.push(root.toString())
+      log.status = 200
+      res.writeHead(200, { 'content-type': RAW_TYPE, 'content-length': String(bytes.length) })
+      await send(res, log, [shouldCorrupt(fault, 0) ? corrupt(bytes) : bytes])
+      res.end()
+      return
+    }
     const { proof, terminal } = dag.resolve(root, parts.slice(2))
     if (log.format === 'car') {
-      if (fault?.noCar !== undefined && fault.noCar !== false) {
-        log.status = fault.noCar === true ? 406 : fault.noCar
-        res.writeHead(log.status, { 'content-type': 'text/plain' })
-        res.end('CAR responses are not supported here')
-        return
-      }
       const scope = url.searchParams.get('dag-scope') ?? 'all'
       const range = url.searchParams.get('entity-bytes')
       dag.block(terminal)
@@ -416,18 +445,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
         else yield* dag.all(terminal)
       }
       log.status = 200
-      res.writeHead(200, { 'content-type': `${CAR_TYPE}; version=1; order=dfs; dups=${fault?.noDups === true ? 'n' : 'y'}`, 'cache-control': 'public, max-age=29030400, immutable' })
+      log.dups = fault?.noDups !== true && !/(^|[;&\s])dups=n/.test(`${url.searchParams.get('car-dups') === 'n' ? 'dups=n' : ''} ${req.headers.accept ?? ''}`)
+      res.writeHead(200, { 'content-type': `${CAR_TYPE}; version=1; order=dfs; dups=${log.dups ? 'y' : 'n'}`, 'cache-control': 'public, max-age=29030400, immutable' })
       await send(res, log, carChunks(terminal, body(), log), fault?.truncateCar)
-      res.end()
-      return
-    }
-    if (log.format === 'raw') {
-      if (parts.length > 2) throw new BadRequest('raw blocks are served by CID only')
-      const bytes = dag.block(root)
-      log.blocks.push(root.toString())
-      log.status = 200
-      res.writeHead(200, { 'content-type': RAW_TYPE, 'content-length': String(bytes.length) })
-      await send(res, log, [shouldCorrupt(fault, 0) ? corrupt(bytes) : bytes])
       res.end()
       return
     }
@@ -488,6 +508,22 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     },
     close,
   }
+}
+
+/**
+ * Every block of `store` as one CARv1 whose header names `root`, for loading the same content into
+ * another gateway's blockstore (e.g. the helia peer). The store keys blocks by multihash, so the
+ * sections name them as raw CIDs: right for a blockstore (keyed by multihash too), not a DAG to read.
+ */
+export async function storeCar(store: UnixfsStore, root: CID): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [carHeader(root)]
+  for await (const { cid, bytes } of store.blockstore.getAll()) {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of bytes) chunks.push(chunk)
+    const data = Buffer.concat(chunks)
+    parts.push(varint(cid.bytes.length + data.length), cid.bytes, data)
+  }
+  return Buffer.concat(parts)
 }
 
 /** Gateways started by one test file, closed together (call `closeAll` in afterEach). */

@@ -145,6 +145,8 @@ interface Entry {
 }
 
 const CHUNK = 64 * 1024
+/** How long before the origin started its files were last modified. */
+const LAST_MODIFIED_AGE_MS = 60 * 60_000
 const TICK_MS = 10
 
 /** Starts an HTTP origin on 127.0.0.1, port 0. */
@@ -163,8 +165,10 @@ export async function startOrigin(options: OriginOptions = {}): Promise<Origin> 
     const spec: OriginFile = typeof file === 'string' || file instanceof Uint8Array ? { body: file } : file
     const body = Buffer.from(spec.body)
     // HTTP dates have one-second resolution: each change must move Last-Modified forward, or an
-    // If-Range by date would match content it was never computed from.
-    lastModifiedMs = Math.max(Math.floor(Date.now() / 1000) * 1000, lastModifiedMs + 1000)
+    // If-Range by date would match content it was never computed from. It starts in the past, as
+    // for a file that has sat on a server a while: a date within a second of the response's Date
+    // is no strong validator (RFC 9110 §8.8.2.2), and servers refuse If-Range with a recent one.
+    lastModifiedMs = Math.max(Math.floor(Date.now() / 1000) * 1000 - LAST_MODIFIED_AGE_MS, lastModifiedMs + 1000)
     files.set(path, {
       body,
       etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`,

@@ -1,6 +1,8 @@
 import type { IHasher } from 'hash-wasm'
 import * as D from '../defaults.js'
 import { createRangeChecksum } from '../stage/journal.js'
+import { HaulError } from '../errors.js'
+import type { BufferLoan } from './buffer-loan.js'
 import type { BufferPool } from './buffer-pool.js'
 
 /**
@@ -21,8 +23,12 @@ export interface SegmentSink {
 }
 
 /**
- * Per-connection write state: copies received bytes into pool buffers, writes them in order,
- * checkpoints.
+ * Per-connection write state: gathers received bytes in pool buffers, writes them in order,
+ * checkpoints: a journal record after every {@link SegmentSink.checkpointBytes} written or
+ * {@link D.DEFAULT_CHECKPOINT_MS}, whichever comes first (the first one too), so a SIGKILL costs
+ * little at any speed. A source that read its body into buffers of the read's {@link BufferLoan}
+ * yields chunks that already lie in pool memory: the writer takes such a buffer over as the one
+ * being filled, so those bytes are never copied; other chunks are copied in.
  *
  * Full buffers queue up while one write is on the libuv pool, so the connection keeps reading
  * while the disk catches up. One write at a time: writes to one file contend for its inode lock,
@@ -36,6 +42,8 @@ export class SegmentWriter {
   /** The buffer being filled, and how much of it is. */
   #buffer: Buffer | undefined
   #fill = 0
+  /** The buffer being filled is a lent one, which its source is still filling. */
+  #lent = false
   #writePos: number
   /** Buffers waiting for the write in flight. */
   readonly #queue: Array<{ buffer: Buffer; at: number; bytes: number }> = []
@@ -51,21 +59,58 @@ export class SegmentWriter {
   #recordAt = Date.now()
   readonly #checksum: IHasher
   readonly #sink: SegmentSink
+  readonly #loan: BufferLoan | undefined
 
-  private constructor(sink: SegmentSink, pos: number, checksum: IHasher) {
+  private constructor(sink: SegmentSink, pos: number, checksum: IHasher, loan: BufferLoan | undefined) {
     this.#sink = sink
+    this.#loan = loan
     this.#writePos = pos
     this.done = pos
     this.#recordStart = pos
     this.#checksum = checksum
   }
 
-  static async create(sink: SegmentSink, pos: number): Promise<SegmentWriter> {
-    return new SegmentWriter(sink, pos, await createRangeChecksum())
+  /** @param loan the buffers lent to the read whose chunks this writer takes */
+  static async create(sink: SegmentSink, pos: number, loan?: BufferLoan): Promise<SegmentWriter> {
+    return new SegmentWriter(sink, pos, await createRangeChecksum(), loan)
   }
 
-  /** Copies `chunk` in; resolves when the caller may read more (the write queue has room). */
+  /** Takes `chunk` in; resolves when the caller may read more (the write queue has room). */
   async push(chunk: Uint8Array): Promise<void> {
+    if (!this.#inPlace(chunk)) await this.#copy(chunk)
+    // A slow stream writes (and then records) what it has by time, not only by the buffer-full,
+    // so a kill loses at most about D.DEFAULT_CHECKPOINT_MS of transfer. Not a lent buffer: its
+    // source goes on filling it, so it is written once full (a lent buffer fills in a few ms).
+    if (this.#fill > 0 && !this.#lent && this.#writing === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) this.#flush()
+    while (this.#pendingBytes > D.DEFAULT_WRITE_BUFFER_BYTES && this.#failure === undefined) await this.#completion()
+    if (this.#failure !== undefined) throw this.#failure.error
+  }
+
+  /**
+   * Whether `chunk` is already where it belongs: right after the bytes of the buffer being filled,
+   * or at the start of a lent buffer, which then becomes the one being filled.
+   */
+  #inPlace(chunk: Uint8Array): boolean {
+    const current = this.#buffer
+    if (current !== undefined && chunk.buffer === current.buffer && chunk.byteOffset === current.byteOffset + this.#fill && this.#fill + chunk.length <= current.length) {
+      this.#fill += chunk.length
+      if (this.#fill === current.length) this.#flush()
+      return true
+    }
+    const lent = this.#loan?.claim(chunk)
+    if (lent === undefined) return false
+    if (chunk.byteOffset !== lent.byteOffset) {
+      throw new HaulError('HAUL_INTERNAL', 'Internal error: a source filled a lent buffer from its middle. Please report this.')
+    }
+    this.#flush()
+    this.#buffer = lent
+    this.#lent = true
+    this.#fill = chunk.length
+    if (this.#fill === lent.length) this.#flush()
+    return true
+  }
+
+  async #copy(chunk: Uint8Array): Promise<void> {
     const pool = this.#sink.pool
     for (let from = 0; from < chunk.length; ) {
       this.#buffer ??= pool.take() ?? (await pool.acquire())
@@ -75,8 +120,6 @@ export class SegmentWriter {
       from += n
       if (this.#fill === this.#buffer.length) this.#flush()
     }
-    while (this.#pendingBytes > D.DEFAULT_WRITE_BUFFER_BYTES && this.#failure === undefined) await this.#completion()
-    if (this.#failure !== undefined) throw this.#failure.error
   }
 
   #completion(): Promise<void> {
@@ -91,6 +134,7 @@ export class SegmentWriter {
     if (buffer === undefined) return
     const bytes = this.#fill
     this.#buffer = undefined
+    this.#lent = false
     this.#fill = 0
     // After a failure nothing more is written: #writeQueued would settle synchronously and leave
     // a settled #writing behind, which drain() would then await forever (a microtask spin).

@@ -91,8 +91,13 @@ export class SourcePool {
     const s = this.#state(source)
     s.failures++
     const attempt = s.failures
-    if (error.transient !== true || s.failures >= this.#maxFailures) {
+    if (error.transient !== true) {
       s.out = error
+      return { attempt, usable: false }
+    }
+    if (s.failures >= this.#maxFailures) {
+      // The message of a transient failure says it may pass; say that haul stopped trying.
+      s.out = new HaulError(error.code, `${error.message} haul gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}; try again later.`, { source: error.source, status: error.status, attempt, transient: false, cause: error })
       return { attempt, usable: false }
     }
     s.cooldownUntil = Math.max(s.cooldownUntil, now + delayMs)

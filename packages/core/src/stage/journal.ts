@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
-import { createXXHash64, type IHasher } from 'hash-wasm'
+import type { IHasher } from 'hash-wasm'
+import { createXXHash64 } from '../verify/wasm-hashers.js'
 import { RangeSet } from './range-set.js'
 
 /**
@@ -132,6 +133,11 @@ export async function readJournal(path: string): Promise<JournalState | undefine
   return foldJournal(decodeJournal(text))
 }
 
+/** Loads the range checksum's code now (while a request is on its way), so the first record does not wait for it. */
+export function preloadRangeChecksum(): void {
+  createXXHash64().catch(() => undefined)
+}
+
 /** A fast, non-cryptographic checksum of data ranges (xxhash64). */
 export async function createRangeChecksum(): Promise<IHasher> {
   const h = await createXXHash64()
@@ -174,6 +180,8 @@ export class JournalWriter {
   #file: FileHandle
   #queue: Promise<void> = Promise.resolve()
   #failure: unknown
+  /** Lines queued behind the write in flight: they go out together, in one write, when it ends. */
+  #batch: string[] | undefined
 
   private constructor(path: string, file: FileHandle) {
     this.path = path
@@ -192,17 +200,26 @@ export class JournalWriter {
     return new JournalWriter(path, await open(path, 'a'))
   }
 
-  /** Queues a record; resolves when it is written. */
+  /**
+   * Queues a record; resolves when it is written. Records that arrive while a write is in flight
+   * are appended together by the next write (one call to the thread pool instead of one each).
+   */
   write(record: JournalRecord): Promise<void> {
     const line = encode(record)
-    this.#queue = this.#queue.then(async () => {
-      if (this.#failure !== undefined) return
-      try {
-        await this.#file.write(line)
-      } catch (err) {
-        this.#failure = err
-      }
-    })
+    if (this.#batch !== undefined) this.#batch.push(line)
+    else {
+      const lines = [line]
+      this.#batch = lines
+      this.#queue = this.#queue.then(async () => {
+        this.#batch = undefined
+        if (this.#failure !== undefined) return
+        try {
+          await this.#file.write(lines.join(''))
+        } catch (err) {
+          this.#failure = err
+        }
+      })
+    }
     return this.#queue.then(() => {
       if (this.#failure !== undefined) throw this.#failure
     })

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, rename, rm, rmdir, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
@@ -155,8 +155,20 @@ export function leaveStage(stage: Pick<Stage, 'dir'>): void {
 }
 
 /** Removes a writer's staging directory. */
-export async function removeStage(stage: Pick<Stage, 'dir'>): Promise<void> {
-  await rm(stage.dir, { recursive: true, force: true })
+export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journalPath'>): Promise<void> {
+  // The two files a writer makes, then the folder: three calls where a recursive rm takes eight
+  // (a small file's commit is mostly such calls). Anything else in it: the recursive rm.
+  let plain = true
+  for (const path of [stage.journalPath, stage.dataPath]) {
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') plain = false
+    })
+  }
+  const removed = plain && (await rmdir(stage.dir).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+  ))
+  if (!removed) await rm(stage.dir, { recursive: true, force: true })
 }
 
 /**

@@ -5,11 +5,16 @@ import { JOURNAL_VERSION, JournalWriter, type HeadRecord, type JournalRecord } f
 import { RangeSet } from './range-set.js'
 import { leaveStage, openStage, removeStage, type Stage } from './stage.js'
 
-/** What a partial download belongs to: a dead writer's partial is adopted only when this matches its journal's head. */
+/**
+ * What a download says about itself when it opens its stage. A dead writer's partial belongs to
+ * the destination, not to a URL string or a digest's text: it is adopted whenever its size does
+ * not contradict an expected one. Whether its bytes are of the file the sources serve now is for
+ * the fetch to prove (a validator, or the digest checked before the commit), or they go.
+ */
 export interface StageIdentity {
-  /** The primary source's id. */
+  /** The primary source's id (recorded in a new journal's head). */
   readonly source: string
-  /** describeExpected() of the expected digests. */
+  /** describeExpected() of the expected digests (recorded in a new journal's head). */
   readonly expected: string
   /** The expected size, when given. */
   readonly size: number | undefined
@@ -61,7 +66,7 @@ export class StagedFile {
   static async open(destination: string, identity: StageIdentity, writebackBytes: number, signal: AbortSignal): Promise<StagedFile> {
     const stage = await openStage(
       destination,
-      (state) => state.head.source === identity.source && state.head.expected === identity.expected && (identity.size === undefined || state.head.size === undefined || state.head.size === identity.size),
+      (state) => identity.size === undefined || state.head.size === undefined || state.head.size === identity.size,
       signal,
     )
     const previous = stage.previous?.head

@@ -1,7 +1,8 @@
 import { createHash, type Hash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
-import { createBLAKE2b, createBLAKE3, type IHasher } from 'hash-wasm'
+import type { IHasher } from 'hash-wasm'
 import { BufferPool } from '../fetch/buffer-pool.js'
+import { createBLAKE2b, createBLAKE3 } from './wasm-hashers.js'
 import type { DigestAlgorithm } from './digest.js'
 import { HashThread, type ThreadDigest } from './hash-thread.js'
 
@@ -79,37 +80,63 @@ export class MultiHasher {
 }
 
 /**
+ * Below this many bytes a digest runs on the calling thread: starting the hash thread (≈ 10 MiB
+ * of memory and a few tens of milliseconds of CPU) costs more than hashing the bytes here (sha256
+ * does ≈ 1.7 GB/s with SHA-NI, so 16 MiB is ≈ 10 ms).
+ */
+export const THREAD_MIN_BYTES = 16 * 1024 * 1024
+
+/**
  * Several digests of one byte stream fed in order, in whole buffers that it takes over for a
- * while. node:crypto algorithms run on the hash thread when it is available (the buffer is
- * transferred there and comes back through `release`); the others, and everything when the thread
- * is not there, run here before `update` returns.
+ * while. node:crypto algorithms run on the hash thread when it is available and the stream is
+ * not known to be small (the buffer is transferred there and comes back through `release`); the
+ * others, and everything when the thread is not used, run here before `update` returns. Where
+ * node:crypto runs is decided at the first update, when the caller usually knows the size.
  */
 export class StreamDigest {
   readonly #local: Map<DigestAlgorithm, Engine>
-  readonly #thread: ThreadDigest | undefined
-  readonly #threadNames: Map<string, DigestAlgorithm>
+  /** node:crypto names of the algorithms whose engine is not chosen yet. */
+  readonly #nodeNames: Map<string, DigestAlgorithm>
+  readonly #useThread: boolean
+  readonly #sizeHint: () => number | undefined
+  #decided = false
+  #thread: ThreadDigest | undefined
 
-  private constructor(local: Map<DigestAlgorithm, Engine>, thread: ThreadDigest | undefined, threadNames: Map<string, DigestAlgorithm>) {
+  private constructor(local: Map<DigestAlgorithm, Engine>, nodeNames: Map<string, DigestAlgorithm>, useThread: boolean, sizeHint: () => number | undefined) {
     this.#local = local
-    this.#thread = thread
-    this.#threadNames = threadNames
+    this.#nodeNames = nodeNames
+    this.#useThread = useThread
+    this.#sizeHint = sizeHint
   }
 
-  /** @param useThread false hashes everything on the calling thread */
-  static async create(algorithms: Iterable<DigestAlgorithm>, useThread = true): Promise<StreamDigest> {
+  /**
+   * @param useThread false hashes everything on the calling thread
+   * @param sizeHint the stream's length when known, asked at the first update
+   */
+  static async create(algorithms: Iterable<DigestAlgorithm>, useThread = true, sizeHint: () => number | undefined = () => undefined): Promise<StreamDigest> {
     const local = new Map<DigestAlgorithm, Engine>()
-    const threadNames = new Map<string, DigestAlgorithm>()
-    const thread = useThread ? HashThread.shared() : undefined
+    const nodeNames = new Map<string, DigestAlgorithm>()
     for (const algorithm of withSha256(algorithms)) {
       const nodeName = NODE_NAMES[algorithm]
-      if (nodeName !== undefined && thread !== undefined) threadNames.set(nodeName, algorithm)
+      if (nodeName !== undefined) nodeNames.set(nodeName, algorithm)
       else local.set(algorithm, await localEngine(algorithm))
     }
-    return new StreamDigest(local, thread?.open([...threadNames.keys()]), threadNames)
+    return new StreamDigest(local, nodeNames, useThread, sizeHint)
+  }
+
+  /** Starts the node:crypto engines: on the hash thread unless the stream is known to be small. */
+  #decide(): void {
+    if (this.#decided) return
+    this.#decided = true
+    const size = this.#sizeHint()
+    const thread = !this.#useThread || (size !== undefined && size < THREAD_MIN_BYTES) ? undefined : HashThread.shared()
+    if (thread !== undefined) this.#thread = thread.open([...this.#nodeNames.keys()])
+    else for (const [name, algorithm] of this.#nodeNames) this.#local.set(algorithm, nodeEngine(name))
   }
 
   /** Hashes `buffer[0, length)` and hands `buffer` to `release` once its memory may be reused. */
   update(buffer: Buffer, length: number, release: (b: Buffer) => void): void {
+    this.#decide()
     if (this.#local.size > 0) {
       const view = buffer.subarray(0, length)
       for (const engine of this.#local.values()) engine.update(view)
@@ -127,9 +154,10 @@ export class StreamDigest {
 
   /** Every digest (lowercase hex), after all updates are hashed. Call once. */
   async digest(): Promise<Digests> {
+    this.#decide()
     const out: Partial<Record<DigestAlgorithm, string>> = {}
     if (this.#thread !== undefined) {
-      for (const [name, hex] of Object.entries(await this.#thread.digest())) out[this.#threadNames.get(name)!] = hex
+      for (const [name, hex] of Object.entries(await this.#thread.digest())) out[this.#nodeNames.get(name)!] = hex
     }
     for (const [algorithm, engine] of this.#local) out[algorithm] = engine.digest()
     return out as Digests
@@ -196,10 +224,12 @@ export async function hashFileRange(file: FileHandle, digest: StreamDigest, pool
  * @param useThread false hashes on the calling thread
  */
 export async function hashFile(path: string, algorithms: Iterable<DigestAlgorithm> = [], signal?: AbortSignal, useThread = true): Promise<Digests> {
-  const digest = await StreamDigest.create(algorithms, useThread)
+  let size: number | undefined
+  const digest = await StreamDigest.create(algorithms, useThread, () => size)
   const file = await open(path, 'r')
   try {
-    await hashFileRange(file, digest, new BufferPool(READ_BACK_BYTES, READS_AHEAD + 2), 0, (await file.stat()).size, signal)
+    size = (await file.stat()).size
+    await hashFileRange(file, digest, new BufferPool(READ_BACK_BYTES, READS_AHEAD + 2), 0, size, signal)
   } catch (err) {
     digest.drop()
     throw err

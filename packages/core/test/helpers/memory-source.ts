@@ -26,6 +26,10 @@ export class MemorySource implements Source {
   fault: (n: number) => MemoryFault | undefined
   /** Called after each chunk is handed out, with the running total. */
   onServe: (bytesServed: number) => void = () => undefined
+  /** Read bodies into the buffers a read lends (ReadRequest.buffers), as the HTTP socket path does. */
+  lend = false
+  /** The lent buffers the bodies were read into, in the order they were taken. */
+  lentBuffers: Buffer[] = []
 
   constructor(data: Buffer, options: { id?: string; label?: string; validator?: string; fault?: (n: number) => MemoryFault | undefined } = {}) {
     this.data = data
@@ -44,6 +48,22 @@ export class MemorySource implements Source {
     const end = offset === 0 && offset !== request.offset ? this.data.length : (request.end ?? this.data.length)
     const slice = fault.corrupt === true ? Buffer.alloc(end - offset, 0xee) : this.data.subarray(offset, end)
     const self = this
+    // The lent buffer being filled: each one from its start to its end, then the next.
+    let into: Buffer | undefined
+    let fill = 0
+    async function* lent(bytes: Buffer, buffers: NonNullable<ReadRequest['buffers']>): AsyncGenerator<Uint8Array> {
+      for (let from = 0; from < bytes.length; ) {
+        if (into === undefined || fill === into.length) {
+          into = buffers.take() ?? (await buffers.acquire())
+          self.lentBuffers.push(into)
+          fill = 0
+        }
+        const n = bytes.copy(into, fill, from)
+        yield into.subarray(fill, fill + n)
+        fill += n
+        from += n
+      }
+    }
     async function* body(): AsyncGenerator<Uint8Array> {
       const step = 64 * 1024
       for (let at = 0; at < slice.length; at += step) {
@@ -62,7 +82,8 @@ export class MemorySource implements Source {
         request.signal.throwIfAborted()
         self.bytesServed += chunkEnd - at
         self.onServe(self.bytesServed)
-        yield slice.subarray(at, chunkEnd)
+        if (self.lend && request.buffers !== undefined) yield* lent(slice.subarray(at, chunkEnd), request.buffers)
+        else yield slice.subarray(at, chunkEnd)
         await new Promise((r) => setImmediate(r))
       }
     }

@@ -1,0 +1,55 @@
+import { readdirSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { cleanDir, haulArgv, outDir, type BenchContext } from './context.js'
+import { benchFileSet } from './files.js'
+import { alternate, medianRatio } from './measure.js'
+import { ratioTarget, type ComparisonResult } from './result.js'
+
+const FILES = 300
+const FILE_BYTES = 16 * 1024
+const JOBS = 8
+
+/**
+ * 7. Many small files as one batch: `haul get -i LIST -j 8` vs `aria2c -i LIST -j 8`, the same
+ * list of 300 URLs of 16 KiB each from nginx. What counts here is the cost per file — start-up is
+ * paid once — and keeping 8 requests in flight on kept-alive connections.
+ */
+export async function compareBatch(ctx: BenchContext): Promise<ComparisonResult> {
+  const files = benchFileSet(ctx.filesDir, FILES, FILE_BYTES, ctx.log)
+  const dir = outDir(ctx, 'batch')
+  const list = join(ctx.config.workDir, 'batch-list.txt')
+  writeFileSync(list, files.names.map((name) => `${ctx.nginx.url}/${files.folder}/${name}\n`).join(''))
+  const prepare = (): void => cleanDir(dir)
+  const check = (): void => {
+    const landed = readdirSync(dir).filter((name) => statSync(join(dir, name)).size === FILE_BYTES)
+    if (landed.length !== FILES) throw new Error(`${dir} has ${landed.length} files of ${FILE_BYTES} bytes, expected ${FILES}`)
+  }
+  const rows = await alternate(
+    ctx.tools.time!,
+    [
+      { label: `haul get -i LIST -j ${JOBS}`, argv: haulArgv(ctx, ['-i', list, '-j', String(JOBS), '-d', dir, '-q']), prepare, check },
+      {
+        label: `aria2c -i LIST -j ${JOBS}`,
+        argv: [ctx.tools.aria2c!, '-q', '-i', list, '-j', String(JOBS), '-d', dir, '--allow-overwrite=true', '--auto-file-renaming=false'],
+        prepare,
+        check,
+      },
+    ],
+    Math.max(ctx.config.pairs, 5),
+    dir + '.scratch',
+    ctx.log,
+  )
+  const [haul, aria] = rows as [typeof rows[0], typeof rows[0]]
+  const ratio = medianRatio(haul, aria)
+  return {
+    id: '7-batch',
+    title: `${FILES} files of ${FILE_BYTES / 1024} KiB from nginx as one batch, ${JOBS} at a time`,
+    bytes: FILES * FILE_BYTES,
+    rows,
+    ratios: [{ of: haul.label, to: aria.label, median: ratio }],
+    targets: [ratioTarget('haul / aria2c', 1.0, ratio)],
+    notes: [
+      'Both read the same list of URLs. haul commits every file as a transaction (lock, staging, fsync of the file and of its folder before it is reported done); aria2c writes the files and fsyncs nothing.',
+    ],
+  }
+}

@@ -1,0 +1,319 @@
+import { createHash } from 'node:crypto'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import fc from 'fast-check'
+import { testBytes } from '@haul/testkit'
+import { Client } from 'undici'
+import { afterEach, describe, expect, it } from 'vitest'
+import { SocketPool, type PlainRequest } from '../src/socket-body.js'
+
+/** What the scripted server does with one request. */
+interface Answer {
+  /** Bytes of the response, written in pieces of these sizes (the rest in one piece). */
+  bytes: Buffer
+  pieces?: number[]
+  /** Close the connection after writing. */
+  close?: boolean
+  /** Close the connection without answering. */
+  hangUp?: boolean
+}
+
+interface Scripted {
+  url: string
+  /** Connections accepted so far. */
+  connections: number
+  requests: number
+  close(): Promise<void>
+}
+
+const servers: Server[] = []
+const pools: SocketPool[] = []
+afterEach(async () => {
+  for (const p of pools.splice(0)) p.close()
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+})
+
+/** A raw HTTP/1.1 server on 127.0.0.1 that answers request n (from 1) with `script(n)`. */
+async function scripted(script: (n: number) => Answer): Promise<Scripted> {
+  const sockets = new Set<Socket>()
+  const state = { connections: 0, requests: 0 }
+  const server = createServer((socket) => {
+    state.connections++
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => undefined)
+    let pending = Buffer.alloc(0)
+    socket.on('data', (data: Buffer) => {
+      pending = Buffer.concat([pending, data])
+      for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+        pending = pending.subarray(end + 4)
+        const answer = script(++state.requests)
+        if (answer.hangUp === true) {
+          socket.destroy()
+          return
+        }
+        let at = 0
+        for (const size of answer.pieces ?? []) {
+          if (at >= answer.bytes.length) break
+          socket.write(answer.bytes.subarray(at, at + size))
+          at += size
+        }
+        socket.write(answer.bytes.subarray(at))
+        if (answer.close === true) socket.end()
+      }
+    })
+  })
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get connections() {
+      return state.connections
+    },
+    get requests() {
+      return state.requests
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy()
+    },
+  }
+}
+
+function pool(): SocketPool {
+  const p = new SocketPool()
+  pools.push(p)
+  return p
+}
+
+function get(url: string, extra: Partial<PlainRequest> = {}): PlainRequest {
+  return { url: new URL(url), method: 'GET', headers: {}, signal: AbortSignal.timeout(20_000), connectTimeoutMs: 20_000, ioTimeoutMs: 20_000, reuseChunks: true, ...extra }
+}
+
+/** Reads a body to its end, copying chunks (they may be reused). */
+async function drain(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of body) chunks.push(Buffer.from(chunk))
+  return Buffer.concat(chunks)
+}
+
+const response = (status: number, headers: Record<string, string>, body: Buffer): Buffer =>
+  Buffer.concat([Buffer.from(`HTTP/1.1 ${status} X\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`, 'latin1'), body])
+
+describe('SocketPool', () => {
+  it('reuses one kept-alive connection for requests one after another', async () => {
+    const body = testBytes(100_000, 1)
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body) }))
+    const sockets = pool()
+    for (let i = 0; i < 3; i++) {
+      const res = await sockets.request(get(`${server.url}/f`))
+      expect(res?.statusCode).toBe(200)
+      expect((await drain(res!.body)).equals(body)).toBe(true)
+    }
+    expect(server.requests).toBe(3)
+    expect(server.connections).toBe(1)
+  })
+
+  it('opens a new connection after Connection: close, HTTP/1.0 or a close-delimited body', async () => {
+    const body = Buffer.from('abc')
+    const answers: Answer[] = [
+      { bytes: response(200, { 'content-length': '3', connection: 'close' }, body), close: true },
+      { bytes: Buffer.concat([Buffer.from('HTTP/1.0 200 OK\r\ncontent-length: 3\r\n\r\n'), body]), close: true },
+      { bytes: response(200, {}, body), close: true },
+      { bytes: response(200, { 'content-length': '3' }, body) },
+    ]
+    const server = await scripted((n) => answers[n - 1]!)
+    const sockets = pool()
+    for (let i = 0; i < answers.length; i++) {
+      const res = await sockets.request(get(`${server.url}/f`))
+      expect((await drain(res!.body)).toString()).toBe('abc')
+    }
+    expect(server.connections).toBe(4)
+  })
+
+  it('sends the request again on a new connection when a kept one is closed before it answers', async () => {
+    const ok = response(200, { 'content-length': '2' }, Buffer.from('ok'))
+    const server = await scripted((n) => (n === 2 ? { bytes: Buffer.alloc(0), hangUp: true } : { bytes: ok }))
+    const sockets = pool()
+    expect((await drain((await sockets.request(get(`${server.url}/a`)))!.body)).toString()).toBe('ok')
+    expect((await drain((await sockets.request(get(`${server.url}/b`)))!.body)).toString()).toBe('ok')
+    expect(server.requests).toBe(3)
+    expect(server.connections).toBe(2)
+  })
+
+  it('does not send again when a new connection fails before answering', async () => {
+    const server = await scripted(() => ({ bytes: Buffer.alloc(0), hangUp: true }))
+    const err = await pool().request(get(`${server.url}/f`)).catch((e: unknown) => e)
+    expect((err as { code?: string }).code).toBe('UND_ERR_SOCKET')
+    expect(server.requests).toBe(1)
+  })
+
+  it('fails the body, with a code, when the connection ends before Content-Length bytes', async () => {
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': '1000' }, testBytes(500, 2)), close: true }))
+    const res = await pool().request(get(`${server.url}/f`))
+    const err = await drain(res!.body).catch((e: unknown) => e)
+    expect((err as { code?: string }).code).toBe('UND_ERR_SOCKET')
+  })
+
+  it('fails with the abort reason when the signal fires during the body', async () => {
+    const server = await scripted(() => ({ bytes: Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nabc') }))
+    const controller = new AbortController()
+    const res = await pool().request(get(`${server.url}/f`, { signal: controller.signal }))
+    const iterator = res!.body[Symbol.asyncIterator]()
+    expect(Buffer.from((await iterator.next()).value as Uint8Array).toString()).toBe('abc')
+    const reason = new Error('stop now')
+    controller.abort(reason)
+    await expect(iterator.next()).rejects.toBe(reason)
+  })
+
+  it('answers undefined for responses it leaves to undici: chunked, 1xx, a malformed head', async () => {
+    const answers = [
+      Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'),
+      Buffer.from('HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'),
+      Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 3\r\n folded\r\n\r\nabc'),
+    ]
+    const server = await scripted((n) => ({ bytes: answers[n - 1]! }))
+    const sockets = pool()
+    for (let i = 0; i < answers.length; i++) expect(await sockets.request(get(`${server.url}/f`))).toBeUndefined()
+  })
+
+  it('leaves requests it cannot send as they are to undici', async () => {
+    const sockets = pool()
+    expect(await sockets.request(get('https://127.0.0.1:1/f'))).toBeUndefined()
+    expect(await sockets.request(get('http://127.0.0.1:1/f', { headers: { 'x-a': 'caf\u00e9' } }))).toBeUndefined()
+  })
+
+  it('reuses two read buffers for a body read with reuseChunks, and pauses for a slow consumer', async () => {
+    const body = testBytes(12 * 1024 * 1024, 3)
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body) }))
+    const res = await pool().request(get(`${server.url}/f`))
+    const hash = createHash('sha256')
+    const memory = new Set<ArrayBufferLike>()
+    let n = 0
+    for await (const chunk of res!.body) {
+      hash.update(chunk)
+      if (chunk.length > 64 * 1024) memory.add(chunk.buffer)
+      // Let the socket run ahead of the consumer now and then, so reading has to pause.
+      if (n++ % 4 === 0) await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(body).digest('hex'))
+    expect(memory.size).toBeLessThanOrEqual(2)
+  })
+
+  it('reads into lent buffers, each filled from its start to its end, and waits when every one is out', async () => {
+    const body = testBytes(6 * 1024 * 1024 + 3, 5)
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body) }))
+    // A lender of two 1 MiB buffers, given back late, so reading must wait for them.
+    const lent = new Map<ArrayBufferLike, Buffer>()
+    const free: Buffer[] = []
+    const waiting: Array<(b: Buffer) => void> = []
+    const lender = {
+      take: (): Buffer | undefined => {
+        const b = free.pop() ?? (lent.size < 2 ? Buffer.allocUnsafeSlow(1024 * 1024) : undefined)
+        if (b !== undefined) lent.set(b.buffer, b)
+        return b
+      },
+      acquire: (): Promise<Buffer> => new Promise((resolve) => waiting.push(resolve)),
+    }
+    const giveBack = (b: Buffer): void => {
+      const waiter = waiting.shift()
+      if (waiter !== undefined) waiter(b)
+      else free.push(b)
+    }
+    const res = await pool().request(get(`${server.url}/f`, { buffers: lender }))
+    const hash = createHash('sha256')
+    let current: Buffer | undefined
+    let fill = 0
+    let lentBytes = 0
+    for await (const chunk of res!.body) {
+      hash.update(chunk)
+      const owner = lent.get(chunk.buffer)
+      if (owner === undefined) continue // the bytes of one read after a pause land elsewhere
+      if (owner !== current) {
+        if (current !== undefined) {
+          expect(fill).toBe(current.length) // the previous one went out full
+          const done = current
+          setTimeout(() => giveBack(done), 5)
+        }
+        current = owner
+        fill = 0
+      }
+      expect(chunk.byteOffset).toBe(owner.byteOffset + fill)
+      fill += chunk.length
+      lentBytes += chunk.length
+    }
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(body).digest('hex'))
+    expect(lentBytes).toBeGreaterThan(body.length / 2)
+  })
+
+  it('keeps every chunk valid without reuseChunks', async () => {
+    const body = testBytes(5 * 1024 * 1024, 4)
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body), pieces: [100, 7000, 1 << 20] }))
+    const res = await pool().request(get(`${server.url}/f`, { reuseChunks: false }))
+    const kept: Uint8Array[] = []
+    for await (const chunk of res!.body) kept.push(chunk)
+    expect(Buffer.concat(kept).equals(body)).toBe(true)
+  })
+
+  it('does not reuse a connection whose server sent bytes beyond the body', async () => {
+    const server = await scripted(() => ({ bytes: Buffer.concat([response(200, { 'content-length': '3' }, Buffer.from('abc')), Buffer.from('junk')]) }))
+    const sockets = pool()
+    for (let i = 0; i < 2; i++) expect((await drain((await sockets.request(get(`${server.url}/f`)))!.body)).toString()).toBe('abc')
+    expect(server.connections).toBe(2)
+  })
+
+  it('answers HEAD without waiting for a body, and keeps the connection', async () => {
+    const server = await scripted(() => ({ bytes: Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\netag: "x"\r\n\r\n') }))
+    const sockets = pool()
+    for (let i = 0; i < 2; i++) {
+      const res = await sockets.request(get(`${server.url}/f`, { method: 'HEAD' }))
+      expect(res?.headers.etag).toBe('"x"')
+      expect((await drain(res!.body)).length).toBe(0)
+    }
+    expect(server.connections).toBe(1)
+  })
+})
+
+describe('SocketPool against undici (fuzz)', () => {
+  const framing = fc.constantFrom('length', 'close', 'chunked' as const)
+  const cases = fc.record({
+    status: fc.constantFrom(200, 206, 404, 500),
+    framing,
+    size: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 3 * 1024 * 1024 })),
+    seed: fc.integer(),
+    extra: fc.array(fc.tuple(fc.stringMatching(/^x-[a-z]{1,8}$/), fc.stringMatching(/^[\x21-\x7e]{0,20}$/)), { maxLength: 5 }),
+    pieces: fc.array(fc.integer({ min: 1, max: 70_000 }), { maxLength: 8 }),
+  })
+
+  it('yields the same status, headers and body bytes as undici, or leaves the response to it', async () => {
+    await fc.assert(
+      fc.asyncProperty(cases, async (c) => {
+        const body = testBytes(c.size, c.seed)
+        const headers: Record<string, string> = Object.fromEntries(c.extra)
+        let payload = body
+        if (c.framing === 'length') headers['content-length'] = String(body.length)
+        if (c.framing === 'chunked') {
+          headers['transfer-encoding'] = 'chunked'
+          const data = body.length === 0 ? [] : [Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n')]
+          payload = Buffer.concat([...data, Buffer.from('0\r\n\r\n')])
+        }
+        const bytes = response(c.status, headers, payload)
+        const server = await scripted(() => ({ bytes, pieces: c.pieces, close: c.framing === 'close' }))
+        const fast = await pool().request(get(`${server.url}/f`))
+        const client = new Client(server.url)
+        try {
+          const reference = await client.request({ path: '/f', method: 'GET' })
+          const referenceBody = Buffer.from(await reference.body.arrayBuffer())
+          if (fast === undefined) return c.framing === 'chunked'
+          expect(fast.statusCode).toBe(reference.statusCode)
+          for (const [name] of [...c.extra, ['content-length']]) expect(fast.headers[name!]).toEqual(reference.headers[name!])
+          expect((await drain(fast.body)).equals(referenceBody)).toBe(true)
+          return c.framing !== 'chunked'
+        } finally {
+          await client.close()
+          await server.close()
+        }
+      }),
+      { numRuns: 40 },
+    )
+  })
+})

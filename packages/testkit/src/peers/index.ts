@@ -1,0 +1,7 @@
+export { startPeer, peerBinary, peerMissing, DEFAULT_PEER_START_TIMEOUT_MS, DEFAULT_PEER_LIFETIME_MS } from './peer.js'
+export type { Peer, PeerOptions } from './peer.js'
+export type { PeerKind } from './recipe.js'
+export { Docroot } from './docroot.js'
+export type { PutOptions } from './docroot.js'
+export { startCountingProxy } from './counting-proxy.js'
+export type { CountingProxy, CountingProxyOptions, RelayedRequest, ProxyMark } from './counting-proxy.js'
