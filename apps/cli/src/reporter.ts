@@ -96,6 +96,9 @@ export class Reporter {
       case 'done':
         this.#say(this.#doneLine(e))
         break
+      case 'notice':
+        this.#say(`Note: ${e.message}`)
+        break
     }
   }
 

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises'
-import { resolve } from 'node:path'
-import { formatBytes, listStaged } from '@haul/core'
+import { dirname, resolve } from 'node:path'
+import { filesystemKind, formatBytes, listStaged } from '@haul/core'
 import type { ReporterStreams } from './reporter.js'
 
 /** `haul status PATH [--json]`: what is staged for a destination, read back from its journals. */
@@ -14,6 +14,9 @@ export async function runStatus(argv: string[], context: ReporterStreams & { cwd
   const destination = resolve(context.cwd, paths[0]!)
   const present = await stat(destination).then((s) => s.isFile(), () => false)
   const staged = await listStaged(destination)
+  const kind = await filesystemKind(dirname(destination))
+  // Where other hosts may share the folder, say so: the lock there may cover this host only.
+  const filesystem = kind === undefined ? undefined : { name: kind.name, network: kind.network, ...(kind.network ? { lock: 'host-local' as const } : {}) }
   const entries = staged.map((s) => ({
     source: s.journal?.head.source,
     bytes: s.bytesOnDisk,
@@ -25,15 +28,18 @@ export async function runStatus(argv: string[], context: ReporterStreams & { cwd
     staging: s.dir,
   }))
   if (json) {
-    context.stdout.write(`${JSON.stringify({ path: destination, exists: present, staged: entries })}\n`)
+    context.stdout.write(`${JSON.stringify({ path: destination, exists: present, ...(filesystem === undefined ? {} : { filesystem }), staged: entries })}\n`)
     return 0
   }
   const lines = [`${destination}: ${present ? 'present' : 'not present'}`]
+  if (filesystem?.network === true) {
+    lines.push(`  on ${filesystem.name}, a network filesystem: haul's lock there may exclude only the processes on this host, so other hosts may download it at the same time (the file stays correct)`)
+  }
   if (entries.length === 0) lines.push('  nothing staged')
   for (const e of entries) {
     const total = e.total === undefined ? 'unknown size' : formatBytes(e.total)
     const pct = e.total === undefined || e.total === 0 ? '' : ` (${((e.bytes / e.total) * 100).toFixed(1)}%)`
-    const state = e.inProgress ? `being downloaded now by pid ${e.pid}` : e.resumable ? 'resumable: run the same haul get again' : 'not resumable (no readable journal)'
+    const state = e.inProgress ? `being downloaded now by pid ${e.pid} on ${e.host}` : e.resumable ? 'resumable: run the same haul get again' : 'not resumable (no readable journal)'
     lines.push(`  ${e.source ?? '(unknown source)'}: ${formatBytes(e.bytes)} of ${total}${pct} verified on disk; ${state}`)
   }
   context.stdout.write(`${lines.join('\n')}\n`)

@@ -18,6 +18,7 @@ export type {
   SourceEvent,
   DoneEvent,
   ErrorEvent,
+  NoticeEvent,
   EventListener,
 } from './events.js'
 export type { DownloadOptions, DownloadResult, DigestOptions } from './options.js'

@@ -38,3 +38,8 @@ export const DEFAULT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 export const DEFAULT_WRITEBACK_BYTES = 64 * 1024 * 1024
 /** The lock kind: an OFD lock, falling back to the abstract socket. */
 export const DEFAULT_LOCK_KIND = 'auto'
+/**
+ * How long `cache gc` keeps a blob it retired (renamed aside) before removing it for good, so a
+ * download on another host sharing the cache that was about to link it can still take it back.
+ */
+export const DEFAULT_CACHE_GC_GRACE_MS = 5000

@@ -11,6 +11,7 @@ export type HaulEvent =
   | SourceEvent
   | DoneEvent
   | ErrorEvent
+  | NoticeEvent
 
 export interface StartEvent {
   event: 'start'
@@ -86,6 +87,22 @@ export interface DoneEvent {
 export interface ErrorEvent {
   event: 'error'
   code: string
+  message: string
+}
+
+/**
+ * Something the user should know that is neither progress nor failure. Match on `code`:
+ * - `network-filesystem`: the destination's folder is on a filesystem other hosts may share
+ *   (NFS, SMB, sshfs, Lustre…), where haul's lock may exclude only the processes on this host.
+ *   The download stays correct; several hosts may each download the file.
+ */
+export interface NoticeEvent {
+  event: 'notice'
+  code: 'network-filesystem'
+  /** The folder it is about. */
+  path: string
+  /** The filesystem's name: `nfs`, `cifs`, `fuse.sshfs`, `lustre`, … */
+  filesystem: string
   message: string
 }
 

@@ -1,4 +1,7 @@
+import type { Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { landedMeanwhile } from './commit/landed-meanwhile.js'
+import { networkNotice, type FilesystemKind } from './lock/fs-kind.js'
 import { recheckDestination } from './commit/recheck.js'
 import { withDestination, type ShellOutcome } from './commit/destination.js'
 import type { Committed } from './commit/commit-record.js'
@@ -14,7 +17,6 @@ import { SourcePool } from './fetch/source-pool.js'
 import type { DownloadOptions, DownloadResult } from './options.js'
 import { resolveOptions, type ResolvedOptions } from './resolve-options.js'
 import type { Source } from './source.js'
-import { removeDeadStages } from './stage/stage.js'
 import { StagedFile } from './stage/staged-file.js'
 import { describeExpected, findMismatch } from './verify/digest.js'
 import { OrderedHasher, StreamDigest, type Digests } from './verify/hasher.js'
@@ -85,11 +87,16 @@ class Transaction {
       const destination = this.#o.destination
       const existing = await stat(destination).catch(() => undefined)
       if (existing?.isDirectory() === true) throw new HaulError('HAUL_USAGE', `The output ${destination} is a directory; give a file path.`, { path: destination })
-      const shell = { noWait: this.#o.noWait, lockKind: this.#o.lockKind, signal: this.#master.signal, onWait: (lock: string) => this.#emit({ event: 'wait', output: destination, lock }) }
+      const shell = {
+        noWait: this.#o.noWait,
+        lockKind: this.#o.lockKind,
+        signal: this.#master.signal,
+        onWait: (lock: string) => this.#emit({ event: 'wait', output: destination, lock }),
+        onNetworkFilesystem: (kind: FilesystemKind, folder: string) => this.#emit(networkNotice(folder, kind)),
+      }
       return await withDestination(destination, shell, async (held) => {
         const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size, this.#o.hashThread)
-        if (cached === undefined) return this.#download()
-        await removeDeadStages(destination)
+        if (cached === undefined) return this.#download(held.found)
         this.#emit({ event: 'done', path: destination, bytes: cached.size, sha256: cached.sha256, cached: true })
         return {
           result: { path: destination, bytes: cached.size, sha256: cached.sha256, resumedFrom: cached.size, source: this.#primary.label, cached: true },
@@ -102,8 +109,8 @@ class Transaction {
     }
   }
 
-  /** Stage → fetch → verify → commit. */
-  async #download(): Promise<ShellOutcome<DownloadResult>> {
+  /** Stage → fetch → verify → commit. `found`: what was at the destination when the lock was taken. */
+  async #download(found: Stats | undefined): Promise<ShellOutcome<DownloadResult>> {
     const destination = this.#o.destination
     const stage = await StagedFile.open(destination, { source: this.#primary.id, expected: describeExpected(this.#o.expected), size: this.#o.size }, this.#o.writebackBytes, this.#master.signal)
     let hasher: OrderedHasher | undefined
@@ -191,13 +198,21 @@ class Transaction {
         }
       }
       await stage.closeJournal()
+      const ourSha256 = digests.sha256
+      let ours: boolean
       try {
-        await stage.commitTo(destination, { fsync: this.#o.fsync })
+        // Where the lock did not exclude another host, it may have committed the same bytes
+        // first: then theirs stays and ours goes (see landedMeanwhile).
+        ours = await stage.commitTo(destination, { fsync: this.#o.fsync, yields: () => landedMeanwhile(destination, found, size(), ourSha256, this.#o.hashThread) })
       } catch (err) {
         keep = false // an fsync error is never retried: the staged bytes may be lost already
         throw err
       }
-      await stage.remove()
+      if (ours) await stage.remove()
+      else {
+        keep = false
+        await stage.abandon(false)
+      }
       announce()
       this.#emit({ event: 'done', path: destination, bytes: size(), sha256: digests.sha256 })
       const committed: Committed = { source: this.#primary.id, size: size(), digests }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { watch } from 'node:fs'
 import { lstat, mkdtemp, readFile, readdir, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -156,6 +157,54 @@ describe('Cache', () => {
     expect(next.removed.map((e) => e.sha256)).toEqual([sha256(blobs[3]!)])
     // Outputs linked to removed blobs stay whole.
     expect(await readFile(join(dir, 'f2'))).toEqual(blobs[2])
+  })
+
+  it('gc retires a blob for a grace period: a get that wants it meanwhile takes it back and links it, and gc reports it busy', async () => {
+    const cache = new Cache(join(dir, 'cache'))
+    const data = testBytes(MiB, 61)
+    const { get, sources } = getter(cache, data)
+    await get(join(dir, 'a'), { sha256: sha256(data) })
+    const blobs = join(dir, 'cache', 'blobs', 'sha256')
+    const tomb = `.${sha256(data)}.gc`
+    const retired = new Promise<void>((resolve) => {
+      const watcher = watch(blobs, (_, name) => {
+        if (name !== tomb) return
+        watcher.close()
+        resolve()
+      })
+    })
+    const endGrace = new AbortController()
+    const gc = cache.gc({ maxBytes: 0, graceMs: 60_000, signal: endGrace.signal })
+    await retired
+    // Gone from its name, as for a get on another host that gc's lock can't stop…
+    await expect(stat(cache.blobPath(sha256(data)))).rejects.toMatchObject({ code: 'ENOENT' })
+    // …which takes it back from the tomb and links it: no download.
+    const second = await get(join(dir, 'b'), { sha256: sha256(data) })
+    expect(second.result.cached).toBe(true)
+    expect(sources).toHaveLength(1)
+    endGrace.abort()
+    const report = await gc
+    expect(report.removed).toEqual([])
+    expect(report.busy.map((e) => e.sha256)).toEqual([sha256(data)])
+    expect(report.bytesAfter).toBe(MiB)
+    expect(await readdir(blobs)).toEqual([sha256(data)])
+    expect(sha256(await readFile(join(dir, 'b')))).toBe(sha256(data))
+  })
+
+  it('gc removes a retired blob for good after its grace period, and the tombs a dead gc left behind', async () => {
+    const cache = new Cache(join(dir, 'cache'))
+    const data = testBytes(MiB, 62)
+    await getter(cache, data).get(join(dir, 'a'), { sha256: sha256(data) })
+    const blobs = join(dir, 'cache', 'blobs', 'sha256')
+    const report = await cache.gc({ maxBytes: 0, graceMs: 20 })
+    expect(report.removed.map((e) => e.sha256)).toEqual([sha256(data)])
+    expect(report).toMatchObject({ bytesBefore: MiB, bytesAfter: 0, busy: [] })
+    expect(await readdir(blobs)).toEqual([])
+    const orphan = `.${'e'.repeat(64)}.gc`
+    await writeFile(join(blobs, orphan), 'left by a gc that was killed during its grace period')
+    expect(await cache.gc({ maxBytes: 0, graceMs: 20 })).toMatchObject({ removed: [], busy: [] })
+    expect(await readdir(blobs)).toEqual([])
+    expect(sha256(await readFile(join(dir, 'a')))).toBe(sha256(data))
   })
 
   it('8 processes, 8 outputs, one URL with a digest: one GET, every output whole', async () => {

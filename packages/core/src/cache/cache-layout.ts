@@ -1,4 +1,4 @@
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 
 /**
  * Where things live under a cache folder:
@@ -6,6 +6,8 @@ import { join } from 'node:path'
  * - `blobs/cid/<cid>`: a symlink to `../sha256/<hex>` for content fetched by CID.
  * - `incoming/<hash of the source>`: where a download without a known digest lands before it is
  *   filed under its SHA-256.
+ * - `blobs/sha256/.<hex>.gc`: a blob `gc` retired, kept for a grace period so that a download on
+ *   another host that was about to link it can still take it back (see {@link tombFor}).
  */
 export class CacheLayout {
   /** Absolute path of the cache folder. */
@@ -39,4 +41,13 @@ export class CacheLayout {
   incomingPath(idHash: string): string {
     return join(this.dir, 'incoming', idHash)
   }
+}
+
+/**
+ * Where `gc` moves the blob at `blob` before removing it for good: beside it, under a name that
+ * follows from the blob's, so that a download whose link of the blob failed (gc on another host
+ * took it) can find it with one lookup and rename it back.
+ */
+export function tombFor(blob: string): string {
+  return join(dirname(blob), `.${basename(blob)}.gc`)
 }

@@ -1,17 +1,17 @@
-import { realpath, stat, utimes } from 'node:fs/promises'
+import { readlink, realpath, stat, utimes } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
-import { basename, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import { parseExpectedDigests } from '../verify/digest.js'
 import { HaulError, isHaulError } from '../errors.js'
 import type { HaulEvent } from '../events.js'
 import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import type { DownloadOptions, DownloadResult } from '../options.js'
-import { removeStagingRoot } from '../stage/stage.js'
+import { releaseDestination } from '../stage/stage.js'
 import { lockPathFor } from '../stage/staging-paths.js'
 import { fileBlob, fileCidAlias } from './blob-filing.js'
 import { CacheLayout } from './cache-layout.js'
-import { gcBlobs, listBlobs, verifyBlobs, type CacheEntry, type CacheGcReport, type CacheVerifyReport, type MaintenanceOptions } from './maintenance.js'
-import { placeOutput } from './place-output.js'
+import { gcBlobs, listBlobs, verifyBlobs, type CacheEntry, type CacheGcReport, type CacheVerifyReport, type GcOptions, type MaintenanceOptions } from './maintenance.js'
+import { placeOutput, reclaimBlob } from './place-output.js'
 
 /** How a {@link Cache} takes its locks and hashes. */
 export interface CacheOptions {
@@ -33,13 +33,15 @@ const MAX_FETCH_ROUNDS = 3
  *
  * A blob is only ever created by the transaction's atomic rename (or by linking a file that one
  * created), and an output only by link-or-copy to a temporary name and a rename, so no reader
- * can see a partial or mixed blob even where locks silently do nothing (some network
- * filesystems): there, concurrent processes may each download the same blob (duplicates), and
- * `gc` may remove a blob that another host is about to link (that download then fetches again).
+ * can see a partial or mixed blob even where locks silently do nothing (network filesystems
+ * whose locks don't span hosts): there, hosts may each download the same blob once.
  *
  * The blob's lock (core's destination lock on the blob path) is held while a blob is written,
  * while it is linked to an output, and while `gc`/`verify` remove it, so `gc` never removes a
- * blob a running download is placing.
+ * blob a running download on this host is placing. Across hosts, gc does not remove a blob at
+ * once: it renames it to a tomb and removes it only after a grace period
+ * (`DEFAULT_CACHE_GC_GRACE_MS`); a download whose link fails because the blob just went
+ * takes it back from the tomb ({@link reclaimBlob}).
  */
 export class Cache {
   /** Absolute path of the cache folder. */
@@ -136,19 +138,11 @@ export class Cache {
     for (let round = 0; ; round++) {
       const lock = await this.#lock(entry, options, () => emit({ event: 'wait', output, lock: lockPathFor(entry) }))
       try {
-        const blob = await realpath(entry).catch(() => undefined)
+        const blob = await entryBlob(entry)
         const st = blob === undefined ? undefined : await stat(blob).catch(() => undefined)
-        // Where locks do nothing, gc elsewhere may remove the blob under us: then fetch it again.
-        const placed =
-          blob !== undefined &&
-          st?.isFile() === true &&
-          (await placeOutput(blob, output).then(
-            () => true,
-            async (err: unknown) => {
-              if ((await stat(blob).catch(() => undefined)) === undefined) return false
-              throw err
-            },
-          ))
+        // Where locks don't span hosts, gc on another host may retire the blob under us; it is
+        // taken back from its tomb, and only a blob gone for good is fetched again.
+        const placed = blob !== undefined && st?.isFile() === true && (await placeOutput(blob, output))
         if (placed) {
           await utimes(blob, new Date(), st.mtime).catch(() => undefined) // last use, for gc
           const sha256 = result?.sha256 ?? basename(blob)
@@ -158,8 +152,7 @@ export class Cache {
         }
       } finally {
         // Pass on the previous holder's commit record, so a download waiting behind still skips.
-        await lock.release(lock.handedOver).catch(() => undefined)
-        await removeStagingRoot(entry)
+        await releaseDestination(lock, entry, lock.handedOver)
       }
       if (round >= MAX_FETCH_ROUNDS - 1) throw new HaulError('HAUL_IO', `The cache entry ${entry} kept disappearing before it could be linked to ${output} (is "haul cache gc" running with a tiny --max-size?).`, { path: entry })
       result = await fetch()
@@ -194,11 +187,26 @@ export class Cache {
 
   /**
    * Removes blobs, least recently used first, until the cache holds at most `maxBytes`. A blob
-   * whose lock is held (a download writing or linking it) is skipped.
+   * whose lock is held (a download writing or linking it) is skipped; a blob that a download on
+   * another host takes back during the grace period is kept and reported as busy.
    */
-  gc(options: { maxBytes: number }): Promise<CacheGcReport> {
+  gc(options: GcOptions): Promise<CacheGcReport> {
     return gcBlobs(this.#layout, this.#maintenance, options)
   }
+}
+
+/**
+ * The blob an entry leads to (the entry itself, or a CID alias's SHA-256 blob), taken back from
+ * gc's tomb if gc just retired it; undefined when it is not there.
+ */
+async function entryBlob(entry: string): Promise<string | undefined> {
+  const real = await realpath(entry).catch(() => undefined)
+  if (real !== undefined) return real
+  const target = await readlink(entry).then(
+    (to) => resolve(dirname(entry), to),
+    () => entry,
+  )
+  return (await reclaimBlob(target)) ? realpath(entry).catch(() => undefined) : undefined
 }
 
 /** The one SHA-256 the options pin down, if they do (hex, SRI, ALGO:HEX or multihash). */

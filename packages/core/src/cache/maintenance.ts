@@ -1,11 +1,14 @@
-import { readdir, readlink, rm, stat, unlink } from 'node:fs/promises'
+import { readdir, readlink, rename, rm, stat, unlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
+import { DEFAULT_CACHE_GC_GRACE_MS } from '../defaults.js'
 import { fsError, isHaulError } from '../errors.js'
+import { sleep } from '../fetch/retry.js'
+import { isGone } from '../fs-race.js'
 import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import { lockPathFor } from '../stage/staging-paths.js'
-import { removeStagingRoot } from '../stage/stage.js'
+import { releaseDestination } from '../stage/stage.js'
 import { hashFile } from '../verify/hasher.js'
-import type { CacheLayout } from './cache-layout.js'
+import { tombFor, type CacheLayout } from './cache-layout.js'
 
 /** One blob in the cache. */
 export interface CacheEntry {
@@ -31,7 +34,10 @@ export interface CacheGcReport {
   bytesBefore: number
   bytesAfter: number
   removed: CacheEntry[]
-  /** Blobs that would have gone but were locked by a running download. */
+  /**
+   * Blobs that would have gone but were in use: locked by a running download on this host, or
+   * taken back during the grace period by a download on another host sharing the cache.
+   */
   busy: CacheEntry[]
 }
 
@@ -39,6 +45,20 @@ export interface CacheGcReport {
 export interface MaintenanceOptions {
   readonly lockKind?: LockKind
   readonly hashThread: boolean
+}
+
+/** Options for {@link gcBlobs}. */
+export interface GcOptions {
+  /** Remove least recently used blobs until the cache holds at most this many bytes. */
+  maxBytes: number
+  /**
+   * How long a retired blob stays in its tomb, where a download on another host that was about
+   * to link it can take it back, before it is removed for good.
+   * @default DEFAULT_CACHE_GC_GRACE_MS
+   */
+  graceMs?: number
+  /** Stops the grace period early; what is retired so far is then removed. */
+  signal?: AbortSignal
 }
 
 /** Every blob, oldest use first. */
@@ -90,7 +110,7 @@ export async function verifyBlobs(layout: CacheLayout, settings: MaintenanceOpti
   for (const entry of await listBlobs(layout)) {
     options.signal?.throwIfAborted()
     const actual = await hashFile(entry.path, [], options.signal, settings.hashThread).then((d) => d.sha256).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // removed meanwhile
+      if (isGone(err)) return undefined // removed meanwhile (here or by another host)
       throw fsError(err, 'read the cache entry', entry.path)
     })
     if (actual === undefined) continue
@@ -108,27 +128,87 @@ export async function verifyBlobs(layout: CacheLayout, settings: MaintenanceOpti
 
 /**
  * Removes blobs, least recently used first, until the cache holds at most `maxBytes`. A blob
- * whose lock is held (a download writing or linking it) is skipped.
+ * whose lock is held (a download writing or linking it on this host) is skipped.
+ *
+ * Locks may not span hosts sharing the cache (NFS, SMB, sshfs), so gc can't tell that a
+ * download on another host is about to link a blob. So it never removes one at once: it
+ * renames each to its tomb (atomic; the name disappears from the cache), waits `graceMs`, then
+ * removes the tombs. A download whose link failed meanwhile renamed the tomb back
+ * (`reclaimBlob` in place-output.ts): that blob is kept and counted as busy. Tombs left by a gc that died are
+ * removed by the next one, after its own grace period.
  */
-export async function gcBlobs(layout: CacheLayout, settings: MaintenanceOptions, options: { maxBytes: number }): Promise<CacheGcReport> {
+export async function gcBlobs(layout: CacheLayout, settings: MaintenanceOptions, options: GcOptions): Promise<CacheGcReport> {
   const entries = await listBlobs(layout)
   const before = entries.reduce((sum, e) => sum + e.size, 0)
+  const leftover = (await readdir(layout.blobs).catch(() => [] as string[])).filter(isTomb).map((name) => join(layout.blobs, name))
   let total = before
-  const removed: CacheEntry[] = []
+  const retired: CacheEntry[] = []
   const busy: CacheEntry[] = []
   for (const entry of entries) {
     if (total <= options.maxBytes) break
-    if (await removeBlob(entry.path, settings)) {
-      removed.push(entry)
+    if (await retireBlob(entry.path, settings)) {
+      retired.push(entry)
       total -= entry.size
     } else busy.push(entry)
   }
+  if (retired.length > 0 || leftover.length > 0) await sleep(options.graceMs ?? DEFAULT_CACHE_GC_GRACE_MS, options.signal).catch(() => undefined)
+  const removed: CacheEntry[] = []
+  for (const entry of retired) {
+    // Gone from the tomb: a download took it back, and the blob is in use again.
+    if (await removeTomb(tombFor(entry.path))) removed.push(entry)
+    else {
+      busy.push(entry)
+      total += entry.size
+    }
+  }
+  for (const tomb of leftover) await removeTomb(tomb)
   await pruneAliases(layout)
   return { bytesBefore: before, bytesAfter: total, removed, busy }
 }
 
-/** Removes a blob under its lock; false when the lock is held elsewhere. */
+/** A gc tomb's name (see {@link tombFor}). */
+function isTomb(name: string): boolean {
+  return /^\.[0-9a-f]{64}\.gc$/.test(name)
+}
+
+/** Removes a tomb; false when it was not there (taken back by a download, or removed already). */
+async function removeTomb(tomb: string): Promise<boolean> {
+  try {
+    await unlink(tomb)
+    return true
+  } catch (err) {
+    if (isGone(err)) return false
+    throw fsError(err, 'remove the cache entry', tomb)
+  }
+}
+
+/** Under the blob's lock, renames it to its tomb; false when the lock is held elsewhere or it is gone. */
+async function retireBlob(path: string, settings: MaintenanceOptions): Promise<boolean> {
+  return underBlobLock(path, settings, async () => {
+    try {
+      await rename(path, tombFor(path))
+      return true
+    } catch (err) {
+      if (isGone(err)) return false
+      throw fsError(err, 'remove the cache entry', path)
+    }
+  })
+}
+
+/** Removes a blob at once, under its lock (a corrupt one: nobody should link it); false when the lock is held elsewhere. */
 async function removeBlob(path: string, settings: MaintenanceOptions): Promise<boolean> {
+  return underBlobLock(path, settings, async () => {
+    try {
+      await rm(path, { force: true })
+    } catch (err) {
+      throw fsError(err, 'remove the cache entry', path)
+    }
+    return true
+  })
+}
+
+/** Runs `action` holding the blob's lock; false when another process on this host holds it. */
+async function underBlobLock(path: string, settings: MaintenanceOptions, action: () => Promise<boolean>): Promise<boolean> {
   let lock: DestinationLock
   try {
     lock = await acquireLock(lockPathFor(path), { noWait: true, ...(settings.lockKind === undefined ? {} : { kind: settings.lockKind }) })
@@ -137,12 +217,8 @@ async function removeBlob(path: string, settings: MaintenanceOptions): Promise<b
     throw err
   }
   try {
-    await rm(path, { force: true })
-  } catch (err) {
-    throw fsError(err, 'remove the cache entry', path)
+    return await action()
   } finally {
-    await lock.release().catch(() => undefined)
-    await removeStagingRoot(path)
+    await releaseDestination(lock, path)
   }
-  return true
 }

@@ -11,10 +11,19 @@ import { fsError } from '../errors.js'
 export interface CommitOptions {
   /** @default true */
   fsync?: boolean
+  /**
+   * Asked right before the rename (after the fsync, which may take long): true when someone else
+   * committed the same file meanwhile, so ours yields (see landedMeanwhile). @default none
+   */
+  yields?: () => Promise<boolean>
 }
 
-/** Makes `file` durable, closes it, renames `from` onto `to`, and makes the rename durable. */
-export async function commitFile(file: FileHandle, from: string, to: string, options: CommitOptions = {}): Promise<void> {
+/**
+ * Makes `file` durable, closes it, renames `from` onto `to`, and makes the rename durable;
+ * unless `options.yields` says that the same file landed there meanwhile: then returns false
+ * and leaves `from` where it is.
+ */
+export async function commitFile(file: FileHandle, from: string, to: string, options: CommitOptions = {}): Promise<boolean> {
   const fsync = options.fsync ?? true
   if (fsync) {
     try {
@@ -24,7 +33,9 @@ export async function commitFile(file: FileHandle, from: string, to: string, opt
     }
   }
   await file.close()
+  if (options.yields !== undefined && (await options.yields())) return false
   await renameIntoPlace(from, to, 'file', fsync)
+  return true
 }
 
 /** Makes the entries of the folder `from` durable, renames it onto `to`, and makes the rename durable. */

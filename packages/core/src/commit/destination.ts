@@ -1,9 +1,11 @@
+import type { Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
+import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
 import { acquireLock, type LockKind } from '../lock/lock.js'
-import { removeStagingRoot } from '../stage/stage.js'
+import { releaseDestination, removeDeadStages } from '../stage/stage.js'
 import { lockPathFor, stagingDirFor } from '../stage/staging-paths.js'
 import { parseCommitRecord, type CommitRecord, type Committed } from './commit-record.js'
 
@@ -20,6 +22,11 @@ export interface DestinationShellOptions {
   onWait?: (lockPath: string) => void
   /** The lock kind. @default 'auto' */
   lockKind?: LockKind
+  /**
+   * Called once, before the lock is taken, when the destination's folder is on a network
+   * filesystem, where the lock may exclude only this host's processes.
+   */
+  onNetworkFilesystem?: (kind: FilesystemKind, folder: string) => void
 }
 
 /** A destination (a file or a folder) whose lock this process holds. */
@@ -34,6 +41,11 @@ export interface HeldDestination {
    * destination is still what the record describes).
    */
   readonly handedOver: CommitRecord | undefined
+  /**
+   * What was at the destination when the lock was taken (undefined: nothing), so that the
+   * commit can tell whether someone the lock did not exclude (another host) committed meanwhile.
+   */
+  readonly found: Stats | undefined
 }
 
 /** What the body of {@link withDestination} produced: its result, and what it committed, if anything. */
@@ -46,8 +58,9 @@ export interface ShellOutcome<T> {
 /**
  * The destination shell, the same for a file and for a folder: creates the destination's parent
  * folder, takes the destination's lock (waiting for another holder), runs `body` (re-check,
- * stage, fetch, verify, commit), then releases the lock, handing the waiters a record of what
- * was committed (with the inode it landed as), and removes the staging folder if it is empty.
+ * stage, fetch, verify, commit), then removes what dead writers left if the destination holds what
+ * was asked for, releases the lock, handing the waiters a record of what was committed (with the
+ * inode it landed as), and removes the staging folder if it is empty.
  */
 export async function withDestination<T>(path: string, options: DestinationShellOptions, body: (held: HeldDestination) => Promise<ShellOutcome<T>>): Promise<T> {
   const destination = resolve(path)
@@ -55,6 +68,10 @@ export async function withDestination<T>(path: string, options: DestinationShell
     await ensureDir(dirname(destination))
   } catch (err) {
     throw fsError(err, 'create the folder', dirname(destination))
+  }
+  if (options.onNetworkFilesystem !== undefined) {
+    const kind = await filesystemKind(dirname(destination))
+    if (kind?.network === true) options.onNetworkFilesystem(kind, dirname(destination))
   }
   const lockPath = lockPathFor(destination)
   const onWait = options.onWait
@@ -66,12 +83,14 @@ export async function withDestination<T>(path: string, options: DestinationShell
   })
   let record: CommitRecord | undefined
   try {
-    const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver) })
+    const found = await stat(destination).catch(() => undefined)
+    const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver), found })
     if (outcome.committed !== undefined) record = await recordOf(destination, outcome.committed)
     return outcome.result
   } finally {
-    await lock.release(record === undefined ? undefined : JSON.stringify(record)).catch(() => undefined)
-    await removeStagingRoot(destination)
+    // What dead writers left is useless once the destination holds what was asked for.
+    if (record !== undefined) await removeDeadStages(destination)
+    await releaseDestination(lock, destination, record === undefined ? undefined : JSON.stringify(record))
   }
 }
 

@@ -4,7 +4,8 @@
 import { createRequire } from 'node:module'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
 import { abortedError, fsError } from '../errors.js'
-import type { DestinationLock, LockRequest } from './lock.js'
+import { isGone } from '../fs-race.js'
+import type { DestinationLock, LockRequest, ReleaseOptions } from './lock.js'
 
 /** The part of fs-native-extensions that haul uses. */
 export interface NativeLockAddon {
@@ -78,21 +79,50 @@ function waitForLock(addon: NativeLockAddon, file: FileHandle, signal: AbortSign
   })
 }
 
-/** The record a previous holder wrote into this inode before it let go, if any. */
-async function readRecord(file: FileHandle, size: number): Promise<string | undefined> {
-  if (size === 0) return undefined
-  const length = Math.min(size, MAX_RECORD_BYTES)
-  const { bytesRead, buffer } = await file.read(Buffer.alloc(length), 0, length, 0)
-  return bytesRead === 0 ? undefined : buffer.toString('utf8', 0, bytesRead)
+/**
+ * The record a previous holder wrote into this inode before it let go, if any. Read from the
+ * descriptor as far as it goes, not up to the size fstat reports: on a network folder fstat may
+ * describe whatever the path names now (sshfs looks attributes up by path), which after another
+ * host's clean-up is a new, empty lock file. An inode another host removed may refuse the read:
+ * then there is none.
+ */
+async function readRecord(file: FileHandle): Promise<string | undefined> {
+  const read = await file.read(Buffer.alloc(MAX_RECORD_BYTES), 0, MAX_RECORD_BYTES, 0).catch((err: unknown) => {
+    if (isGone(err)) return undefined
+    throw err
+  })
+  const text = read === undefined ? '' : read.buffer.toString('utf8', 0, read.bytesRead).trimEnd()
+  return text === '' ? undefined : text
 }
 
-/** Whether `path` still names the inode open as `file` (a holder unlinks it before letting go). */
+/** Records are written padded to a multiple of this, in one write (see {@link writeRecord}). */
+const RECORD_BLOCK_BYTES = 4096
+
+/**
+ * Leaves `record` (or none) in the lock file for the waiters. One padded write, never a
+ * truncate-then-write: where locks don't span hosts, a holder on another host may write its
+ * record into the same inode while a waiter here reads, and between a truncate and a write that
+ * waiter would find nothing and download again. JSON ignores the trailing spaces.
+ */
+async function writeRecord(file: FileHandle, record: string | undefined): Promise<void> {
+  if (record === undefined || record === '') return void (await file.truncate(0))
+  const length = Math.ceil(Buffer.byteLength(record) / RECORD_BLOCK_BYTES) * RECORD_BLOCK_BYTES
+  const block = Buffer.alloc(length, ' ')
+  block.write(record, 0, 'utf8')
+  await file.write(block, 0, length, 0)
+  await file.truncate(length)
+}
+
+/**
+ * Whether `path` still names the inode open as `file` (a holder unlinks it before letting go; on
+ * a shared folder, another host's holder may have unlinked it at any moment).
+ */
 async function namesInode(path: string, ino: bigint, dev: bigint): Promise<boolean> {
   try {
     const current = await stat(path, { bigint: true })
     return current.ino === ino && current.dev === dev
   } catch (err) {
-    if (errorCode(err) === 'ENOENT') return false
+    if (isGone(err)) return false
     throw fsError(err, 'check the lock file', path)
   }
 }
@@ -146,10 +176,17 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
       races = waited ? 0 : races + 1
       if (locked) {
         request.throwIfAborted()
-        const st = await file.stat({ bigint: true })
-        const record = await readRecord(file, Number(st.size))
+        // ENOENT/ESTALE: another host sharing the folder removed this lock file meanwhile (its
+        // holder's clean-up); the lock on it is worthless, but the record in it still counts.
+        const st = await file.stat({ bigint: true }).catch((err: unknown) => {
+          if (isGone(err)) return undefined
+          throw fsError(err, 'check the lock file', path)
+        })
+        const record = await readRecord(file).catch((err: unknown) => {
+          throw fsError(err, 'read the lock file', path)
+        })
         if (record !== undefined) handedOver = record
-        if (await namesInode(path, st.ino, st.dev)) {
+        if (st !== undefined && (await namesInode(path, st.ino, st.dev))) {
           keep = true
           return ofdLock(addon, file, path, st.ino, st.dev, handedOver)
         }
@@ -161,6 +198,7 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
         await file.close()
       }
     }
+    await request.lostRace(races)
   }
 }
 
@@ -170,18 +208,18 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
     path,
     kind: 'ofd',
     handedOver,
-    async release(record?: string): Promise<void> {
+    async release(record?: string, options: ReleaseOptions = {}): Promise<void> {
       if (released) return
       released = true
       try {
         // Waiters already hold a descriptor on this inode: they read the record from it once
         // they get the lock, even though the path is gone by then.
-        await file.truncate(0)
-        if (record !== undefined && record !== '') await file.write(record, 0, 'utf8')
+        await writeRecord(file, record)
         // Unlinked while still locked, so nobody can lock this path's inode and then lose it.
-        if (await namesInode(path, ino, dev)) await unlink(path)
+        if (options.keepFile !== true && (await namesInode(path, ino, dev))) await unlink(path)
       } catch (err) {
-        throw fsError(err, 'remove the lock file', path)
+        // Another host sharing the folder removed it first (its holder tidied up): nothing left to do.
+        if (!isGone(err)) throw fsError(err, 'remove the lock file', path)
       } finally {
         addon.unlock(file.fd)
         await file.close()

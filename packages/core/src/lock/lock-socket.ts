@@ -20,7 +20,8 @@ import { access, realpath, unlink } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { basename, dirname, join } from 'node:path'
 import { HaulError, abortedError, fsError } from '../errors.js'
-import type { DestinationLock, LockRequest } from './lock.js'
+import { isGone } from '../fs-race.js'
+import type { DestinationLock, LockRequest, ReleaseOptions } from './lock.js'
 
 /** Records are a few hundred bytes; a peer sending more is not a haul holder. */
 const MAX_RECORD_BYTES = 64 * 1024
@@ -44,9 +45,11 @@ async function socketName(request: LockRequest): Promise<string> {
       const canonical = join(folder, basename(path))
       return '\0haul-lock-' + createHash('sha256').update(canonical).digest('hex')
     } catch (err) {
-      // ENOENT: the folder was removed between our mkdir and realpath (a holder cleaning up).
-      if (errorCode(err) !== 'ENOENT' || race >= request.maxRaces) throw fsError(err, 'create the lock file', path)
+      // ENOENT/ESTALE: the folder was removed between our mkdir and realpath (a holder cleaning
+      // up, here or on another host sharing the folder).
+      if (!isGone(err) || race >= request.maxRaces) throw fsError(err, 'create the lock file', path)
     }
+    await request.lostRace(race + 1)
   }
 }
 
@@ -192,7 +195,7 @@ function socketLock(server: Server, name: string, path: string, handedOver: stri
     path,
     kind: 'socket',
     handedOver,
-    async release(record?: string): Promise<void> {
+    async release(record?: string, options: ReleaseOptions = {}): Promise<void> {
       if (released) return
       released = true
       // Closing the listener resets the connections still in its backlog, and their record
@@ -206,9 +209,11 @@ function socketLock(server: Server, name: string, path: string, handedOver: stri
         self.on('close', () => resolve())
       })
       let failure: unknown
-      await unlink(path).catch((err: unknown) => {
-        if (errorCode(err) !== 'ENOENT') failure = fsError(err, 'remove the lock file', path)
-      })
+      if (options.keepFile !== true) {
+        await unlink(path).catch((err: unknown) => {
+          if (!isGone(err)) failure = fsError(err, 'remove the lock file', path)
+        })
+      }
       // Free the name before sending: a waiter that reads the record and binds again must find
       // it free.
       server.close()

@@ -4,6 +4,8 @@ import { DEFAULT_LOCK_KIND } from '../defaults.js'
 import { ensureDir } from '../ensure-dir.js'
 import { dirname, resolve } from 'node:path'
 import { HaulError, abortedError, fsError } from '../errors.js'
+import { MAX_RACE_ATTEMPTS, isGone, raceDelay, retryRace } from '../fs-race.js'
+import { sleep } from '../fetch/retry.js'
 import { acquireOfdLock, loadNativeLock } from './lock-native.js'
 import { acquireSocketLock } from './lock-socket.js'
 
@@ -26,6 +28,16 @@ export interface LockOptions {
   onWait?: () => void
 }
 
+/** Options for {@link DestinationLock.release}. */
+export interface ReleaseOptions {
+  /**
+   * Leave the lock file in place: a writer on another host sharing the folder, where locks don't
+   * span hosts, holds its lock on this very file, and a process arriving there must find that
+   * file (and wait), not make a new one. @default false
+   */
+  keepFile?: boolean
+}
+
 /** An exclusive, kernel-released lock on one destination. */
 export interface DestinationLock {
   /** The lock file. */
@@ -37,8 +49,8 @@ export interface DestinationLock {
    * Y"), if this call waited for one. Lets a waiter skip a download that just landed.
    */
   readonly handedOver: string | undefined
-  /** Hands `record` to waiters, removes the lock file race-free, and releases. */
-  release(record?: string): Promise<void>
+  /** Hands `record` to waiters, removes the lock file race-free (unless `keepFile`), and releases. */
+  release(record?: string, options?: ReleaseOptions): Promise<void>
 }
 
 /**
@@ -52,9 +64,15 @@ export interface LockRequest {
   readonly signal: AbortSignal | undefined
   /**
    * Retries allowed in a row for races that make no progress (the folder or the lock file
-   * vanished under us); waiting for a live holder is not a race and is never bounded.
+   * vanished under us, perhaps by another host's clean-up); waiting for a live holder is not a
+   * race and is never bounded.
    */
   readonly maxRaces: number
+  /**
+   * Waits before retry number `races` of a lost race: at once at first, then backing off past
+   * the stale names a network folder's caches keep for about a second. Throws HAUL_ABORTED.
+   */
+  lostRace(races: number): Promise<void>
   /**
    * Found the lock held: throws HAUL_LOCK_BUSY under noWait, and HAUL_ABORTED if the signal has
    * fired (perhaps while no wait was listening to it).
@@ -71,14 +89,12 @@ export interface LockRequest {
   /** Creates the lock file's folder. Throws the raw fs error: ENOENT is a race the caller retries. */
   ensureFolder(): Promise<void>
   /**
-   * Opens the lock file read-write, creating it and its folder if missing; retries when the
-   * folder vanishes meanwhile (a previous holder tidying up). Other errors → HAUL_IO.
+   * Opens the lock file read-write, creating it and its folder if missing; retries (bounded)
+   * when the folder vanishes meanwhile (a previous holder tidying up, here or on another host
+   * sharing the folder: ENOENT, ESTALE). Other errors → HAUL_IO.
    */
   openLockFile(): Promise<FileHandle>
 }
-
-/** Races lost in a row before giving up; a real race is lost a handful of times at most. */
-const MAX_RACES = 100
 
 /** The lock kinds {@link acquireLock} knows. */
 export const LOCK_KINDS: ReadonlyArray<LockKind> = ['auto', 'ofd', 'socket']
@@ -116,7 +132,12 @@ export async function acquireLock(lockPath: string, options: LockOptions = {}): 
   const request: LockRequest = {
     path,
     signal,
-    maxRaces: MAX_RACES,
+    maxRaces: MAX_RACE_ATTEMPTS,
+    async lostRace(races) {
+      const delay = raceDelay(races)
+      if (delay > 0) await sleep(delay, signal).catch(() => request.throwIfAborted())
+      request.throwIfAborted()
+    },
     busy() {
       if (noWait) {
         throw new HaulError('HAUL_LOCK_BUSY', `${path} is locked: another haul process is downloading this destination. Wait for it (run without --no-wait) or try again later.`, { path })
@@ -134,13 +155,18 @@ export async function acquireLock(lockPath: string, options: LockOptions = {}): 
     },
     ensureFolder: () => ensureDir(dirname(path)),
     async openLockFile() {
-      for (let race = 0; ; race++) {
-        try {
-          await ensureDir(dirname(path))
-          return await open(path, constants.O_RDWR | constants.O_CREAT, 0o666)
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || race >= MAX_RACES) throw fsError(err, 'create the lock file', path)
-        }
+      try {
+        return await retryRace(
+          async () => {
+            await ensureDir(dirname(path))
+            return await open(path, constants.O_RDWR | constants.O_CREAT, 0o666)
+          },
+          isGone,
+          signal,
+        )
+      } catch (err) {
+        request.throwIfAborted()
+        throw fsError(err, 'create the lock file', path)
       }
     },
   }

@@ -1,8 +1,12 @@
+import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
+import { sleep } from '../fetch/retry.js'
+import { isGone, raceDelay, retryRace } from '../fs-race.js'
 import { readJournal, verifyClaims, type JournalState } from './journal.js'
+import type { DestinationLock } from '../lock/lock.js'
 import type { RangeSet } from './range-set.js'
 import { stagingDirFor } from './staging-paths.js'
 import { markInUse, parseWriterName, writerIsDead, writerName } from './writers.js'
@@ -25,49 +29,47 @@ export type JournalMatcher = (state: JournalState) => boolean
 /**
  * Opens this writer's staging directory: adopts the best dead writer's partial when its journal
  * matches, removes dead writers' partials that don't, and otherwise starts empty.
+ *
+ * On a folder other hosts share, their clean-up can land between any two calls here: the staging
+ * root may vanish (its last holder removed it as empty) and an orphan may be adopted or removed
+ * by someone else first. Losing such a race (ENOENT, ESTALE) means trying again, bounded; an
+ * orphan is only ever taken by one atomic rename, for adoption or for removal, so only one
+ * process acts on it.
  */
 export async function openStage(destination: string, matches: JournalMatcher, signal?: AbortSignal): Promise<Stage> {
   const root = stagingDirFor(destination)
   const name = writerName()
   const mine = join(root, name)
   markInUse(name, true)
-  try {
-    await ensureDir(root)
-  } catch (err) {
-    throw fsError(err, 'create the staging directory', root)
-  }
-  let entries: string[]
-  try {
-    entries = await readdir(root)
-  } catch (err) {
-    throw fsError(err, 'list the staging directory', root)
-  }
+  const entries = await inRoot(root, 'list the staging directory', root, () => readdir(root), signal)
   let adopted: JournalState | undefined
   for (const name of entries) {
+    if (isTrash(name)) {
+      await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined)
+      continue
+    }
     const id = parseWriterName(name)
     if (id === undefined || !writerIsDead(id, name)) continue
     const dir = join(root, name)
     const state = await readJournal(join(dir, 'journal'))
-    if (adopted === undefined && state !== undefined && matches(state)) {
+    const useful = state !== undefined && matches(state)
+    if (adopted === undefined && useful) {
       try {
         await rename(dir, mine)
         adopted = state
         continue
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue // another process won it
+        if (isGone(err)) continue // another process won it
         throw fsError(err, 'adopt the partial download in', dir)
       }
     }
-    // Dead and useless (other source, or we already adopted one): it only takes space.
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+    // Another partial of this very download stays for a writer on another host sharing the
+    // folder (ours excludes the writers here): the commit removes whatever is left of it.
+    if (useful) continue
+    // Dead and useless (another source, or no journal): it only takes space.
+    await removeOrphan(root, dir)
   }
-  if (adopted === undefined) {
-    try {
-      await mkdir(mine)
-    } catch (err) {
-      throw fsError(err, 'create the staging directory', mine)
-    }
-  }
+  if (adopted === undefined) await inRoot(root, 'create the staging directory', mine, () => mkdir(mine), signal)
   const dataPath = join(mine, 'data')
   let data: FileHandle
   try {
@@ -88,15 +90,62 @@ export async function openStage(destination: string, matches: JournalMatcher, si
 }
 
 /**
+ * Runs `step` inside the staging root, creating the root first; when the root vanishes
+ * meanwhile (removed as empty by a holder tidying up, perhaps on another host), creates it again
+ * and retries, bounded. Other errors, or too many lost races → HaulError (`action` `path`).
+ */
+async function inRoot<T>(root: string, action: string, path: string, step: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  let creating = true
+  try {
+    return await retryRace(
+      async () => {
+        creating = true
+        await ensureDir(root)
+        creating = false
+        return await step()
+      },
+      isGone,
+      signal,
+    )
+  } catch (err) {
+    throw creating ? fsError(err, 'create the staging directory', root) : fsError(err, action, path)
+  }
+}
+
+/** Prefix of a dead writer's directory claimed for removal (see {@link removeOrphan}). */
+const TRASH_PREFIX = 'x.'
+
+function isTrash(name: string): boolean {
+  return name.startsWith(TRASH_PREFIX)
+}
+
+/**
+ * Removes a dead writer's directory: first takes it by renaming it to a trash name (atomic, so
+ * an adopter and a remover never both act on it: one of the renames fails), then deletes it.
+ * Trash left by a remover that died is removed by the next one.
+ */
+async function removeOrphan(root: string, dir: string): Promise<void> {
+  const trash = join(root, `${TRASH_PREFIX}${randomBytes(6).toString('hex')}`)
+  try {
+    await rename(dir, trash)
+  } catch {
+    return // taken by someone else (ENOENT/ESTALE), or not ours to take: leave it
+  }
+  await rm(trash, { recursive: true, force: true }).catch(() => undefined)
+}
+
+/**
  * Removes the staging directories of dead writers (e.g. one killed between its commit rename and
- * its clean-up), so that a destination found already there leaves nothing else behind.
+ * its clean-up), so that a committed destination, or one found already there, leaves nothing
+ * else behind.
  */
 export async function removeDeadStages(destination: string): Promise<void> {
   const root = stagingDirFor(destination)
   const entries = await readdir(root).catch(() => [] as string[])
   for (const name of entries) {
     const id = parseWriterName(name)
-    if (id !== undefined && writerIsDead(id, name)) await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined)
+    if (isTrash(name)) await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined)
+    else if (id !== undefined && writerIsDead(id, name)) await removeOrphan(root, join(root, name))
   }
 }
 
@@ -122,7 +171,52 @@ export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journ
   if (!removed) await rm(stage.dir, { recursive: true, force: true })
 }
 
-/** Removes the staging root when it is empty (another process may be using it; then it stays). */
+/**
+ * Releases the lock of `destination`, handing `record` to the waiters, and removes the staging
+ * root if it is empty. The lock file stays while another writer (on another host sharing the
+ * folder, where locks don't span hosts) is staging there: its lock is on that very file.
+ */
+export async function releaseDestination(lock: DestinationLock, destination: string, record?: string): Promise<void> {
+  await lock.release(record, { keepFile: await othersStaging(destination) }).catch(() => undefined)
+  await removeStagingRoot(destination)
+}
+
+/** Whether a writer other than this process's finished ones may be staging for `destination`. */
+async function othersStaging(destination: string): Promise<boolean> {
+  const entries = await readdir(stagingDirFor(destination)).catch(() => [] as string[])
+  return entries.some((name) => {
+    const id = parseWriterName(name)
+    return id !== undefined && !writerIsDead(id, name)
+  })
+}
+
+/**
+ * Names a network filesystem's client gives a file that was unlinked while still open here
+ * (NFS's `.nfsXXXX`, FUSE's `.fuse_hiddenXXXX`, as when a holder removes the lock file that its
+ * waiters hold open): they vanish once the last descriptor on them closes.
+ */
+const SILLY_RENAME = /^\.(?:nfs|fuse_hidden)[0-9a-fA-F]+$/
+
+/** Tries to remove a staging root held up by such names, spread over about three seconds. */
+const MAX_SILLY_WAITS = 20
+
+/**
+ * Removes the staging root when it is empty (another process may be using it; then it stays,
+ * and that process removes it). When all that is left are silly-renamed lock files, which go
+ * when the descriptors on them close (ours just did; FUSE tells its server asynchronously),
+ * waits for them, bounded: otherwise the last process out would leave the folder behind.
+ */
 export async function removeStagingRoot(destination: string): Promise<void> {
-  await rmdir(stagingDirFor(destination)).catch(() => undefined)
+  const root = stagingDirFor(destination)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await rmdir(root)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt >= MAX_SILLY_WAITS) return
+    }
+    const entries = await readdir(root).catch(() => [] as string[])
+    if (!entries.every((name) => SILLY_RENAME.test(name))) return
+    await sleep(raceDelay(attempt))
+  }
 }

@@ -158,10 +158,14 @@ export class StagedFile {
     if (this.#journalFailure !== undefined) throw fsError(this.#journalFailure, 'write the journal', this.journalPath)
   }
 
-  /** Renames the verified file onto `destination`, durably unless `fsync` is false. */
-  async commitTo(destination: string, options: CommitOptions): Promise<void> {
+  /**
+   * Renames the verified file onto `destination`, durably unless `options.fsync` is false; unless
+   * `options.yields` says (right before the rename) that the same file landed there meanwhile:
+   * false then.
+   */
+  async commitTo(destination: string, options: CommitOptions): Promise<boolean> {
     await this.#writeback
-    await commitFile(this.data, this.dataPath, destination, options)
+    return commitFile(this.data, this.dataPath, destination, options)
   }
 
   /** Removes this writer's folder (after the commit, or when nothing in it is worth keeping). */

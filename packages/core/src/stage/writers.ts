@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 
 /** Prefix of every writer's directory inside the staging root. */
@@ -20,7 +20,31 @@ function processStartTime(pid: number): string | undefined {
   return procStat(pid)?.[19]
 }
 
-const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '_')
+/** The hostname alone, as older haul versions named writer directories (still recognised). */
+const HOSTNAME = hostname().replace(/[^A-Za-z0-9-]/g, '_')
+
+/**
+ * This host in a writer's directory name: the hostname and a tag of this boot and pid namespace.
+ * A pid says whether a writer lives only in the pid namespace of the same boot of the same
+ * machine; hostnames collide (containers with the host's network share its hostname, hosts of a
+ * fleet may all be called `runner`), and on a folder those share, a live writer elsewhere must
+ * never look dead here, or its partial would get a second writer.
+ */
+const HOST = hostTag()
+
+function hostTag(): string {
+  const read = (what: () => string): string => {
+    try {
+      return what()
+    } catch {
+      return ''
+    }
+  }
+  const boot = read(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim())
+  const pids = read(() => readlinkSync('/proc/self/ns/pid'))
+  if (boot === '' && pids === '') return HOSTNAME
+  return `${HOSTNAME}-${createHash('sha256').update(`${boot} ${pids}`).digest('hex').slice(0, 8)}`
+}
 
 /** A new writer directory name: this host, this process (pid + start time), a random tag. */
 export function writerName(): string {
@@ -52,7 +76,9 @@ export function markInUse(name: string, inUse: boolean): void {
 
 /** Whether the writer that named a staging directory is certainly gone. */
 export function writerIsDead(id: WriterId, name: string): boolean {
-  if (id.host !== HOST) return false // another host on a shared filesystem: can't tell, leave it
+  // Another host (or container) on a shared filesystem: can't tell, leave it. A bare hostname is
+  // a writer of an older haul on this machine, judged by its pid as before.
+  if (id.host !== HOST && id.host !== HOSTNAME) return false
   if (id.pid === process.pid) return id.start !== (processStartTime(process.pid) ?? '0') || !IN_USE.has(name)
   try {
     process.kill(id.pid, 0)
