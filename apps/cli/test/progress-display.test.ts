@@ -113,10 +113,14 @@ describe('in real terminals and pipes', () => {
 
   it.skipIf(findBinary('tmux') === undefined)('tmux at 120 columns gets a 50-cell bar; at 50 columns the plain line, no bar (skipped: tmux not installed)', async () => {
     const url = await slowOrigin()
-    const socket = `haul-test-${process.pid}`
+    // A server per terminal: one whose last session just ended may still be exiting when the next starts.
+    const terminals = [[120, 'wide'], [50, 'narrow']] as const
+    const socketOf = (out: string): string => `haul-test-${process.pid}-${out}`
+    let socket = ''
     const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' })
     try {
-      for (const [width, out] of [[120, 'wide'], [50, 'narrow']] as const) {
+      for (const [width, out] of terminals) {
+        socket = socketOf(out)
         const log = join(dir, `${out}.log`)
         // The download waits for Enter, so that the pane's output is logged from its first byte.
         tmux('new-session', '-d', '-s', out, '-c', dir, '-x', String(width), '-y', '10', `read go; ${quote([process.execPath, HAUL, 'get', url, '-o', join(dir, out)])}; tmux -L ${socket} wait-for -S ${out}-done`)
@@ -135,10 +139,13 @@ describe('in real terminals and pipes', () => {
         expect((await readFile(join(dir, out))).length).toBe(6 * MiB)
       }
     } finally {
-      try {
-        tmux('kill-server')
-      } catch {
-        // Already gone with its last session.
+      for (const [, out] of terminals) {
+        socket = socketOf(out)
+        try {
+          tmux('kill-server')
+        } catch {
+          // Already gone with its last session.
+        }
       }
     }
   })
