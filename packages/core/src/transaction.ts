@@ -140,6 +140,7 @@ class Transaction {
         pool: this.#pool,
         checkpointBytes: this.#o.checkpointBytes,
         writeAt: (buffer, length, at) => stage.writeAt(buffer, length, at),
+        landed: (at, length) => stage.written(at, length),
         written: (at, buffer, length) => {
           stage.written(at, length)
           hasher!.written(at, buffer, length, stage.ranges.prefixEnd, this.#pool.release)

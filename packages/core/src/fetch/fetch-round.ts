@@ -111,6 +111,10 @@ export class FetchRounds {
         sink.written(at, buffer, length)
         progress.update(stage.ranges.total, this.#reading)
       },
+      landed: (at, length) => {
+        sink.landed(at, length)
+        progress.update(stage.ranges.total, this.#reading)
+      },
       record: (start, end, checksum) => sink.record(start, end, checksum),
     }
   }

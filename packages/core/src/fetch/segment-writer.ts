@@ -18,6 +18,12 @@ export interface SegmentSink {
   writeAt(buffer: Buffer, length: number, at: number): Promise<void>
   /** `buffer[0, length)` is on disk (page cache) at `at`; the sink now owns the buffer. */
   written(at: number, buffer: Buffer, length: number): void
+  /**
+   * Bytes [at, at + length) are on disk, but their buffer stays with the writer (a lent buffer
+   * its source is still filling): count them now; {@link written} hands the buffer over later,
+   * covering them again.
+   */
+  landed(at: number, length: number): void
   /** Written bytes [start, end) have this range checksum: record them in the journal. */
   record(start: number, end: number, checksum: string): void
 }
@@ -44,9 +50,14 @@ export class SegmentWriter {
   #fill = 0
   /** The buffer being filled is a lent one, which its source is still filling. */
   #lent = false
+  /** Bytes of the buffer being filled that are already written out (a lent buffer, by time). */
+  #landed = 0
   #writePos: number
-  /** Buffers waiting for the write in flight. */
-  readonly #queue: Array<{ buffer: Buffer; at: number; bytes: number }> = []
+  /**
+   * Writes waiting for the one in flight: `buffer[from, from + bytes)` goes to `at`; then the
+   * buffer is handed on (`handOver`), or stays with the writer, its source still filling it.
+   */
+  readonly #queue: Array<{ buffer: Buffer; from: number; bytes: number; at: number; handOver: boolean }> = []
   /** Bytes queued or being written. */
   #pendingBytes = 0
   #writing: Promise<void> | undefined
@@ -79,9 +90,13 @@ export class SegmentWriter {
   async push(chunk: Uint8Array): Promise<void> {
     if (!this.#inPlace(chunk)) await this.#copy(chunk)
     // A slow stream writes (and then records) what it has by time, not only by the buffer-full,
-    // so a kill loses at most about D.DEFAULT_CHECKPOINT_MS of transfer. Not a lent buffer: its
-    // source goes on filling it, so it is written once full (a lent buffer fills in a few ms).
-    if (this.#fill > 0 && !this.#lent && this.#writing === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) this.#flush()
+    // so a kill loses at most about D.DEFAULT_CHECKPOINT_MS of transfer. A lent buffer's source
+    // goes on filling it (at 10 MiB/s a MiB takes 100 ms): its filled part is written out and
+    // recorded, and the buffer is handed on once full.
+    if (this.#fill > this.#landed && this.#writing === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) {
+      if (this.#lent) this.#land()
+      else this.#flush()
+    }
     while (this.#pendingBytes > D.DEFAULT_WRITE_BUFFER_BYTES && this.#failure === undefined) await this.#completion()
     if (this.#failure !== undefined) throw this.#failure.error
   }
@@ -128,18 +143,32 @@ export class SegmentWriter {
     })
   }
 
-  /** Queues the buffer being filled and starts a write unless one is in flight. */
+  /** Queues the buffer being filled (what of it is not written yet) and starts a write unless one is in flight. */
   #flush(): void {
     const buffer = this.#buffer
     if (buffer === undefined) return
-    const bytes = this.#fill
+    const length = this.#fill
+    const from = this.#landed
     this.#buffer = undefined
     this.#lent = false
     this.#fill = 0
+    this.#landed = 0
     // After a failure nothing more is written: #writeQueued would settle synchronously and leave
     // a settled #writing behind, which drain() would then await forever (a microtask spin).
-    if (bytes === 0 || this.#failure !== undefined) return this.#sink.pool.release(buffer)
-    this.#queue.push({ buffer, at: this.#writePos, bytes })
+    if (length === 0 || this.#failure !== undefined) return this.#sink.pool.release(buffer)
+    this.#queue.push({ buffer, from, bytes: length - from, at: this.#writePos, handOver: true })
+    this.#pendingBytes += length - from
+    this.#writePos += length - from
+    this.#writing ??= this.#writeQueued()
+  }
+
+  /** Queues the filled, unwritten part of the lent buffer being filled; the buffer stays. */
+  #land(): void {
+    const buffer = this.#buffer!
+    const from = this.#landed
+    const bytes = this.#fill - from
+    this.#landed = this.#fill
+    this.#queue.push({ buffer, from, bytes, at: this.#writePos, handOver: false })
     this.#pendingBytes += bytes
     this.#writePos += bytes
     this.#writing ??= this.#writeQueued()
@@ -148,25 +177,27 @@ export class SegmentWriter {
   async #writeQueued(): Promise<void> {
     try {
       for (let next = this.#queue[0]; next !== undefined && this.#failure === undefined; next = this.#queue[0]) {
-        await this.#sink.writeAt(next.buffer, next.bytes, next.at)
+        await this.#sink.writeAt(next.from === 0 ? next.buffer : next.buffer.subarray(next.from), next.bytes, next.at)
         this.#queue.shift()
         this.#pendingBytes -= next.bytes
-        this.#account(next.buffer, next.at, next.bytes)
+        this.#account(next)
         this.#wake?.()
       }
     } catch (error) {
       this.#failure = { error }
-      for (const entry of this.#queue.splice(0)) this.#sink.pool.release(entry.buffer)
+      // A buffer that stays (landed part of a lent one) is still being filled: it goes with its last entry.
+      for (const entry of this.#queue.splice(0)) if (entry.handOver) this.#sink.pool.release(entry.buffer)
     } finally {
       this.#writing = undefined
       this.#wake?.()
     }
   }
 
-  #account(buffer: Buffer, at: number, bytes: number): void {
-    this.#checksum.update(buffer.subarray(0, bytes))
+  #account({ buffer, from, bytes, at, handOver }: { buffer: Buffer; from: number; bytes: number; at: number; handOver: boolean }): void {
+    this.#checksum.update(buffer.subarray(from, from + bytes))
     this.done = at + bytes
-    this.#sink.written(at, buffer, bytes)
+    if (handOver) this.#sink.written(at - from, buffer, from + bytes)
+    else this.#sink.landed(at, bytes)
     if (this.done - this.#recordStart >= this.#sink.checkpointBytes || Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) this.#checkpoint()
   }
 
