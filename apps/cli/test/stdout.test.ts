@@ -78,7 +78,10 @@ describe('haul get URL -o -', () => {
     const ranged = origin.log.find((r) => r.n > 1 && r.headers.range !== undefined)
     expect(ranged?.headers.range).toMatch(/^bytes=\d+-$/)
     expect(Number(/^bytes=(\d+)-/.exec(ranged!.headers.range!)![1])).toBeGreaterThan(0)
-    expect(origin.bytesSent('/f')).toBeLessThanOrEqual(data.length + 256 * 1024)
+    // Bytes that had arrived but were not yet written to stdout when the connection failed go
+    // with it (the body stream's buffer behind a slow reader): fetched again, at most the 1 MiB
+    // sent before the drop; a restart from 0 would send it all again.
+    expect(origin.bytesSent('/f')).toBeLessThanOrEqual(data.length + MiB + 7)
   })
 
   it('a reader that goes away (like `| head -c 1000`) ends the download with exit 6 and a message', async () => {
