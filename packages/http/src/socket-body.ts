@@ -260,8 +260,10 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   async next(): Promise<IteratorResult<Uint8Array>> {
     this.#release()
     for (;;) {
-      if (this.#failure !== undefined) throw this.#failure
+      // Bytes that arrived before a failure go out first: they are good, and a drop (or an abort)
+      // must not cost what was already received, however far the consumer lagged behind.
       const slot = this.#slots.find((s) => s.handed < s.fill)
+      if (slot === undefined && this.#failure !== undefined) throw this.#failure
       if (slot !== undefined) {
         const chunk = slot.buffer.subarray(slot.handed, slot.fill)
         slot.handed = slot.fill
