@@ -74,4 +74,23 @@ describe('SegmentWriter', () => {
     expect(sink.file.subarray(0, data.length).equals(data)).toBe(true)
     expect(sink.records.at(-1)?.[1]).toBe(data.length)
   })
+
+  it('after a failed write, writes nothing more by time and drains to the error instead of waiting forever', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const pool = new BufferPool(MiB, 4)
+    const loan = new BufferLoan(pool)
+    const failure = Object.assign(new Error('no space'), { code: 'ENOSPC' })
+    const sink: SegmentSink = { ...memorySink(pool), writeAt: () => Promise.reject(failure) }
+    const writer = await SegmentWriter.create(sink, 0, loan)
+    const lent = loan.take()!
+    const errors: unknown[] = []
+    for (let at = 0; at < 4 * CHUNK; at += CHUNK) {
+      vi.setSystemTime(Date.now() + D.DEFAULT_CHECKPOINT_MS)
+      await writer.push(lent.subarray(at, at + CHUNK)).catch((err: unknown) => errors.push(err))
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+    }
+    await expect(writer.drain()).rejects.toBe(failure)
+    expect(errors.length).toBeGreaterThan(0)
+    loan.settle()
+  })
 })

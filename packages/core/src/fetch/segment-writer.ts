@@ -164,6 +164,8 @@ export class SegmentWriter {
 
   /** Queues the filled, unwritten part of the lent buffer being filled; the buffer stays. */
   #land(): void {
+    // After a failure nothing more is written (see #flush: a settled #writing would be left behind).
+    if (this.#failure !== undefined) return
     const buffer = this.#buffer!
     const from = this.#landed
     const bytes = this.#fill - from
