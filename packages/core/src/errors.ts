@@ -93,3 +93,11 @@ export function fsError(err: unknown, action: string, path: string): HaulError {
   const detail = err instanceof Error ? err.message : String(err)
   return new HaulError('HAUL_IO', `Could not ${action} ${path}: ${detail}`, { path, cause: err })
 }
+
+/** What any failure of a download becomes: an abort when the caller aborted, a HaulError as it is, else a bug. */
+export function toHaulError(err: unknown, signal: AbortSignal | undefined): HaulError {
+  if (signal?.aborted === true) return isHaulError(err, 'HAUL_ABORTED') ? err : abortedError(signal)
+  if (err instanceof HaulError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  return new HaulError('HAUL_INTERNAL', `Internal error: ${message}. Please report this.`, { cause: err })
+}

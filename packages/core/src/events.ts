@@ -107,3 +107,14 @@ export interface NoticeEvent {
 }
 
 export type EventListener = (event: HaulEvent) => void
+
+/** Calls `listener` with each event; a listener's bug must not break the download. */
+export function guardedEmitter(listener: EventListener | undefined): (event: HaulEvent) => void {
+  return (event) => {
+    try {
+      listener?.(event)
+    } catch {
+      // Ignored: the download goes on.
+    }
+  }
+}

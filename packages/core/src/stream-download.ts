@@ -1,6 +1,6 @@
 import * as D from './defaults.js'
-import { HaulError, abortedError } from './errors.js'
-import type { HaulEvent } from './events.js'
+import { HaulError, abortedError, toHaulError } from './errors.js'
+import { guardedEmitter, type HaulEvent } from './events.js'
 import { ProgressReporter } from './fetch/progress.js'
 import { withRateLimit } from './fetch/rate-limit.js'
 import { backoffDelay, sleep } from './fetch/retry.js'
@@ -85,18 +85,12 @@ class Sink {
  * @param sources the same bytes from one or more places, preferred first
  */
 export async function streamDownload(sources: ReadonlyArray<Source>, options: StreamDownloadOptions): Promise<StreamDownloadResult> {
-  const emit = (event: HaulEvent): void => {
-    try {
-      options.onEvent?.(event)
-    } catch {
-      // A listener's bug must not break the download.
-    }
-  }
+  const emit = guardedEmitter(options.onEvent)
   try {
     if (sources.length === 0) throw new HaulError('HAUL_USAGE', 'No source given: pass at least one URL or CID.')
     return await new StreamRun(...withRateLimit(sources, options), emit).run()
   } catch (err) {
-    const error = err instanceof HaulError ? err : options.signal?.aborted === true ? abortedError(options.signal) : new HaulError('HAUL_INTERNAL', `Internal error: ${err instanceof Error ? err.message : String(err)}. Please report this.`, { cause: err })
+    const error = toHaulError(err, options.signal)
     emit({ event: 'error', code: error.code, message: error.message })
     throw error
   } finally {

@@ -6,8 +6,8 @@ import { recheckDestination } from './commit/recheck.js'
 import { withDestination, type ShellOutcome } from './commit/destination.js'
 import type { Committed } from './commit/commit-record.js'
 import * as D from './defaults.js'
-import { HaulError, abortedError, isHaulError } from './errors.js'
-import type { HaulEvent } from './events.js'
+import { HaulError, abortedError, toHaulError } from './errors.js'
+import { guardedEmitter, type HaulEvent } from './events.js'
 import { BufferPool } from './fetch/buffer-pool.js'
 import { FetchRounds } from './fetch/fetch-round.js'
 import { ProgressReporter } from './fetch/progress.js'
@@ -30,13 +30,7 @@ import { OrderedHasher, StreamDigest, type Digests } from './verify/hasher.js'
  *   identity recorded in the journal
  */
 export async function runDownload(sources: ReadonlyArray<Source>, options: DownloadOptions): Promise<DownloadResult> {
-  const emit = (event: HaulEvent): void => {
-    try {
-      options.onEvent?.(event)
-    } catch {
-      // A listener's bug must not break the download.
-    }
-  }
+  const emit = guardedEmitter(options.onEvent)
   try {
     if (sources.length === 0) throw new HaulError('HAUL_USAGE', 'No source given: pass at least one URL or CID.')
     const [paced, effective] = withRateLimit(sources, options)
@@ -48,13 +42,6 @@ export async function runDownload(sources: ReadonlyArray<Source>, options: Downl
   } finally {
     await Promise.all(sources.map((s) => s.close?.().catch(() => undefined)))
   }
-}
-
-function toHaulError(err: unknown, signal: AbortSignal | undefined): HaulError {
-  if (signal?.aborted === true) return isHaulError(err, 'HAUL_ABORTED') ? err : abortedError(signal)
-  if (err instanceof HaulError) return err
-  const message = err instanceof Error ? err.message : String(err)
-  return new HaulError('HAUL_INTERNAL', `Internal error: ${message}. Please report this.`, { cause: err })
 }
 
 /** One file's transaction: the story that calls the stages in order. */
