@@ -108,6 +108,8 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   #waiter: (() => void) | undefined
   #paused = false
   #iterating = false
+  /** The consumer asked for a chunk: until then at most one buffer is read ahead (it may still refuse the response). */
+  #pulled = false
   readonly #lender: BufferLender | undefined
   /** A lent buffer that arrived while reading waited for one. */
   #spare: Buffer | undefined
@@ -207,6 +209,7 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
       this.#prepare()
       // Without reuse nothing else bounds what waits for the consumer.
       if (!this.#reuse && this.#unhanded() > READ_BUFFERS * READ_BUFFER_BYTES) this.#paused = true
+      if (!this.#pulled && this.#unhanded() >= READ_BUFFER_BYTES) this.#paused = true
     }
     this.#wake()
     return !this.#paused
@@ -258,6 +261,14 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
 
   /** The next chunk, in order; done at the end of the body. */
   async next(): Promise<IteratorResult<Uint8Array>> {
+    if (!this.#pulled) {
+      this.#pulled = true
+      // Read on, unless a lent buffer is still being waited for (its arrival resumes reading).
+      if (this.#paused && !this.#acquiring) {
+        this.#paused = false
+        this.#conn.resume()
+      }
+    }
     this.#release()
     for (;;) {
       // Bytes that arrived before a failure go out first: they are good, and a drop (or an abort)
