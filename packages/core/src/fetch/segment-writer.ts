@@ -67,7 +67,8 @@ export class SegmentWriter {
   /** End of the bytes whose write completed. */
   done: number
   #recordStart: number
-  #recordAt = Date.now()
+  /** When the last record went out; none yet, so the first bytes are written and recorded at once. */
+  #recordAt = 0
   readonly #checksum: IHasher
   readonly #sink: SegmentSink
   readonly #loan: BufferLoan | undefined
