@@ -74,4 +74,21 @@ describe('SegmentWriter', () => {
     expect(sink.file.subarray(0, data.length).equals(data)).toBe(true)
     expect(sink.records.at(-1)?.[1]).toBe(data.length)
   })
+
+  it('after a failed write of a lent buffer’s filled part, push and drain reject (they never spin on a settled write)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const pool = new BufferPool(MiB, 4)
+    const loan = new BufferLoan(pool)
+    const enospc = Object.assign(new Error('no space'), { code: 'ENOSPC' })
+    const sink = { ...memorySink(pool), writeAt: async () => Promise.reject(enospc) }
+    const writer = await SegmentWriter.create(sink, 0, loan)
+    const lent = loan.take()!
+    vi.setSystemTime(Date.now() + D.DEFAULT_CHECKPOINT_MS)
+    await writer.push(lent.subarray(0, CHUNK))
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+    vi.setSystemTime(Date.now() + D.DEFAULT_CHECKPOINT_MS)
+    await expect(writer.push(lent.subarray(CHUNK, 2 * CHUNK))).rejects.toBe(enospc)
+    await expect(writer.drain()).rejects.toBe(enospc)
+    expect(sink.records).toEqual([])
+  })
 })

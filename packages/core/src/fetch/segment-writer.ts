@@ -94,7 +94,7 @@ export class SegmentWriter {
     // so a kill loses at most about D.DEFAULT_CHECKPOINT_MS of transfer. A lent buffer's source
     // goes on filling it (at 10 MiB/s a MiB takes 100 ms): its filled part is written out and
     // recorded, and the buffer is handed on once full.
-    if (this.#fill > this.#landed && this.#writing === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) {
+    if (this.#fill > this.#landed && this.#writing === undefined && this.#failure === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) {
       if (this.#lent) this.#land()
       else this.#flush()
     }
@@ -165,6 +165,8 @@ export class SegmentWriter {
 
   /** Queues the filled, unwritten part of the lent buffer being filled; the buffer stays. */
   #land(): void {
+    // After a failure nothing more is written (see #flush: a settled #writing would spin drain()).
+    if (this.#failure !== undefined) return
     const buffer = this.#buffer!
     const from = this.#landed
     const bytes = this.#fill - from
