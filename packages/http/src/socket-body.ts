@@ -105,6 +105,11 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   #remaining: number
   #ended = false
   #failure: Error | undefined
+  /**
+   * The failure is the connection's end (not an abort): the bytes that arrived before it are the
+   * body's and are handed out first, so a resume starts after them, not before.
+   */
+  #failedAtEnd = false
   #waiter: (() => void) | undefined
   #paused = false
   #iterating = false
@@ -232,7 +237,10 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   closed(error: Error | undefined): void {
     if (this.#ended) return
     if (error === undefined && this.#remaining === Number.POSITIVE_INFINITY) this.#ended = true
-    else this.#failure ??= error ?? new SocketError('the server closed the connection before the end of the body', 'UND_ERR_SOCKET')
+    else if (this.#failure === undefined) {
+      this.#failure = error ?? new SocketError('the server closed the connection before the end of the body', 'UND_ERR_SOCKET')
+      this.#failedAtEnd = true
+    }
     this.#wake()
   }
 
@@ -260,8 +268,8 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   async next(): Promise<IteratorResult<Uint8Array>> {
     this.#release()
     for (;;) {
-      if (this.#failure !== undefined) throw this.#failure
       const slot = this.#slots.find((s) => s.handed < s.fill)
+      if (this.#failure !== undefined && (!this.#failedAtEnd || slot === undefined)) throw this.#failure
       if (slot !== undefined) {
         const chunk = slot.buffer.subarray(slot.handed, slot.fill)
         slot.handed = slot.fill
