@@ -119,8 +119,9 @@ class Transaction {
       const newHasher = async (): Promise<void> => {
         await hasher?.drop()
         hasher = new OrderedHasher(await StreamDigest.create(this.#o.expected.map((e) => e.algorithm), this.#o.hashThread, () => stage.size), stage.data, this.#pool)
-        // A resumed prefix is read back and hashed in the background while new bytes arrive.
-        hasher.extend(stage.ranges.prefixEnd)
+        // A resumed prefix is read back and hashed in the background while new bytes arrive: from
+        // the first buffer handed on, not before — reading it back takes the pool buffers and the
+        // thread pool that the first bytes need to reach the disk and the journal.
       }
       const progress = new ProgressReporter(emit, D.DEFAULT_PROGRESS_INTERVAL_MS, stage.size)
       const sink: SegmentSink = {

@@ -235,7 +235,9 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   closed(error: Error | undefined): void {
     if (this.#ended) return
     if (error === undefined && this.#remaining === Number.POSITIVE_INFINITY) this.#ended = true
-    else this.#failure ??= error ?? new SocketError('the server closed the connection before the end of the body', 'UND_ERR_SOCKET')
+    else if (this.#failure === undefined) {
+      this.#failure = error ?? new SocketError('the server closed the connection before the end of the body', 'UND_ERR_SOCKET')
+    }
     this.#wake()
   }
 

@@ -22,6 +22,8 @@ interface Scripted {
   /** Connections accepted so far. */
   connections: number
   requests: number
+  /** Resolves once a connection has closed on both sides (the client has seen the server's end). */
+  closedOne(): Promise<void>
   close(): Promise<void>
 }
 
@@ -36,10 +38,15 @@ afterEach(async () => {
 async function scripted(script: (n: number) => Answer): Promise<Scripted> {
   const sockets = new Set<Socket>()
   const state = { connections: 0, requests: 0 }
+  let markClosed = (): void => undefined
+  const closed = new Promise<void>((resolve) => (markClosed = resolve))
   const server = createServer((socket) => {
     state.connections++
     sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
+    socket.on('close', () => {
+      sockets.delete(socket)
+      markClosed()
+    })
     socket.on('error', () => undefined)
     let pending = Buffer.alloc(0)
     socket.on('data', (data: Buffer) => {
@@ -73,6 +80,7 @@ async function scripted(script: (n: number) => Answer): Promise<Scripted> {
     get requests() {
       return state.requests
     },
+    closedOne: () => closed,
     close: async () => {
       for (const s of sockets) s.destroy()
     },
@@ -159,6 +167,20 @@ describe('SocketPool', () => {
     })().catch((e: unknown) => e)
     expect(Buffer.concat(got).equals(sent)).toBe(true)
     expect((err as { code?: string }).code).toBe('UND_ERR_SOCKET')
+  })
+
+  it('hands out the bytes that came before the connection ended, then fails (a resume starts after them)', async () => {
+    const sent = testBytes(500, 3)
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': '1000' }, sent), close: true }))
+    const res = await pool().request(get(`${server.url}/f`))
+    // The client has seen the end before it reads a byte of the body.
+    await server.closedOne()
+    const chunks: Buffer[] = []
+    const err = await (async () => {
+      for await (const chunk of res!.body) chunks.push(Buffer.from(chunk))
+    })().catch((e: unknown) => e)
+    expect((err as { code?: string }).code).toBe('UND_ERR_SOCKET')
+    expect(Buffer.concat(chunks).equals(sent)).toBe(true)
   })
 
   it('fails with the abort reason when the signal fires during the body', async () => {

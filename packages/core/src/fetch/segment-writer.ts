@@ -67,7 +67,8 @@ export class SegmentWriter {
   /** End of the bytes whose write completed. */
   done: number
   #recordStart: number
-  #recordAt = Date.now()
+  /** When the last record went out; none yet, so the first bytes are written and recorded at once. */
+  #recordAt = 0
   readonly #checksum: IHasher
   readonly #sink: SegmentSink
   readonly #loan: BufferLoan | undefined
@@ -93,7 +94,7 @@ export class SegmentWriter {
     // so a kill loses at most about D.DEFAULT_CHECKPOINT_MS of transfer. A lent buffer's source
     // goes on filling it (at 10 MiB/s a MiB takes 100 ms): its filled part is written out and
     // recorded, and the buffer is handed on once full.
-    if (this.#fill > this.#landed && this.#writing === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) {
+    if (this.#fill > this.#landed && this.#writing === undefined && this.#failure === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) {
       if (this.#lent) this.#land()
       else this.#flush()
     }
