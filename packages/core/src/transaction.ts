@@ -133,7 +133,7 @@ class Transaction {
           stage.written(at, length)
           hasher!.written(at, buffer, length, stage.ranges.prefixEnd, this.#pool.release)
         },
-        record: (start, end, checksum) => stage.record(start, end, checksum),
+        record: (start, end) => stage.record(start, end),
       }
       const rounds = new FetchRounds({
         primary: this.#primary,

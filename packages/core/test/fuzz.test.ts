@@ -18,17 +18,18 @@ const line = (r: JournalRecord): string => {
 
 const head = fc.record({
   t: fc.constant('head' as const),
-  v: fc.constant(1),
+  v: fc.constant(2),
   source: fc.string(),
   expected: fc.string(),
   validators: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
   created: fc.constant('2026-01-01T00:00:00.000Z'),
+  boot: fc.string({ maxLength: 36 }),
 })
-const data = fc
-  .tuple(fc.nat({ max: 2 ** 40 }), fc.integer({ min: 1, max: 2 ** 24 }), fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 16, maxLength: 16 }))
-  .map(([s, n, x]) => ({ t: 'data' as const, s, e: s + n, x }))
+const data = fc.tuple(fc.nat({ max: 2 ** 40 }), fc.integer({ min: 1, max: 2 ** 24 })).map(([s, n]) => ({ t: 'data' as const, s, e: s + n }))
 const info = fc.record({ t: fc.constant('info' as const), label: fc.string({ maxLength: 20 }), validator: fc.string({ maxLength: 20 }) })
-const journal = fc.tuple(head, fc.array(fc.oneof(data, info), { maxLength: 12 })).map(([h, rest]) => [h, ...rest] as JournalRecord[])
+const sync = fc.record({ t: fc.constant('sync' as const), n: fc.nat({ max: 12 }) })
+const boot = fc.record({ t: fc.constant('boot' as const), id: fc.string({ maxLength: 36 }) })
+const journal = fc.tuple(head, fc.array(fc.oneof(data, info, sync, boot), { maxLength: 12 })).map(([h, rest]) => [h, ...rest] as JournalRecord[])
 
 describe('decodeJournal (fuzz)', () => {
   it('never throws on arbitrary text, and trusts a record only under a valid checksum after a head', () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { cp, mkdtemp, open, readFile, readdir, rm, truncate } from 'node:fs/promises'
+import { cp, mkdtemp, open, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
@@ -20,26 +20,43 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-/** Leaves a partial download of `data` in `folder` (aborted once `stopAt` bytes were served). */
-async function makePartial(folder: string, data: Buffer, stopAt: number): Promise<string> {
+/**
+ * Leaves a partial download of `data` in `folder` (aborted once `stopAt` bytes were served;
+ * a background datasync after every `writebackBytes`, 0: none).
+ */
+async function makePartial(folder: string, data: Buffer, stopAt: number, writebackBytes = 0): Promise<string> {
   const controller = new AbortController()
   const source = new MemorySource(data, { validator: '"v"' })
   source.onServe = (n) => {
     if (n >= stopAt) controller.abort()
   }
-  await runDownload([source], { output: join(folder, 'f'), signal: controller.signal }).catch(() => undefined)
+  await runDownload([source], { output: join(folder, 'f'), signal: controller.signal, writebackBytes }).catch(() => undefined)
   const staging = stagingDirFor(join(folder, 'f'))
   const writer = (await readdir(staging)).find((n) => n.startsWith('w.'))
   if (writer === undefined) throw new Error('no partial was left')
   return join(staging, writer)
 }
 
+/** The journal text with its head's boot replaced (the lines re-sealed with their checksums). */
+function rewriteBoot(text: string, boot: string): string {
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const json = line.slice(0, line.lastIndexOf('\t'))
+      const record = JSON.parse(json) as { t: string; boot?: string }
+      const out = JSON.stringify(record.t === 'head' ? { ...record, boot } : record)
+      return `${out}\t${crc32(out).toString(16).padStart(8, '0')}\n`
+    })
+    .join('')
+}
+
 describe('journal', () => {
   it('decodes records up to a torn or corrupt line and ignores everything after it', () => {
-    const good = '{"t":"head","v":1,"source":"s","expected":"","validators":{},"created":"x"}'
+    const good = '{"t":"head","v":2,"source":"s","expected":"","validators":{},"created":"x","boot":"b"}'
     const crc = (t: string): string => crc32(t).toString(16).padStart(8, '0')
     const line = (t: string): string => `${t}\t${crc(t)}\n`
-    const data = '{"t":"data","s":0,"e":10,"x":"ab"}'
+    const data = '{"t":"data","s":0,"e":10}'
     expect(decodeJournal(line(good) + line(data))).toHaveLength(2)
     expect(decodeJournal(line(good) + line(data).slice(0, -1))).toHaveLength(1)
     expect(decodeJournal(line(good) + line(data).replace('"e":10', '"e":99') + line(data))).toHaveLength(1)
@@ -70,17 +87,47 @@ describe('journal', () => {
     }
   })
 
-  it('does not trust claimed bytes that never reached the disk (power-cut approximation)', async () => {
+  it('after a reboot, does not trust claimed bytes no datasync covered (power-cut approximation)', async () => {
     const data = testBytes(10 * MiB)
     const writerDir = await makePartial(dir, data, 9 * MiB)
-    // Zero a page inside the first claimed range, as if the page cache was lost.
+    // A power cut: the page cache is lost (a page inside the first claimed range reads as zeros)
+    // and the machine boots again (the journal was written in another boot).
     const file = await open(join(writerDir, 'data'), 'r+')
     await file.write(Buffer.alloc(4096), 0, 4096, MiB)
     await file.close()
+    await writeFile(join(writerDir, 'journal'), rewriteBoot(await readFile(join(writerDir, 'journal'), 'utf8'), 'an-earlier-boot'))
     const source = new MemorySource(data, { validator: '"v"' })
     const result = await runDownload([source], { output: join(dir, 'f') })
     expect(sha256(await readFile(join(dir, 'f')))).toBe(sha256(data))
     expect(source.reads.some((r) => r.offset <= MiB)).toBe(true)
     expect(result.resumedFrom).toBeLessThan(9 * MiB)
+  })
+
+  it('after a reboot, trusts the claims a sync record covers, and no others', async () => {
+    const data = testBytes(12 * MiB)
+    const writerDir = await makePartial(dir, data, 11 * MiB, 4 * MiB)
+    const text = await readFile(join(writerDir, 'journal'), 'utf8')
+    const state = foldJournal(decodeJournal(text))!
+    const synced = state.claims.filter((c) => c.synced)
+    expect(synced.length).toBeGreaterThan(0)
+    expect(synced.length).toBeLessThan(state.claims.length)
+    const syncedEnd = Math.max(...synced.map((c) => c.e))
+    await writeFile(join(writerDir, 'journal'), rewriteBoot(text, 'an-earlier-boot'))
+    const source = new MemorySource(data, { validator: '"v"' })
+    const result = await runDownload([source], { output: join(dir, 'f') })
+    expect(sha256(await readFile(join(dir, 'f')))).toBe(sha256(data))
+    expect(result.resumedFrom).toBe(syncedEnd)
+  })
+
+  it('in the same boot, trusts every claim without reading the partial back', async () => {
+    const data = testBytes(10 * MiB)
+    const writerDir = await makePartial(dir, data, 9 * MiB)
+    const state = foldJournal(decodeJournal(await readFile(join(writerDir, 'journal'), 'utf8')))!
+    const claimed = state.claims.reduce((n, c) => n + (c.e - c.s), 0)
+    expect(state.claims.every((c) => !c.synced)).toBe(true)
+    const source = new MemorySource(data, { validator: '"v"' })
+    const result = await runDownload([source], { output: join(dir, 'f') })
+    expect(result.resumedFrom).toBe(claimed)
+    expect(source.bytesServed).toBe(data.length - claimed)
   })
 })

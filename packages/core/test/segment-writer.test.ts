@@ -48,7 +48,7 @@ describe('SegmentWriter', () => {
     const pool = new BufferPool(MiB, 4)
     const loan = new BufferLoan(pool)
     const sink = memorySink(pool)
-    const writer = await SegmentWriter.create(sink, 0, loan)
+    const writer = SegmentWriter.create(sink, 0, loan)
     const data = testBytes(MiB + CHUNK)
     const lent = loan.take()!
     for (let at = 0; at < MiB; at += CHUNK) {
@@ -81,7 +81,7 @@ describe('SegmentWriter', () => {
     const loan = new BufferLoan(pool)
     const failure = Object.assign(new Error('no space'), { code: 'ENOSPC' })
     const sink: SegmentSink = { ...memorySink(pool), writeAt: () => Promise.reject(failure) }
-    const writer = await SegmentWriter.create(sink, 0, loan)
+    const writer = SegmentWriter.create(sink, 0, loan)
     const lent = loan.take()!
     const errors: unknown[] = []
     for (let at = 0; at < 4 * CHUNK; at += CHUNK) {

@@ -4,7 +4,6 @@ import { HaulError } from '../errors.js'
 import type { HaulEvent } from '../events.js'
 import { MAX_RESTARTS, pieceBytesFor, type ResolvedOptions } from '../resolve-options.js'
 import type { ReadResponse, RemoteInfo, Source } from '../source.js'
-import { preloadRangeChecksum } from '../stage/journal.js'
 import { checkFreeSpace } from '../stage/preflight.js'
 import type { StagedFile } from '../stage/staged-file.js'
 import { judgeResponse } from './accept.js'
@@ -115,7 +114,7 @@ export class FetchRounds {
         sink.landed(at, length)
         progress.update(stage.ranges.total, this.#reading)
       },
-      record: (start, end, checksum) => sink.record(start, end, checksum),
+      record: (start, end) => sink.record(start, end),
     }
   }
 
@@ -333,10 +332,9 @@ export class FetchRounds {
               buffers: loan,
             })
           : undefined
-      // What the first bytes need (the hash thread, the journal's checksum) gets ready while the
-      // request is on its way, not before it is sent, nor after the answer came.
+      // What the first bytes need (the hash thread) gets ready while the request is on its way,
+      // not before it is sent, nor after the answer came.
       this.#ctx.ready().catch(() => undefined)
-      preloadRangeChecksum()
       const response = carried?.response ?? (await asking!)
       ttfb = Date.now() - started
       const iterator = carried?.iterator ?? response.body[Symbol.asyncIterator]()
@@ -347,7 +345,7 @@ export class FetchRounds {
           handedOn = response.offset === 0
           throw new RestartSignal(restart, source, handedOn ? { source, response, iterator, controller, loan } : undefined)
         }
-        writer = await SegmentWriter.create(this.#sink, segment.pos, loan)
+        writer = SegmentWriter.create(this.#sink, segment.pos, loan)
         this.#lastSource = source
         for (;;) {
           const next = await iterator.next()

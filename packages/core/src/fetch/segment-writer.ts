@@ -1,6 +1,4 @@
-import type { IHasher } from 'hash-wasm'
 import * as D from '../defaults.js'
-import { createRangeChecksum } from '../stage/journal.js'
 import { HaulError } from '../errors.js'
 import type { BufferLoan } from './buffer-loan.js'
 import type { BufferPool } from './buffer-pool.js'
@@ -24,8 +22,8 @@ export interface SegmentSink {
    * covering them again.
    */
   landed(at: number, length: number): void
-  /** Written bytes [start, end) have this range checksum: record them in the journal. */
-  record(start: number, end: number, checksum: string): void
+  /** Bytes [start, end) are written: record them in the journal. */
+  record(start: number, end: number): void
 }
 
 /**
@@ -48,6 +46,8 @@ export class SegmentWriter {
   /** The buffer being filled, and how much of it is. */
   #buffer: Buffer | undefined
   #fill = 0
+  /** When the buffer being filled was taken. */
+  #bufferSince = 0
   /** The buffer being filled is a lent one, which its source is still filling. */
   #lent = false
   /** Bytes of the buffer being filled that are already written out (a lent buffer, by time). */
@@ -69,22 +69,20 @@ export class SegmentWriter {
   #recordStart: number
   /** When the last record went out; none yet, so the first bytes are written and recorded at once. */
   #recordAt = 0
-  readonly #checksum: IHasher
   readonly #sink: SegmentSink
   readonly #loan: BufferLoan | undefined
 
-  private constructor(sink: SegmentSink, pos: number, checksum: IHasher, loan: BufferLoan | undefined) {
+  private constructor(sink: SegmentSink, pos: number, loan: BufferLoan | undefined) {
     this.#sink = sink
     this.#loan = loan
     this.#writePos = pos
     this.done = pos
     this.#recordStart = pos
-    this.#checksum = checksum
   }
 
   /** @param loan the buffers lent to the read whose chunks this writer takes */
-  static async create(sink: SegmentSink, pos: number, loan?: BufferLoan): Promise<SegmentWriter> {
-    return new SegmentWriter(sink, pos, await createRangeChecksum(), loan)
+  static create(sink: SegmentSink, pos: number, loan?: BufferLoan): SegmentWriter {
+    return new SegmentWriter(sink, pos, loan)
   }
 
   /** Takes `chunk` in; resolves when the caller may read more (the write queue has room). */
@@ -93,13 +91,19 @@ export class SegmentWriter {
     // A slow stream writes (and then records) what it has by time, not only by the buffer-full,
     // so a kill loses at most about D.DEFAULT_CHECKPOINT_MS of transfer. A lent buffer's source
     // goes on filling it (at 10 MiB/s a MiB takes 100 ms): its filled part is written out and
-    // recorded, and the buffer is handed on once full.
-    if (this.#fill > this.#landed && this.#writing === undefined && this.#failure === undefined && Date.now() - this.#recordAt >= D.DEFAULT_CHECKPOINT_MS) {
+    // recorded, and the buffer is handed on once full. A buffer that fills faster than that is
+    // written whole (one write and one hand-over instead of pieces); the first bytes go at once.
+    if (this.#fill > this.#landed && this.#writing === undefined && this.#failure === undefined && this.#dueByTime()) {
       if (this.#lent) this.#land()
       else this.#flush()
     }
     while (this.#pendingBytes > D.DEFAULT_WRITE_BUFFER_BYTES && this.#failure === undefined) await this.#completion()
     if (this.#failure !== undefined) throw this.#failure.error
+  }
+
+  /** Whether the buffer being filled has waited a checkpoint's time since it (or the last record) began. */
+  #dueByTime(): boolean {
+    return this.#recordAt === 0 || Date.now() - Math.max(this.#recordAt, this.#bufferSince) >= D.DEFAULT_CHECKPOINT_MS
   }
 
   /**
@@ -120,6 +124,7 @@ export class SegmentWriter {
     }
     this.#flush()
     this.#buffer = lent
+    this.#bufferSince = Date.now()
     this.#lent = true
     this.#fill = chunk.length
     if (this.#fill === lent.length) this.#flush()
@@ -129,7 +134,10 @@ export class SegmentWriter {
   async #copy(chunk: Uint8Array): Promise<void> {
     const pool = this.#sink.pool
     for (let from = 0; from < chunk.length; ) {
-      this.#buffer ??= pool.take() ?? (await pool.acquire())
+      if (this.#buffer === undefined) {
+        this.#buffer = pool.take() ?? (await pool.acquire())
+        this.#bufferSince = Date.now()
+      }
       const n = Math.min(chunk.length - from, this.#buffer.length - this.#fill)
       this.#buffer.set(n === chunk.length ? chunk : chunk.subarray(from, from + n), this.#fill)
       this.#fill += n
@@ -197,7 +205,6 @@ export class SegmentWriter {
   }
 
   #account({ buffer, from, bytes, at, handOver }: { buffer: Buffer; from: number; bytes: number; at: number; handOver: boolean }): void {
-    this.#checksum.update(buffer.subarray(from, from + bytes))
     this.done = at + bytes
     if (handOver) this.#sink.written(at - from, buffer, from + bytes)
     else this.#sink.landed(at, bytes)
@@ -206,8 +213,7 @@ export class SegmentWriter {
 
   #checkpoint(): void {
     if (this.done <= this.#recordStart) return
-    this.#sink.record(this.#recordStart, this.done, this.#checksum.digest('hex'))
-    this.#checksum.init()
+    this.#sink.record(this.#recordStart, this.done)
     this.#recordStart = this.done
     this.#recordAt = Date.now()
   }

@@ -1,7 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
-import type { IHasher } from 'hash-wasm'
-import { createXXHash64 } from '../verify/wasm-hashers.js'
+import { bootId } from './boot-id.js'
 import { RangeSet } from './range-set.js'
 
 /**
@@ -9,13 +8,16 @@ import { RangeSet } from './range-set.js'
  * are written. One record a line: `JSON<TAB>crc32hex`. A torn or corrupt line ends the journal
  * (it and everything after it are ignored, never trusted).
  *
- * A data record claims bytes only after their write returned, and carries an xxhash64 of them;
- * resume re-checks it against the partial file. So a SIGKILL (page cache survives) loses nothing
- * recorded, and a power cut (page cache lost) can't make resume trust bytes that never reached
- * the disk — without an fsync per chunk.
+ * A data record claims bytes only after their write returned. Whether a claim may be trusted
+ * depends on what can have happened to the page cache since: the journal names the boot it was
+ * written in (the kernel's boot id), and a `sync` record says which claims a datasync of the
+ * partial file covered. During the same boot the page cache holds whatever a killed writer wrote,
+ * so every claim counts; after a reboot (a power cut, a crash) only the synced claims do. So a
+ * SIGKILL loses nothing recorded and a power cut can't make resume trust bytes that never reached
+ * the disk, without an fsync per chunk and without reading the partial back.
  */
 
-export const JOURNAL_VERSION = 1
+export const JOURNAL_VERSION = 2
 
 /** First record: what the partial file belongs to. */
 export interface HeadRecord {
@@ -30,6 +32,8 @@ export interface HeadRecord {
   /** Validator (ETag, Last-Modified, CID) per source label. */
   validators: Record<string, string>
   created: string
+  /** The boot the records after the head were written in (see {@link bootId}). */
+  boot: string
 }
 
 /** What a source said about the remote, when it changes after the head was written. */
@@ -40,15 +44,26 @@ export interface InfoRecord {
   size?: number
 }
 
-/** Bytes [s, e) are written; x = xxhash64 of them (hex). */
+/** Bytes [s, e) are written (their write returned). */
 export interface DataRecord {
   t: 'data'
   s: number
   e: number
-  x: string
 }
 
-export type JournalRecord = HeadRecord | InfoRecord | DataRecord
+/** The first `n` data records of the journal (counted from the head) are on disk: a datasync covered them. */
+export interface SyncRecord {
+  t: 'sync'
+  n: number
+}
+
+/** The records after this one are written in another boot than those before it (a writer adopted the journal after a reboot). */
+export interface BootRecord {
+  t: 'boot'
+  id: string
+}
+
+export type JournalRecord = HeadRecord | InfoRecord | DataRecord | SyncRecord | BootRecord
 
 function encode(record: JournalRecord): string {
   const json = JSON.stringify(record)
@@ -86,35 +101,50 @@ function isRecord(r: unknown): r is JournalRecord {
   const t = (r as { t?: unknown }).t
   if (t === 'head') {
     const h = r as HeadRecord
-    return h.v === JOURNAL_VERSION && typeof h.source === 'string' && typeof h.expected === 'string' && typeof h.validators === 'object' && h.validators !== null
+    return h.v === JOURNAL_VERSION && typeof h.source === 'string' && typeof h.expected === 'string' && typeof h.validators === 'object' && h.validators !== null && typeof h.boot === 'string'
   }
   if (t === 'data') {
     const d = r as DataRecord
-    return Number.isSafeInteger(d.s) && Number.isSafeInteger(d.e) && d.s >= 0 && d.e > d.s && typeof d.x === 'string'
+    return Number.isSafeInteger(d.s) && Number.isSafeInteger(d.e) && d.s >= 0 && d.e > d.s
   }
   if (t === 'info') return typeof (r as InfoRecord).label === 'string'
+  if (t === 'sync') return Number.isSafeInteger((r as SyncRecord).n) && (r as SyncRecord).n >= 0
+  if (t === 'boot') return typeof (r as BootRecord).id === 'string'
   return false
+}
+
+/** A data record as folded: the boot it was written in, and whether a datasync covered it. */
+export interface Claim {
+  s: number
+  e: number
+  boot: string
+  synced: boolean
 }
 
 /** What a journal says, folded: the head with later info applied, and the claimed ranges. */
 export interface JournalState {
   head: HeadRecord
-  claims: DataRecord[]
+  claims: Claim[]
+  /** The boot the last records were written in. */
+  boot: string
 }
 
 export function foldJournal(records: ReadonlyArray<JournalRecord>): JournalState | undefined {
   const first = records[0]
   if (first === undefined || first.t !== 'head') return undefined
   const head: HeadRecord = { ...first, validators: { ...first.validators } }
-  const claims: DataRecord[] = []
+  const claims: Claim[] = []
+  let boot = head.boot
   for (const r of records.slice(1)) {
-    if (r.t === 'data') claims.push(r)
+    if (r.t === 'data') claims.push({ s: r.s, e: r.e, boot, synced: false })
+    else if (r.t === 'sync') for (const claim of claims.slice(0, r.n)) claim.synced = true
+    else if (r.t === 'boot') boot = r.id
     else if (r.t === 'info') {
       if (r.validator !== undefined) head.validators[r.label] = r.validator
       if (r.size !== undefined) head.size = r.size
     }
   }
-  return { head, claims }
+  return { head, claims, boot }
 }
 
 /** Reads and folds a journal file; undefined when missing or unusable. */
@@ -133,45 +163,17 @@ export async function readJournal(path: string): Promise<JournalState | undefine
   return foldJournal(decodeJournal(text))
 }
 
-/** Loads the range checksum's code now (while a request is on its way), so the first record does not wait for it. */
-export function preloadRangeChecksum(): void {
-  createXXHash64().catch(() => undefined)
-}
-
-/** A fast, non-cryptographic checksum of data ranges (xxhash64). */
-export async function createRangeChecksum(): Promise<IHasher> {
-  const h = await createXXHash64()
-  h.init()
-  return h
-}
-
 /**
- * Re-checks every claimed range against the partial file; only ranges whose bytes are still
- * what was written count. Returns the verified ranges.
+ * The ranges of the partial file its journal vouches for: every claim of the running boot (the
+ * page cache still holds those bytes), and claims of an earlier boot that a datasync covered;
+ * none past the file's end (a file truncated behind the journal's back).
  */
-export async function verifyClaims(data: FileHandle, claims: ReadonlyArray<DataRecord>, signal?: AbortSignal): Promise<RangeSet> {
-  const verified = new RangeSet()
+export async function trustedRanges(data: FileHandle, state: JournalState): Promise<RangeSet> {
+  const trusted = new RangeSet()
   const { size: fileSize } = await data.stat()
-  const checksum = await createRangeChecksum()
-  const buffer = Buffer.allocUnsafe(1024 * 1024)
-  for (const claim of claims) {
-    signal?.throwIfAborted()
-    if (claim.e > fileSize) continue
-    checksum.init()
-    let at = claim.s
-    let ok = true
-    while (at < claim.e) {
-      const { bytesRead } = await data.read(buffer, 0, Math.min(buffer.length, claim.e - at), at)
-      if (bytesRead === 0) {
-        ok = false
-        break
-      }
-      checksum.update(buffer.subarray(0, bytesRead))
-      at += bytesRead
-    }
-    if (ok && checksum.digest('hex') === claim.x) verified.add(claim.s, claim.e)
-  }
-  return verified
+  const boot = bootId()
+  for (const claim of state.claims) if (claim.e <= fileSize && (claim.synced || claim.boot === boot)) trusted.add(claim.s, claim.e)
+  return trusted
 }
 
 /** Appends records to a journal file, one at a time, in order. */

@@ -1,6 +1,6 @@
 import { open, readdir } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { readJournal, verifyClaims, type JournalState } from './journal.js'
+import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import { stagingDirFor } from './staging-paths.js'
 import { WRITER_PREFIX, parseWriterName, writerIsDead, type WriterId } from './writers.js'
 
@@ -10,7 +10,7 @@ export interface StagedEntry {
   writer: WriterId | undefined
   live: boolean
   journal: JournalState | undefined
-  /** Bytes of the partial that its journal vouches for (re-checked). */
+  /** Bytes of the partial that its journal vouches for (see trustedRanges). */
   bytesOnDisk: number
 }
 
@@ -33,7 +33,7 @@ export async function listStaged(destination: string): Promise<StagedEntry[]> {
     try {
       const fh = await open(join(dir, 'data'), 'r')
       try {
-        bytesOnDisk = journal === undefined ? 0 : (await verifyClaims(fh, journal.claims)).total
+        bytesOnDisk = journal === undefined ? 0 : (await trustedRanges(fh, journal)).total
       } finally {
         await fh.close()
       }

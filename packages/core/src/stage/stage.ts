@@ -5,7 +5,7 @@ import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
 import { sleep } from '../fetch/retry.js'
 import { isGone, raceDelay, retryRace } from '../fs-race.js'
-import { readJournal, verifyClaims, type JournalState } from './journal.js'
+import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import type { DestinationLock } from '../lock/lock.js'
 import type { RangeSet } from './range-set.js'
 import { stagingDirFor } from './staging-paths.js'
@@ -85,7 +85,7 @@ export async function openStage(destination: string, matches: JournalMatcher, si
       throw fsError(again, 'open the partial file', dataPath)
     }
   }
-  const verified = adopted === undefined ? undefined : await verifyClaims(data, adopted.claims, signal)
+  const verified = adopted === undefined ? undefined : await trustedRanges(data, adopted)
   return { dir: mine, dataPath, journalPath: join(mine, 'journal'), data, previous: adopted, verified }
 }
 

@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises'
 import { commitFile, type CommitOptions } from '../commit/commit-file.js'
 import { fsError, type HaulError } from '../errors.js'
+import { bootId } from './boot-id.js'
 import { JOURNAL_VERSION, JournalWriter, type HeadRecord, type JournalRecord } from './journal.js'
 import { RangeSet } from './range-set.js'
 import { leaveStage, openStage, removeStage, type Stage } from './stage.js'
@@ -46,6 +47,8 @@ export class StagedFile {
   #journalFailure: unknown
   #unsynced = 0
   #writeback: Promise<void> | undefined
+  /** Data records in the journal (from its head): a sync record counts them. */
+  #dataRecords = 0
 
   private constructor(stage: Stage, size: number | undefined, writebackBytes: number) {
     this.#stage = stage
@@ -72,13 +75,16 @@ export class StagedFile {
     const previous = stage.previous?.head
     const staged = new StagedFile(stage, identity.size ?? previous?.size, writebackBytes)
     try {
-      if (previous !== undefined) {
-        staged.head = previous
+      if (stage.previous !== undefined) {
+        staged.head = stage.previous.head
+        staged.#dataRecords = stage.previous.claims.length
         staged.#journal = await JournalWriter.append(stage.journalPath).catch((err: unknown) => {
           throw fsError(err, 'open the journal', stage.journalPath)
         })
+        // Adopted after a reboot: what this writer claims belongs to this boot.
+        if (stage.previous.boot !== bootId()) staged.#write({ t: 'boot', id: bootId() })
       } else {
-        staged.head = { t: 'head', v: JOURNAL_VERSION, source: identity.source, expected: identity.expected, validators: {}, created: new Date().toISOString(), ...(staged.size === undefined ? {} : { size: staged.size }) }
+        staged.head = { t: 'head', v: JOURNAL_VERSION, source: identity.source, expected: identity.expected, validators: {}, created: new Date().toISOString(), boot: bootId(), ...(staged.size === undefined ? {} : { size: staged.size }) }
         staged.#journal = await JournalWriter.create(stage.journalPath, staged.head).catch((err: unknown) => {
           throw fsError(err, 'write the journal', stage.journalPath)
         })
@@ -109,9 +115,14 @@ export class StagedFile {
     this.#unsynced += length
     if (this.#unsynced >= this.#writebackBytes && this.#writeback === undefined && this.#writebackBytes > 0) {
       this.#unsynced = 0
+      // The data records so far claim bytes whose writes returned before this datasync began.
+      const covered = this.#dataRecords
       // A failure here shows again in the fsync before the commit, which is where it counts.
       this.#writeback = this.data.datasync().then(
-        () => (this.#writeback = undefined),
+        () => {
+          this.#writeback = undefined
+          if (covered > 0) this.#write({ t: 'sync', n: covered })
+        },
         () => (this.#writeback = undefined),
       )
     }
@@ -119,8 +130,9 @@ export class StagedFile {
   }
 
   /** Appends a data record for written bytes [start, end). */
-  record(start: number, end: number, checksum: string): void {
-    this.#write({ t: 'data', s: start, e: end, x: checksum })
+  record(start: number, end: number): void {
+    this.#dataRecords++
+    this.#write({ t: 'data', s: start, e: end })
   }
 
   /** Records a source's validator (ETag, Last-Modified, CID) in the head and the journal. */
@@ -143,7 +155,8 @@ export class StagedFile {
     })
     this.ranges.clear()
     this.size = size
-    this.head = { ...this.head, validators: {}, created: new Date().toISOString() }
+    this.head = { ...this.head, validators: {}, created: new Date().toISOString(), boot: bootId() }
+    this.#dataRecords = 0
     if (size === undefined) delete this.head.size
     else this.head.size = size
     await this.#journal!.reset(this.head).catch((err: unknown) => {

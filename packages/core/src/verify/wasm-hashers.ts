@@ -8,11 +8,6 @@ import type { IHasher } from 'hash-wasm'
  */
 const load = createRequire(import.meta.url)
 
-/** xxhash64, for the journal's range checksums. */
-export function createXXHash64(): Promise<IHasher> {
-  return (load('hash-wasm/dist/xxhash64.umd.min.js') as typeof import('hash-wasm')).createXXHash64()
-}
-
 /** BLAKE2b with a digest of `bits`. */
 export function createBLAKE2b(bits: number): Promise<IHasher> {
   return (load('hash-wasm/dist/blake2b.umd.min.js') as typeof import('hash-wasm')).createBLAKE2b(bits)
