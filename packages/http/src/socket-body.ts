@@ -62,6 +62,12 @@ const READ_BUFFERS = 2
 const MIN_READ_BYTES = 64 * 1024
 /** Room for the one read that lands after a pause, before reads go back to the read buffers. */
 const PARKING_BYTES = 64 * 1024
+/**
+ * A lent buffer still filling is handed out once full, or this long after the last hand-out (the
+ * disk writer's checkpoint interval, so a slow stream is journaled as often as before): waking
+ * the consumer for each socket read (≈ 6 a MiB on loopback) cost more than the bytes did.
+ */
+const LENT_HANDOUT_MS = 10
 /** Idle connections kept per origin. */
 const MAX_IDLE_PER_ORIGIN = 16
 /** Header values sent as they are; anything else goes through undici, which checks it. */
@@ -106,6 +112,10 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   #ended = false
   #failure: Error | undefined
   #waiter: (() => void) | undefined
+  /** When a chunk of a lent buffer was last handed out (0: none yet, so the first bytes go at once). */
+  #handedAt = 0
+  /** Wakes a consumer waiting for a lent buffer that fills slowly. */
+  #handoutTimer: NodeJS.Timeout | undefined
   #paused = false
   #iterating = false
   /** The consumer asked for a chunk: until then at most one buffer is read ahead (it may still refuse the response). */
@@ -211,7 +221,8 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
       if (!this.#reuse && this.#unhanded() > READ_BUFFERS * READ_BUFFER_BYTES) this.#paused = true
       if (!this.#pulled && this.#unhanded() >= READ_BUFFER_BYTES) this.#paused = true
     }
-    this.#wake()
+    // A consumer held back from a lent buffer still filling waits for it to fill (or its timer).
+    if (this.#holdFor(slot) === 0) this.#wake()
     return !this.#paused
   }
 
@@ -242,9 +253,22 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   }
 
   #wake(): void {
+    if (this.#handoutTimer !== undefined) {
+      clearTimeout(this.#handoutTimer)
+      this.#handoutTimer = undefined
+    }
     const waiter = this.#waiter
     this.#waiter = undefined
     waiter?.()
+  }
+
+  /**
+   * How long to hold `slot`'s bytes back before handing them out: 0 unless it is a lent buffer
+   * still being filled (see {@link LENT_HANDOUT_MS}).
+   */
+  #holdFor(slot: Slot): number {
+    if (slot.kind !== 'lent' || slot.retired || this.#ended || this.#failure !== undefined || this.#handedAt === 0) return 0
+    return Math.max(0, this.#handedAt + LENT_HANDOUT_MS - Date.now())
   }
 
   /** Forgets what the consumer is done with (everything handed out, in reuse mode), and reads on. */
@@ -277,9 +301,11 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
       // must not cost what was already received, however far the consumer lagged behind.
       const slot = this.#slots.find((s) => s.handed < s.fill)
       if (slot === undefined && this.#failure !== undefined) throw this.#failure
-      if (slot !== undefined) {
+      const hold = slot === undefined ? 0 : this.#holdFor(slot)
+      if (slot !== undefined && hold === 0) {
         const chunk = slot.buffer.subarray(slot.handed, slot.fill)
         slot.handed = slot.fill
+        if (slot.kind === 'lent') this.#handedAt = Date.now()
         if (!this.#reuse) this.#release()
         return { done: false, value: chunk }
       }
@@ -287,7 +313,11 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
         this.#conn.bodyDone(this)
         return { done: true, value: undefined }
       }
-      await new Promise<void>((resolve) => (this.#waiter = resolve))
+      await new Promise<void>((resolve) => {
+        this.#waiter = resolve
+        // Reads that fill the buffer, the end or a failure wake it sooner.
+        if (hold > 0) this.#handoutTimer = setTimeout(() => this.#wake(), hold)
+      })
     }
   }
 

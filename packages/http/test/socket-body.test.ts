@@ -104,6 +104,11 @@ async function drain(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
+/** A lender with as many 1 MiB buffers as asked for. */
+function plentifulLender(): { take(): Buffer; acquire(): Promise<Buffer> } {
+  return { take: () => Buffer.allocUnsafeSlow(1024 * 1024), acquire: async () => Buffer.allocUnsafeSlow(1024 * 1024) }
+}
+
 const response = (status: number, headers: Record<string, string>, body: Buffer): Buffer =>
   Buffer.concat([Buffer.from(`HTTP/1.1 ${status} X\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`, 'latin1'), body])
 
@@ -272,6 +277,57 @@ describe('SocketPool', () => {
     }
     expect(hash.digest('hex')).toBe(createHash('sha256').update(body).digest('hex'))
     expect(lentBytes).toBeGreaterThan(body.length / 2)
+  })
+
+  it('hands a lent buffer out once full, not a chunk per read, and a slowly filling one by time', async () => {
+    const body = testBytes(4 * 1024 * 1024 + 7, 9)
+    const lender = plentifulLender()
+    // Fast: the body in 16 KiB writes, each on its own turn of the server's event loop, so
+    // nearly every one is a socket read of its own (about 260), as fast as loopback goes.
+    const fastServer = createServer((socket) => {
+      socket.once('data', async () => {
+        socket.write(response(200, { 'content-length': String(body.length) }, Buffer.alloc(0)))
+        for (let at = 0; at < body.length && !socket.destroyed; at += 16 * 1024) {
+          socket.write(body.subarray(at, at + 16 * 1024))
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+      })
+      socket.on('error', () => undefined)
+    })
+    servers.push(fastServer)
+    await new Promise<void>((resolve) => fastServer.listen(0, '127.0.0.1', resolve))
+    const started = Date.now()
+    const res = await pool().request(get(`http://127.0.0.1:${(fastServer.address() as AddressInfo).port}/f`, { buffers: lender }))
+    const chunks: Buffer[] = []
+    for await (const chunk of res!.body) chunks.push(Buffer.from(chunk))
+    const ms = Date.now() - started
+    expect(Buffer.concat(chunks).equals(body)).toBe(true)
+    // Each full buffer once, the first bytes, the end, and at most one part-filled hand-out per 10 ms.
+    expect(chunks.length).toBeLessThanOrEqual(4 + 2 + Math.floor(ms / 10) + 1)
+
+    // Slow: after the first bytes, the next ones stop short of filling a buffer until the client
+    // has them, so only the hand-out by time can deliver them.
+    const first = Buffer.alloc(1000, 1)
+    const second = Buffer.alloc(64 * 1024, 2)
+    let delivered = (): void => undefined
+    const got = new Promise<void>((resolve) => (delivered = resolve))
+    const server = createServer((socket) => {
+      socket.once('data', () => {
+        socket.write(response(200, { 'content-length': String(first.length + second.length + 1) }, first))
+        setTimeout(() => socket.write(second), 20)
+        void got.then(() => socket.end(Buffer.from([3])))
+      })
+      socket.on('error', () => undefined)
+    })
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const slow = await pool().request(get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/s`, { buffers: lender }))
+    let received = 0
+    for await (const chunk of slow!.body) {
+      received += chunk.length
+      if (received === first.length + second.length) delivered()
+    }
+    expect(received).toBe(first.length + second.length + 1)
   })
 
   it('keeps every chunk valid without reuseChunks', async () => {
