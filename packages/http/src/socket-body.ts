@@ -180,8 +180,18 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
     } else {
       // Every buffer is taken: pause, and give the one read that may still land a place of its own.
       this.#paused = true
-      this.#slots.push({ buffer: Buffer.allocUnsafe(PARKING_BYTES), fill: 0, handed: 0, retired: false, kind: 'parking' })
+      this.#slots.push({ buffer: this.#parkingBuffer(), fill: 0, handed: 0, retired: false, kind: 'parking' })
     }
+  }
+
+  /**
+   * Memory for the one read after a pause: the connection's spare one when the consumer is done
+   * with it (a download whose hashing sets the pace pauses for nearly every MiB), else new.
+   */
+  #parkingBuffer(): Buffer {
+    const spare = this.#reuse ? this.#conn.buffers.parking : undefined
+    this.#conn.buffers.parking = undefined
+    return spare ?? Buffer.allocUnsafeSlow(PARKING_BYTES)
   }
 
   /** The next read goes into the next lent buffer; while none is free, reading pauses until one is. */
@@ -193,7 +203,7 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
       return
     }
     this.#paused = true
-    this.#slots.push({ buffer: Buffer.allocUnsafe(PARKING_BYTES), fill: 0, handed: 0, retired: false, kind: 'parking' })
+    this.#slots.push({ buffer: this.#parkingBuffer(), fill: 0, handed: 0, retired: false, kind: 'parking' })
     if (this.#acquiring) return
     this.#acquiring = true
     void this.#lender!.acquire().then((buffer) => {
@@ -278,6 +288,8 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
       if (!first.retired || first.handed < first.fill) break
       this.#slots.shift()
       if (first.kind === 'pooled') this.#conn.buffers.free.push(first.buffer)
+      // With reuse the consumer is done with it too: the next pause parks its read there again.
+      else if (first.kind === 'parking' && this.#reuse) this.#conn.buffers.parking = first.buffer
     }
     if (this.#paused && this.#lender === undefined && (this.#reuse ? this.#conn.buffers.free.length > 0 : this.#unhanded() <= READ_BUFFER_BYTES)) {
       this.#paused = false
@@ -371,7 +383,7 @@ class Connection {
   #body: SocketBody | undefined
   #pending: Pending | undefined
   /** Read buffers for bodies read with reuse, kept for the connection's later responses. */
-  readonly buffers = { free: [] as Buffer[], allocated: 0 }
+  readonly buffers = { free: [] as Buffer[], allocated: 0, parking: undefined as Buffer | undefined }
   #keepAlive = true
   #dead = false
   #idleTimer: NodeJS.Timeout | undefined
