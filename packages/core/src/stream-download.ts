@@ -1,12 +1,12 @@
 import * as D from './defaults.js'
-import { HaulError, abortedError, toHaulError } from './errors.js'
-import { guardedEmitter, type HaulEvent } from './events.js'
+import { HaulError, abortedError } from './errors.js'
+import type { HaulEvent } from './events.js'
 import { ProgressReporter } from './fetch/progress.js'
-import { withRateLimit } from './fetch/rate-limit.js'
 import { backoffDelay, sleep } from './fetch/retry.js'
 import { SourcePool } from './fetch/source-pool.js'
 import { StallWatchdog } from './fetch/watchdog.js'
 import type { DownloadOptions } from './options.js'
+import { runFramed } from './run-frame.js'
 import type { RemoteInfo, Source } from './source.js'
 import { findMismatch, parseExpectedDigests, type ExpectedDigest } from './verify/digest.js'
 import { MultiHasher } from './verify/hasher.js'
@@ -84,18 +84,8 @@ class Sink {
  *
  * @param sources the same bytes from one or more places, preferred first
  */
-export async function streamDownload(sources: ReadonlyArray<Source>, options: StreamDownloadOptions): Promise<StreamDownloadResult> {
-  const emit = guardedEmitter(options.onEvent)
-  try {
-    if (sources.length === 0) throw new HaulError('HAUL_USAGE', 'No source given: pass at least one URL or CID.')
-    return await new StreamRun(...withRateLimit(sources, options), emit).run()
-  } catch (err) {
-    const error = toHaulError(err, options.signal)
-    emit({ event: 'error', code: error.code, message: error.message })
-    throw error
-  } finally {
-    await Promise.all(sources.map((s) => s.close?.().catch(() => undefined)))
-  }
+export function streamDownload(sources: ReadonlyArray<Source>, options: StreamDownloadOptions): Promise<StreamDownloadResult> {
+  return runFramed(sources, options, (paced, effective, emit) => new StreamRun(paced, effective, emit).run())
 }
 
 class StreamRun {

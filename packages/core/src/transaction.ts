@@ -6,16 +6,16 @@ import { recheckDestination } from './commit/recheck.js'
 import { withDestination, type ShellOutcome } from './commit/destination.js'
 import type { Committed } from './commit/commit-record.js'
 import * as D from './defaults.js'
-import { HaulError, abortedError, toHaulError } from './errors.js'
-import { guardedEmitter, type HaulEvent } from './events.js'
+import { HaulError, abortedError } from './errors.js'
+import type { HaulEvent } from './events.js'
 import { BufferPool } from './fetch/buffer-pool.js'
 import { FetchRounds } from './fetch/fetch-round.js'
 import { ProgressReporter } from './fetch/progress.js'
-import { withRateLimit } from './fetch/rate-limit.js'
 import type { SegmentSink } from './fetch/segment-writer.js'
 import { SourcePool } from './fetch/source-pool.js'
 import type { DownloadOptions, DownloadResult } from './options.js'
 import { resolveOptions, type ResolvedOptions } from './resolve-options.js'
+import { runFramed } from './run-frame.js'
 import type { Source } from './source.js'
 import { StagedFile } from './stage/staged-file.js'
 import { describeExpected, findMismatch } from './verify/digest.js'
@@ -29,19 +29,8 @@ import { OrderedHasher, StreamDigest, type Digests } from './verify/hasher.js'
  * @param sources the same bytes from one or more places, preferred first; `sources[0].id` is the
  *   identity recorded in the journal
  */
-export async function runDownload(sources: ReadonlyArray<Source>, options: DownloadOptions): Promise<DownloadResult> {
-  const emit = guardedEmitter(options.onEvent)
-  try {
-    if (sources.length === 0) throw new HaulError('HAUL_USAGE', 'No source given: pass at least one URL or CID.')
-    const [paced, effective] = withRateLimit(sources, options)
-    return await new Transaction(paced, effective, resolveOptions(effective), emit).run()
-  } catch (err) {
-    const error = toHaulError(err, options.signal)
-    emit({ event: 'error', code: error.code, message: error.message })
-    throw error
-  } finally {
-    await Promise.all(sources.map((s) => s.close?.().catch(() => undefined)))
-  }
+export function runDownload(sources: ReadonlyArray<Source>, options: DownloadOptions): Promise<DownloadResult> {
+  return runFramed(sources, options, (paced, effective, emit) => new Transaction(paced, effective, resolveOptions(effective), emit).run())
 }
 
 /** One file's transaction: the story that calls the stages in order. */
