@@ -23,6 +23,8 @@ const HOSTS = 2
 const available = sshfsAvailable()
 const strace = straceAvailable()
 const seed = Number(process.env.HAUL_NETFS_SEED ?? Date.now() % 1_000_000)
+/** Rounds of the together test (alternately with and without --sha256); more, to hunt a rare race. */
+const TOGETHER_ROUNDS = Math.max(1, Number(process.env.HAUL_NETFS_ROUNDS ?? 4))
 
 let net: SshfsExport | undefined
 let origin: Origin | undefined
@@ -157,27 +159,20 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
 
   it(`rounds of ${PROCESSES} gets, half on each mount, started together: every process exits 0, the file lands whole, nothing else is left, no partial is ever seen, one download per host`, async () => {
     const rand = random(seed)
-    const plans: RoundPlan[] = [
-      { kills: 0, withDigest: true },
-      { kills: 0, withDigest: false },
-      { kills: 0, withDigest: true },
-      { kills: 0, withDigest: false },
-    ]
+    const plans: RoundPlan[] = Array.from({ length: TOGETHER_ROUNDS }, (_, i) => ({ kills: 0, withDigest: i % 2 === 0 }))
     const results: RoundResult[] = []
     for (const [i, plan] of plans.entries()) results.push(await runRound(`together-${i + 1}`, plan, rand))
     expect(results.map((r) => ({ round: r.name, violations: r.violations }))).toEqual(results.map((r) => ({ round: r.name, violations: [] })))
-    // One download per host is the aim, and most rounds show it; about one round in twenty a
-    // second process on one mount still starts one after the first committed there (its re-check
-    // does not yet trust what the other host's cached attributes show: issue 16, open). Bounded
-    // here at one extra download per round, so that anything more fails.
+    // One download per host: the first process on each mount downloads, the others there wait
+    // for it and take its commit (or the other host's, if that landed first). Bytes served
+    // are body bytes: at most the file once per host.
     for (const r of results) {
-      const starts = r.startsPerHost.reduce((a, b) => a + b, 0)
-      expect({ round: r.name, startsPerHost: r.startsPerHost, extra: starts > HOSTS + 1 || r.startsPerHost.some((n) => n > 2) }).toEqual({ round: r.name, startsPerHost: r.startsPerHost, extra: false })
-      expect(r.served).toBeLessThanOrEqual(HOSTS + 1)
+      expect({ round: r.name, startsPerHost: r.startsPerHost }).toEqual({ round: r.name, startsPerHost: r.startsPerHost.map((n) => Math.min(n, 1)) })
+      expect(r.served).toBeLessThanOrEqual(HOSTS)
       expect(r.served).toBeGreaterThanOrEqual(1)
     }
     console.log(`downloads started per host, by round: ${results.map((r) => `[${r.startsPerHost.join(', ')}]`).join(' ')}`)
-  }, 600_000)
+  }, Math.max(600_000, TOGETHER_ROUNDS * 60_000))
 
   it('rounds with SIGKILLs of random lock holders on each mount: every other process exits 0, the file lands whole, nothing else is left, no partial is ever seen', async () => {
     const rand = random(seed + 1)
