@@ -4,9 +4,10 @@
 // one mount's rename or unlink lands between any two calls of the other. Rounds of `haul get`
 // processes, half on each mount, started together, some with SIGKILLs of lock holders.
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_FOREIGN_STAGE_GRACE_MS } from '@haul/core'
 import { acquireLock, lockPathFor } from '@haul/core/driver'
 import { killChildren, spawnChild, sshfsAvailable, startOrigin, startSshfs, testBytes, type Origin, type SshfsExport } from '@haul/testkit'
 import { lossBound, straceAvailable } from './crash-harness.js'
@@ -264,5 +265,32 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
     const later = haul(['cache', 'gc', '--max-size', '0', `--cache=${cacheA!}`, '--json'], net!.export, { timeoutMs: 120_000 })
     expect(await later.waitForExit()).toMatchObject({ code: 0 })
     await expect(stat(join(net!.export, `${name}.cache`, 'blobs', 'sha256', digest))).rejects.toMatchObject({ code: 'ENOENT' })
+  }, 300_000)
+
+  it("a partial a writer on another host left: removed once nothing in it changed for the grace period, kept while it may still be written", async () => {
+    const name = 'foreign'
+    await mkdir(join(net!.export, name))
+    // Writer folders named by a host that is not this one: whether that writer lives can't be
+    // looked up from here. One has not changed for longer than the grace period, one just did.
+    const plant = async (file: string, ageMs: number): Promise<string> => {
+      const writer = join(net!.export, name, `.${file}.haul`, 'w.otherhost-0badf00d.4242.123456.0a0b0c0d')
+      await mkdir(writer, { recursive: true })
+      await writeFile(join(writer, 'journal'), 'a journal of another host\n')
+      await writeFile(join(writer, 'data'), Buffer.alloc(MiB, 7))
+      const then = new Date(Date.now() - ageMs)
+      for (const path of [join(writer, 'journal'), join(writer, 'data'), writer]) await utimes(path, then, then)
+      return writer
+    }
+    await plant('stale.bin', DEFAULT_FOREIGN_STAGE_GRACE_MS + 60_000)
+    const fresh = await plant('fresh.bin', 0)
+    for (const file of ['stale.bin', 'fresh.bin']) {
+      const get = haul(['get', origin!.url('/f.bin'), '-o', join(net!.mounts[0]!, name, file), '--sha256', digest, '--json'], net!.mounts[0]!, { timeoutMs: 120_000 })
+      expect(await get.waitForExit()).toMatchObject({ code: 0 })
+    }
+    const left = await tree(join(net!.export, name))
+    // The stale partial went with its folder; the fresh one stays, with the lock file its writer may hold.
+    expect(left.filter((p) => p.startsWith('.stale.bin.haul'))).toEqual([])
+    expect(left).toEqual(expect.arrayContaining(['stale.bin', 'fresh.bin', '.fresh.bin.haul/lock', `.fresh.bin.haul/${basename(fresh)}/journal`, `.fresh.bin.haul/${basename(fresh)}/data`]))
+    for (const file of ['stale.bin', 'fresh.bin']) expect(await sha256File(join(net!.export, name, file))).toBe(digest)
   }, 300_000)
 })
