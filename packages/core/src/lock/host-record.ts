@@ -29,16 +29,20 @@ interface HostRecordFile {
 }
 
 /**
- * The folder of this user's copies, made private on first use. Undefined (no copies) when it is
- * not a folder of ours that only we can write: a record there decides whether a download runs.
+ * The folder of this user's copies, made private on first use. Undefined (no copies) unless it
+ * and its parent are folders of ours that nobody else can write: a record there decides whether
+ * a download runs.
  */
 async function recordsDir(): Promise<string | undefined> {
   const uid = process.getuid?.()
-  const dir = join(tmpdir(), `haul-${uid ?? 'user'}`, 'handover')
+  const parent = join(tmpdir(), `haul-${uid ?? 'user'}`)
+  const dir = join(parent, 'handover')
   await mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => undefined)
-  const st = await lstat(dir).catch(() => undefined)
-  if (st === undefined || !st.isDirectory() || (st.mode & 0o022) !== 0) return undefined
-  if (uid !== undefined && st.uid !== uid) return undefined
+  for (const path of [parent, dir]) {
+    const st = await lstat(path).catch(() => undefined)
+    if (st === undefined || !st.isDirectory() || (st.mode & 0o022) !== 0) return undefined
+    if (uid !== undefined && st.uid !== uid) return undefined
+  }
   return dir
 }
 
