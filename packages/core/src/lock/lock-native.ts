@@ -186,10 +186,11 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
         const record = await readRecord(file).catch((err: unknown) => {
           throw fsError(err, 'read the lock file', path)
         })
-        if (record !== undefined) handedOver = record
-        // On a network folder the lock file may not carry the record of the holder waited
-        // for (another host replaced it meanwhile): this host's copy does.
-        else if (waited && request.network && handedOver === undefined) handedOver = await readHostRecord(path, request.began - HOST_RECORD_GRACE_MS)
+        // On a network folder, this host's copy comes first: it is the record of the holder
+        // waited for, while the lock file may carry another host's, a cut-off one, or none
+        // (another host replaced the file meanwhile: see host-record.ts).
+        const copy = waited && request.network ? await readHostRecord(path, request.began - HOST_RECORD_GRACE_MS) : undefined
+        if ((copy ?? record) !== undefined) handedOver = copy ?? record
         if (st !== undefined && (await namesInode(path, st.ino, st.dev))) {
           keep = true
           return ofdLock(addon, file, path, st.ino, st.dev, handedOver, request.network)
