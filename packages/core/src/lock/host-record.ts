@@ -6,8 +6,10 @@
 // host's inode starts describing the fresh, empty file, and the kernel cuts a waiter's read of
 // the old file — whose server handle still holds the record — at that size: it reads nothing,
 // and downloads again what its holder had just committed. Where the lock is host-local (sshfs,
-// SMB with `nobrl`), a host-local hand-over is all that is needed; where it spans hosts (NFS),
-// the file record still travels as before and this copy merely goes unused.
+// SMB with `nobrl`), a host-local hand-over is all that is needed. Where it spans hosts (NFS), a
+// waiter behind another host's holder usually finds no copy recent enough here and reads the
+// lock file as before. Either way a record is only believed for the file it describes (see
+// recheck.ts).
 import { createHash } from 'node:crypto'
 import { lstat, mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
