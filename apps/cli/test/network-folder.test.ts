@@ -4,9 +4,10 @@
 // one mount's rename or unlink lands between any two calls of the other. Rounds of `haul get`
 // processes, half on each mount, started together, some with SIGKILLs of lock holders.
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_FOREIGN_STAGE_GRACE_MS } from '@haul/core'
 import { acquireLock, lockPathFor } from '@haul/core/driver'
 import { killChildren, spawnChild, sshfsAvailable, startOrigin, startSshfs, testBytes, type Origin, type SshfsExport } from '@haul/testkit'
 import { lossBound, straceAvailable } from './crash-harness.js'
@@ -23,6 +24,8 @@ const HOSTS = 2
 const available = sshfsAvailable()
 const strace = straceAvailable()
 const seed = Number(process.env.HAUL_NETFS_SEED ?? Date.now() % 1_000_000)
+/** Rounds of the together test (alternately with and without --sha256); more, to hunt a rare race. */
+const TOGETHER_ROUNDS = Math.max(1, Number(process.env.HAUL_NETFS_ROUNDS ?? 4))
 
 let net: SshfsExport | undefined
 let origin: Origin | undefined
@@ -157,27 +160,20 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
 
   it(`rounds of ${PROCESSES} gets, half on each mount, started together: every process exits 0, the file lands whole, nothing else is left, no partial is ever seen, one download per host`, async () => {
     const rand = random(seed)
-    const plans: RoundPlan[] = [
-      { kills: 0, withDigest: true },
-      { kills: 0, withDigest: false },
-      { kills: 0, withDigest: true },
-      { kills: 0, withDigest: false },
-    ]
+    const plans: RoundPlan[] = Array.from({ length: TOGETHER_ROUNDS }, (_, i) => ({ kills: 0, withDigest: i % 2 === 0 }))
     const results: RoundResult[] = []
     for (const [i, plan] of plans.entries()) results.push(await runRound(`together-${i + 1}`, plan, rand))
     expect(results.map((r) => ({ round: r.name, violations: r.violations }))).toEqual(results.map((r) => ({ round: r.name, violations: [] })))
-    // One download per host is the aim, and most rounds show it; about one round in twenty a
-    // second process on one mount still starts one after the first committed there (its re-check
-    // does not yet trust what the other host's cached attributes show: issue 16, open). Bounded
-    // here at one extra download per round, so that anything more fails.
+    // One download per host: the first process on each mount downloads, the others there wait
+    // for it and take its commit (or the other host's, if that landed first). Bytes served
+    // are body bytes: at most the file once per host.
     for (const r of results) {
-      const starts = r.startsPerHost.reduce((a, b) => a + b, 0)
-      expect({ round: r.name, startsPerHost: r.startsPerHost, extra: starts > HOSTS + 1 || r.startsPerHost.some((n) => n > 2) }).toEqual({ round: r.name, startsPerHost: r.startsPerHost, extra: false })
-      expect(r.served).toBeLessThanOrEqual(HOSTS + 1)
+      expect({ round: r.name, startsPerHost: r.startsPerHost }).toEqual({ round: r.name, startsPerHost: r.startsPerHost.map((n) => Math.min(n, 1)) })
+      expect(r.served).toBeLessThanOrEqual(HOSTS)
       expect(r.served).toBeGreaterThanOrEqual(1)
     }
     console.log(`downloads started per host, by round: ${results.map((r) => `[${r.startsPerHost.join(', ')}]`).join(' ')}`)
-  }, 600_000)
+  }, Math.max(600_000, TOGETHER_ROUNDS * 60_000))
 
   it('rounds with SIGKILLs of random lock holders on each mount: every other process exits 0, the file lands whole, nothing else is left, no partial is ever seen', async () => {
     const rand = random(seed + 1)
@@ -269,5 +265,32 @@ describe.skipIf(!available.ok)(`haul get on a network folder (two sshfs mounts o
     const later = haul(['cache', 'gc', '--max-size', '0', `--cache=${cacheA!}`, '--json'], net!.export, { timeoutMs: 120_000 })
     expect(await later.waitForExit()).toMatchObject({ code: 0 })
     await expect(stat(join(net!.export, `${name}.cache`, 'blobs', 'sha256', digest))).rejects.toMatchObject({ code: 'ENOENT' })
+  }, 300_000)
+
+  it("a partial a writer on another host left: removed once nothing in it changed for the grace period, kept while it may still be written", async () => {
+    const name = 'foreign'
+    await mkdir(join(net!.export, name))
+    // Writer folders named by a host that is not this one: whether that writer lives can't be
+    // looked up from here. One has not changed for longer than the grace period, one just did.
+    const plant = async (file: string, ageMs: number): Promise<string> => {
+      const writer = join(net!.export, name, `.${file}.haul`, 'w.otherhost-0badf00d.4242.123456.0a0b0c0d')
+      await mkdir(writer, { recursive: true })
+      await writeFile(join(writer, 'journal'), 'a journal of another host\n')
+      await writeFile(join(writer, 'data'), Buffer.alloc(MiB, 7))
+      const then = new Date(Date.now() - ageMs)
+      for (const path of [join(writer, 'journal'), join(writer, 'data'), writer]) await utimes(path, then, then)
+      return writer
+    }
+    await plant('stale.bin', DEFAULT_FOREIGN_STAGE_GRACE_MS + 60_000)
+    const fresh = await plant('fresh.bin', 0)
+    for (const file of ['stale.bin', 'fresh.bin']) {
+      const get = haul(['get', origin!.url('/f.bin'), '-o', join(net!.mounts[0]!, name, file), '--sha256', digest, '--json'], net!.mounts[0]!, { timeoutMs: 120_000 })
+      expect(await get.waitForExit()).toMatchObject({ code: 0 })
+    }
+    const left = await tree(join(net!.export, name))
+    // The stale partial went with its folder; the fresh one stays, with the lock file its writer may hold.
+    expect(left.filter((p) => p.startsWith('.stale.bin.haul'))).toEqual([])
+    expect(left).toEqual(expect.arrayContaining(['stale.bin', 'fresh.bin', '.fresh.bin.haul/lock', `.fresh.bin.haul/${basename(fresh)}/journal`, `.fresh.bin.haul/${basename(fresh)}/data`]))
+    for (const file of ['stale.bin', 'fresh.bin']) expect(await sha256File(join(net!.export, name, file))).toBe(digest)
   }, 300_000)
 })

@@ -45,3 +45,11 @@ export const DEFAULT_LOCK_KIND = 'auto'
  * download on another host sharing the cache that was about to link it can still take it back.
  */
 export const DEFAULT_CACHE_GC_GRACE_MS = 5000
+/**
+ * A writer of another host sharing the folder (whose process can't be looked up from here) is
+ * taken for dead once nothing in its staging folder has changed for this long: longer than a
+ * live writer ever goes without journaling (the longest Retry-After it honours, 5 min, plus a
+ * stall, 30 s), with room for clocks that disagree. Its partial is then removed when the
+ * destination holds what was asked for.
+ */
+export const DEFAULT_FOREIGN_STAGE_GRACE_MS = 15 * 60_000

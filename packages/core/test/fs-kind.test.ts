@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sshfsAvailable, startSshfs, type SshfsExport } from '@haul/testkit'
-import { filesystemKind } from '../src/lock/fs-kind.js'
+import { filesystemKind, statIdentityHolds } from '../src/lock/fs-kind.js'
 
 describe('filesystemKind', () => {
   it('names a tmpfs as local', async () => {
@@ -32,7 +32,7 @@ const sshfs = sshfsAvailable()
 describe.skipIf(!sshfs.ok)(`filesystemKind on sshfs${sshfs.ok ? '' : ` (skipped: ${sshfs.reason})`}`, () => {
   let net: SshfsExport | undefined
   beforeAll(async () => {
-    net = await startSshfs({ mounts: 1 })
+    net = await startSshfs({ mounts: 2 })
   })
   afterAll(async () => {
     await net?.close()
@@ -40,5 +40,20 @@ describe.skipIf(!sshfs.ok)(`filesystemKind on sshfs${sshfs.ok ? '' : ` (skipped:
 
   it('tells a FUSE mount by its mount type: fuse.sshfs is a network filesystem', async () => {
     expect(await filesystemKind(join(net!.mounts[0]!, 'model.bin'))).toEqual({ name: 'fuse.sshfs', network: true, magic: 0x65735546 })
+  })
+
+  it("says stat's identity can't tell a file from one renamed over it there: the inode number stays with the name", async () => {
+    const a = join(net!.mounts[0]!, 'ident-a.bin')
+    await writeFile(a, 'one')
+    const before = await stat(a)
+    // Another host (the other mount) renames other bytes over it.
+    const [otherA, otherB] = [join(net!.mounts[1]!, 'ident-a.bin'), join(net!.mounts[1]!, 'ident-b.bin')]
+    await writeFile(otherB, 'two')
+    await rename(otherB, otherA)
+    // The premise, on the real mount: here the replacement has the number the name had.
+    expect((await stat(a)).ino).toBe(before.ino)
+    expect(await readFile(a, 'utf8')).toBe('two')
+    expect(statIdentityHolds(await filesystemKind(a))).toBe(false)
+    expect(statIdentityHolds(await filesystemKind(tmpdir()))).toBe(true)
   })
 })

@@ -1,4 +1,6 @@
 import { stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { filesystemKind, statIdentityHolds } from '../lock/fs-kind.js'
 import { isGone } from '../fs-race.js'
 import { findMismatch, type ExpectedDigest } from '../verify/digest.js'
 import { hashFile } from '../verify/hasher.js'
@@ -9,7 +11,8 @@ const MAX_REPLACED_READS = 5
 
 /**
  * Whether the file `destination` already holds what was asked for: the record left by the
- * previous holder names the same source and the file is still that file; or the file's bytes
+ * previous holder names the same source and the file is still that file (where stat can't
+ * tell, on a network FUSE filesystem such as sshfs, its bytes are read to make sure); or the file's bytes
  * match an expected digest, or the record's SHA-256 (the file was replaced by the same bytes:
  * another host committed them too, where locks don't span hosts). Returns the file's size and
  * SHA-256 when it does.
@@ -30,7 +33,7 @@ export async function recheckDestination(
     if (st === undefined || !st.isFile()) return undefined
     if (expectedSize !== undefined && st.size !== expectedSize) return undefined
     const committed = record !== undefined && record.source === sourceId && record.size === st.size && findMismatch(expected, record.digests) === undefined ? record.digests.sha256 : undefined
-    if (committed !== undefined && recordDescribes(record!, st)) return { size: st.size, sha256: committed }
+    if (committed !== undefined && recordDescribes(record!, st) && statIdentityHolds(await filesystemKind(dirname(destination)))) return { size: st.size, sha256: committed }
     if (expected.length === 0 && committed === undefined) return undefined
     const digests = await hashFile(destination, expected.map((e) => e.algorithm), undefined, hashThread).catch((err: unknown) => {
       if (isGone(err)) return undefined

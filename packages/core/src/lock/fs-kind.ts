@@ -84,6 +84,15 @@ async function classify(magic: number, at: string): Promise<FilesystemKind> {
   return { name: LOCAL.get(magic) ?? `0x${magic.toString(16)}`, network: false, magic }
 }
 
+/**
+ * Whether stat's identity of a file (inode, device, mtime) on this filesystem tells it apart from
+ * one renamed over it. Not on a network FUSE filesystem: sshfs, like most, numbers inodes by
+ * name (the replacement keeps the number) and keeps mtimes to the second.
+ */
+export function statIdentityHolds(kind: FilesystemKind | undefined): boolean {
+  return kind === undefined || !(kind.network && kind.magic === FUSE_MAGIC)
+}
+
 /** The filesystem type of the mount holding `path` (`fuse.sshfs`, `virtiofs`, …), on Linux. */
 async function mountType(path: string): Promise<string | undefined> {
   const [real, table] = await Promise.all([realpath(path).catch(() => path), readFile('/proc/self/mountinfo', 'utf8').catch(() => '')])

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
 import { abortedError, fsError } from '../errors.js'
 import { isGone } from '../fs-race.js'
+import { HOST_RECORD_GRACE_MS, readHostRecord, writeHostRecord } from './host-record.js'
 import type { DestinationLock, LockRequest, ReleaseOptions } from './lock.js'
 
 /** The part of fs-native-extensions that haul uses. */
@@ -185,10 +186,14 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
         const record = await readRecord(file).catch((err: unknown) => {
           throw fsError(err, 'read the lock file', path)
         })
-        if (record !== undefined) handedOver = record
+        // On a network folder, this host's copy comes first: it is the record of the holder
+        // waited for, while the lock file may carry another host's, a cut-off one, or none
+        // (another host replaced the file meanwhile: see host-record.ts).
+        const copy = waited && request.network ? await readHostRecord(path, request.began - HOST_RECORD_GRACE_MS) : undefined
+        if ((copy ?? record) !== undefined) handedOver = copy ?? record
         if (st !== undefined && (await namesInode(path, st.ino, st.dev))) {
           keep = true
-          return ofdLock(addon, file, path, st.ino, st.dev, handedOver)
+          return ofdLock(addon, file, path, st.ino, st.dev, handedOver, request.network)
         }
       }
       if (races > request.maxRaces) throw fsError(new Error('the lock file kept being replaced'), 'lock', path)
@@ -202,7 +207,7 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
   }
 }
 
-function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bigint, dev: bigint, handedOver: string | undefined): DestinationLock {
+function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bigint, dev: bigint, handedOver: string | undefined, network: boolean): DestinationLock {
   let released = false
   return {
     path,
@@ -212,6 +217,8 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
       if (released) return
       released = true
       try {
+        // Before letting go, like the record in the lock file: this host's waiters read it once they have the lock.
+        if (network) await writeHostRecord(path, record)
         // Waiters already hold a descriptor on this inode: they read the record from it once
         // they get the lock, even though the path is gone by then.
         await writeRecord(file, record)

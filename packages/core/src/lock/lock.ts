@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path'
 import { HaulError, abortedError, fsError } from '../errors.js'
 import { MAX_RACE_ATTEMPTS, isGone, raceDelay, retryRace } from '../fs-race.js'
 import { sleep } from '../fetch/retry.js'
+import { filesystemKind } from './fs-kind.js'
 import { acquireOfdLock, loadNativeLock } from './lock-native.js'
 import { acquireSocketLock } from './lock-socket.js'
 
@@ -61,6 +62,14 @@ export interface DestinationLock {
 export interface LockRequest {
   /** Absolute lock file path. */
   readonly path: string
+  /**
+   * Whether the lock file's folder is on a network filesystem: there a holder also leaves its
+   * record in a host-local copy, which a waiter reads when the lock file gives it none (see
+   * host-record.ts).
+   */
+  readonly network: boolean
+  /** When acquireLock was called (Date.now()): host-local records from well before belong to earlier commits. */
+  readonly began: number
   readonly signal: AbortSignal | undefined
   /**
    * Retries allowed in a row for races that make no progress (the folder or the lock file
@@ -125,12 +134,15 @@ export function checkLockKind(kind: string): LockKind {
  */
 export async function acquireLock(lockPath: string, options: LockOptions = {}): Promise<DestinationLock> {
   const path = resolve(lockPath)
+  const began = Date.now()
   const { signal, onWait } = options
   const noWait = options.noWait ?? false
   const choice = checkLockKind(options.kind ?? DEFAULT_LOCK_KIND)
   let reported = false
   const request: LockRequest = {
     path,
+    network: choice !== 'socket' && (await filesystemKind(dirname(path)))?.network === true,
+    began,
     signal,
     maxRaces: MAX_RACE_ATTEMPTS,
     async lostRace(races) {

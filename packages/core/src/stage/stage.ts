@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises'
 import { basename, join } from 'node:path'
+import { DEFAULT_FOREIGN_STAGE_GRACE_MS } from '../defaults.js'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
 import { sleep } from '../fetch/retry.js'
@@ -9,7 +10,7 @@ import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import type { DestinationLock } from '../lock/lock.js'
 import type { RangeSet } from './range-set.js'
 import { stagingDirFor } from './staging-paths.js'
-import { markInUse, parseWriterName, writerIsDead, writerName } from './writers.js'
+import { foreignWriterIsStale, markInUse, parseWriterName, writerIsDead, writerIsForeign, writerName } from './writers.js'
 
 /** A writer's own staging directory with its partial file open. */
 export interface Stage {
@@ -137,15 +138,18 @@ async function removeOrphan(root: string, dir: string): Promise<void> {
 /**
  * Removes the staging directories of dead writers (e.g. one killed between its commit rename and
  * its clean-up), so that a committed destination, or one found already there, leaves nothing
- * else behind.
+ * else behind. A writer of another host counts as dead once its directory has not changed for
+ * {@link DEFAULT_FOREIGN_STAGE_GRACE_MS} (a host that died mid-download, where locks don't span
+ * hosts, would otherwise leave its partial beside the file for good).
  */
 export async function removeDeadStages(destination: string): Promise<void> {
   const root = stagingDirFor(destination)
   const entries = await readdir(root).catch(() => [] as string[])
   for (const name of entries) {
     const id = parseWriterName(name)
-    if (isTrash(name)) await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined)
-    else if (id !== undefined && writerIsDead(id, name)) await removeOrphan(root, join(root, name))
+    const dir = join(root, name)
+    if (isTrash(name)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+    else if (id !== undefined && (writerIsDead(id, name) || (writerIsForeign(id) && (await foreignWriterIsStale(dir, DEFAULT_FOREIGN_STAGE_GRACE_MS))))) await removeOrphan(root, dir)
   }
 }
 

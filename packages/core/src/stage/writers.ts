@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync, readlinkSync } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { join } from 'node:path'
 
 /** Prefix of every writer's directory inside the staging root. */
 export const WRITER_PREFIX = 'w.'
@@ -74,11 +76,28 @@ export function markInUse(name: string, inUse: boolean): void {
   else IN_USE.delete(name)
 }
 
+/**
+ * Whether the writer is on another host (or container) sharing the folder, whose process can't
+ * be looked up from here. A bare hostname is a writer of an older haul on this machine.
+ */
+export function writerIsForeign(id: WriterId): boolean {
+  return id.host !== HOST && id.host !== HOSTNAME
+}
+
+/**
+ * Whether nothing in a foreign writer's directory `dir` (the folder, its journal, its data) has
+ * changed for `graceMs`: a live writer journals its progress every few milliseconds while bytes
+ * flow. The times are the file server's; `graceMs` leaves room for its clock and ours to differ.
+ */
+export async function foreignWriterIsStale(dir: string, graceMs: number, now = Date.now()): Promise<boolean> {
+  const times = await Promise.all(['', 'journal', 'data'].map((name) => stat(join(dir, name)).then((st) => st.mtimeMs, () => 0)))
+  return now - Math.max(...times) > graceMs
+}
+
 /** Whether the writer that named a staging directory is certainly gone. */
 export function writerIsDead(id: WriterId, name: string): boolean {
-  // Another host (or container) on a shared filesystem: can't tell, leave it. A bare hostname is
-  // a writer of an older haul on this machine, judged by its pid as before.
-  if (id.host !== HOST && id.host !== HOSTNAME) return false
+  // Another host (or container) on a shared filesystem: can't tell, leave it.
+  if (writerIsForeign(id)) return false
   if (id.pid === process.pid) return id.start !== (processStartTime(process.pid) ?? '0') || !IN_USE.has(name)
   try {
     process.kill(id.pid, 0)
