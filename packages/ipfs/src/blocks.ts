@@ -329,9 +329,13 @@ export class CarBlocks implements BlockGetter {
         const bytes = await head.verified
         // With duplicates in the stream (dups=y), a block wanted again comes again: one the walk
         // takes in order need not be kept, and its memory goes back to the reader once released.
-        if (this.reuse && head.owned) this.reusable.add(bytes)
-        else this.cache.put(key, bytes)
-        return bytes
+        if (this.reuse) {
+          if (head.owned) this.reusable.add(bytes)
+          return bytes
+        }
+        const own = ownMemory(head, bytes)
+        this.cache.put(key, own)
+        return own
       }
       const owed = this.owed.get(head.key) ?? 0
       if (owed > 0) {
@@ -348,7 +352,7 @@ export class CarBlocks implements BlockGetter {
         // of order), or the gateway left it out.
         if (!(await this.isAhead(key))) return this.missing(cid)
         this.shift()
-        this.cache.put(head.key, await head.verified)
+        this.cache.put(head.key, ownMemory(head, await head.verified))
         continue
       }
       this.shift()
@@ -356,9 +360,18 @@ export class CarBlocks implements BlockGetter {
       if (this.unrequested > DEFAULT_MAX_UNREQUESTED_BYTES) {
         throw integrityError(`Gateway ${this.label} sent over ${DEFAULT_MAX_UNREQUESTED_BYTES} bytes of blocks the file does not need.`, this.label)
       }
-      this.cache.put(head.key, await head.verified)
+      this.cache.put(head.key, ownMemory(head, await head.verified))
     }
   }
+}
+
+/**
+ * A verified section's bytes in memory of their own: a section that lay inside one network chunk
+ * is copied out of it, so that a block that is kept (cached, or held by a caller that keeps
+ * chunks) does not pin the whole read buffer around it.
+ */
+function ownMemory(section: Pending, bytes: Uint8Array): Uint8Array {
+  return section.owned ? bytes : Uint8Array.prototype.slice.call(bytes)
 }
 
 /**

@@ -8,6 +8,9 @@ export const RAW_ACCEPT = 'application/vnd.ipld.raw'
 /** What a gateway that lacks the content (or refuses the request) lets the user know. */
 const GATEWAY_ADVICE = 'the gateway does not have this content or refused the request; another gateway may serve it.'
 
+/** How gateway bodies are read: chunks stay valid while held, and chunked bodies take the fast path. */
+const FAST_BODY = { reuseChunks: false, chunked: true } as const
+
 /** A gateway response: its status, its headers, and the body as chunks. */
 export interface GatewayResponse {
   status: number
@@ -23,7 +26,9 @@ export interface GatewayResponse {
  * non-2xx statuses throw (429/5xx transient, others permanent); an HTML page is an integrity error.
  */
 export async function gatewayGet(transport: Transport, url: string, accept: string, label: string, signal: AbortSignal, passStatuses: readonly number[] = []): Promise<GatewayResponse> {
-  const response = await transport.request(new URL(url), { method: 'GET', headers: { accept, 'accept-encoding': 'identity' }, signal, source: label })
+  // Chunks are kept as long as the CAR reader wants them (no reuse); a chunked CAR stays on the
+  // socket fast path, which is what makes a plain-http gateway quick.
+  const response = await transport.request(new URL(url), { method: 'GET', headers: { accept, 'accept-encoding': 'identity' }, signal, source: label, body: FAST_BODY })
   const headers = response.headers
   const header = (name: string): string | undefined => {
     const value = headers[name.toLowerCase()]
