@@ -8,9 +8,6 @@ export const RAW_ACCEPT = 'application/vnd.ipld.raw'
 /** What a gateway that lacks the content (or refuses the request) lets the user know. */
 const GATEWAY_ADVICE = 'the gateway does not have this content or refused the request; another gateway may serve it.'
 
-/** How gateway bodies are read: chunks stay valid while held, and chunked bodies take the fast path. */
-const FAST_BODY = { reuseChunks: false, chunked: true } as const
-
 /** A gateway response: its status, its headers, and the body as chunks. */
 export interface GatewayResponse {
   status: number
@@ -20,15 +17,28 @@ export interface GatewayResponse {
   chunks: AsyncIterator<Uint8Array>
 }
 
+/** Options for {@link gatewayGet}. */
+export interface GatewayGetOptions {
+  /** Statuses that come back as they are instead of throwing. @default none */
+  passStatuses?: readonly number[]
+  /**
+   * The caller is done with a chunk once it asks for the next one, so the chunk's memory may be
+   * reused (the socket fast path's read buffers); otherwise every chunk stays valid while held.
+   * @default false
+   */
+  reuseChunks?: boolean
+}
+
 /**
  * GETs `url` with `accept` through the download's transport (its proxy, TLS trust, timeouts,
  * User-Agent and trace). Statuses the caller lists in `passStatuses` come back as is; other
  * non-2xx statuses throw (429/5xx transient, others permanent); an HTML page is an integrity error.
+ * A plain-http gateway's body comes over the socket fast path, a chunked CAR too.
  */
-export async function gatewayGet(transport: Transport, url: string, accept: string, label: string, signal: AbortSignal, passStatuses: readonly number[] = []): Promise<GatewayResponse> {
-  // Chunks are kept as long as the CAR reader wants them (no reuse); a chunked CAR stays on the
-  // socket fast path, which is what makes a plain-http gateway quick.
-  const response = await transport.request(new URL(url), { method: 'GET', headers: { accept, 'accept-encoding': 'identity' }, signal, source: label, body: FAST_BODY })
+export async function gatewayGet(transport: Transport, url: string, accept: string, label: string, signal: AbortSignal, options: GatewayGetOptions = {}): Promise<GatewayResponse> {
+  const passStatuses = options.passStatuses ?? []
+  const body = { reuseChunks: options.reuseChunks ?? false, chunked: true }
+  const response = await transport.request(new URL(url), { method: 'GET', headers: { accept, 'accept-encoding': 'identity' }, signal, source: label, body })
   const headers = response.headers
   const header = (name: string): string | undefined => {
     const value = headers[name.toLowerCase()]
