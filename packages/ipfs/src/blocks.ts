@@ -118,6 +118,14 @@ interface Pending {
   verified: Promise<Uint8Array>
 }
 
+/**
+ * Sections being hashed on the hash thread at once; the others are hashed here. The thread also
+ * hashes the file for core, and each block costs it a few messages (each a wake-up): sending only
+ * while it keeps up balances the two threads by itself, so a busy machine (where the thread lags
+ * and messages cost most) hashes more here, and an idle one uses the second core.
+ */
+const MAX_THREADED_SECTIONS = 2
+
 /** Sections read and being verified ahead of the walk, at most this many bytes... */
 const READ_AHEAD_BYTES = 4 * 1024 * 1024
 /** ...and this many sections. */
@@ -163,6 +171,8 @@ export class CarBlocks implements BlockGetter {
   private end: { error?: unknown } | undefined
   private readonly reuse: boolean
   private readonly signal: AbortSignal | undefined
+  /** Sections on the hash thread now. */
+  private threaded = 0
 
   /**
    * @param fallback where blocks the stream lacks come from; it shares `upcoming` with this getter
@@ -217,7 +227,12 @@ export class CarBlocks implements BlockGetter {
       }
       // Measured first: verifying may hand the bytes to the hash thread (detaching them) at once.
       const length = section.bytes.length
-      const verified = verifyBlock(section.cid, section.bytes, this.label, section.owned)
+      const offload = section.owned && this.threaded < MAX_THREADED_SECTIONS
+      const verified = verifyBlock(section.cid, section.bytes, this.label, offload)
+      if (offload) {
+        this.threaded++
+        void verified.finally(() => this.threaded--).catch(() => undefined)
+      }
       // Settled when consumed; a section dropped unconsumed (a duplicate, a closed read) must
       // not become an unhandled rejection.
       verified.catch(() => undefined)

@@ -201,7 +201,8 @@ export class CarReader {
     let bytes: Uint8Array
     try {
       ;[cid, bytes] = CID.decodeFirst(section.bytes)
-      // The CID is a view into the section; memory that may move to the hash thread keeps no CID.
+      // The CID is a view into the section; memory that may move to the hash thread, or be
+      // recycled for a later section, keeps no CID.
       if (section.owned) cid = CID.decode(section.bytes.slice(0, section.bytes.length - bytes.length))
     } catch (err) {
       throw integrityError(`CAR from ${this.label} holds a section without a valid CID.`, this.label, err)
