@@ -237,6 +237,11 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
     slot.fill += n
     this.#remaining -= n
     if (slot.kind === 'parking' || slot.fill === slot.buffer.length) slot.retired = true
+    if (this.#failure !== undefined) {
+      // The chunked framing broke (the connection is closed): what came before it goes out, then the failure.
+      this.#wake()
+      return false
+    }
     if (this.#remaining === 0 || this.#decoder?.done === true) this.#ended = true
     else {
       this.#prepare()

@@ -389,6 +389,31 @@ describe('SocketPool with chunked bodies asked for', () => {
     expect(server.connections).toBe(2)
   })
 
+  it('fails a body whose framing breaks in a later read, after the bytes before it', async () => {
+    // The broken framing is sent only once the client has read the first chunk, so it lands in a read of its own.
+    let sendRest = (): void => undefined
+    const server = createServer((socket) => {
+      socket.on('error', () => undefined)
+      socket.once('data', () => {
+        socket.write(response(200, chunked, chunkedWire(Buffer.from('abc'), 3).subarray(0, 8)))
+        sendRest = () => socket.write('4\r\nxy\n\r\n')
+      })
+    })
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const res = await pool().request(get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/f`, { chunked: true }))
+    const body = res!.body[Symbol.asyncIterator]()
+    expect(Buffer.from((await body.next()).value as Uint8Array).toString()).toBe('abc')
+    sendRest()
+    const got: Buffer[] = []
+    const err = await (async () => {
+      for (let step = await body.next(); step.done !== true; step = await body.next()) got.push(Buffer.from(step.value))
+    })().catch((e: unknown) => e)
+    expect((err as { code?: string }).code).toBe('UND_ERR_SOCKET')
+    // '4' announces four bytes; 'xy\n\r' are them, and the CRLF after them is missing.
+    expect(Buffer.concat(got).toString()).toBe('xy\n\r')
+  })
+
   it('fails a chunked body cut off by the end of the connection', async () => {
     const server = await scripted(() => ({ bytes: response(200, chunked, chunkedWire(testBytes(10_000, 5), 1000).subarray(0, 5000)), close: true }))
     const res = await pool().request(get(`${server.url}/f`, { chunked: true }))
