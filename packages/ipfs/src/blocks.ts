@@ -171,6 +171,8 @@ export class CarBlocks implements BlockGetter {
   private aheadBytes = 0
   /** The read under way, if any (the reader takes one call at a time). */
   private reading: Promise<void> | undefined
+  /** Settles when the read under way adds a section: what {@link peek} waits for, beside the read's end. */
+  private arrival: { promise: Promise<void>; settle: () => void } | undefined
   /** The stream's clean (or early) end, or how reading it failed; met after every section before it. */
   private end: { error?: unknown } | undefined
   private readonly reuse: boolean
@@ -214,6 +216,13 @@ export class CarBlocks implements BlockGetter {
     return this.reading ?? Promise.resolve()
   }
 
+  /** Wakes whoever waits for the next section. */
+  private arrived(): void {
+    const arrival = this.arrival
+    this.arrival = undefined
+    arrival?.settle()
+  }
+
   /** The read loop behind {@link pump}; never rejects (a failure becomes `end`). */
   private async readAhead(): Promise<void> {
     while (this.end === undefined && this.hasRoom()) {
@@ -242,6 +251,8 @@ export class CarBlocks implements BlockGetter {
       verified.catch(() => undefined)
       this.ahead.push({ key: keyOf(section.cid), codec: section.cid.code, length, owned: section.owned, verified })
       this.aheadBytes += length
+      // The walk may go on with this one while the loop reads the next.
+      this.arrived()
     }
   }
 
@@ -261,7 +272,14 @@ export class CarBlocks implements BlockGetter {
         // Nothing ahead, no end, and no read started: waiting could only spin. A bug, said loudly.
         throw new HaulError('HAUL_INTERNAL', `Internal error: the CAR reader for ${this.label} stalled with nothing read ahead. Please report this.`)
       }
-      await reading
+      // The first section that arrives (or the read's end), not the whole read-ahead: the walk
+      // goes on with it while the loop reads the next.
+      if (this.arrival === undefined) {
+        let settle = (): void => undefined
+        const promise = new Promise<void>((resolve) => (settle = resolve))
+        this.arrival = { promise, settle }
+      }
+      await Promise.race([this.arrival.promise, reading])
     }
   }
 
