@@ -76,7 +76,10 @@ export function framingOf(method: string, head: ResponseHead, chunked = false): 
   if (method === 'HEAD' || statusCode === 204 || statusCode === 304) return { kind: 'none' }
   const length = headers['content-length']
   const coding = headers['transfer-encoding']
-  if (coding !== undefined) return chunked && typeof coding === 'string' && /^chunked$/i.test(coding) && length === undefined && head.minor === 1 ? { kind: 'chunked' } : { kind: 'other' }
+  if (coding !== undefined) {
+    const chunkedAlone = typeof coding === 'string' && /^chunked$/i.test(coding) && length === undefined && head.minor === 1
+    return chunked && chunkedAlone ? { kind: 'chunked' } : { kind: 'other' }
+  }
   if (length === undefined) return { kind: 'close' }
   // A repeated Content-Length is tolerated only when every copy says the same (RFC 9110 §8.6).
   const values = (Array.isArray(length) ? length : [length]).flatMap((v) => v.split(',').map((s) => s.trim()))

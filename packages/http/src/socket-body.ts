@@ -10,7 +10,8 @@ import { framingOf, MAX_HEAD_BYTES, parseResponseHead, type BodyFraming, type Re
  * `onread`, straight in a few reused buffers — no stream machinery and no allocation per chunk,
  * which is what makes undici's streams cost 1.5–2x curl's time on a fast link. It does only the
  * common case: a response framed by Content-Length, or by the connection's end, or one without a
- * body; and a chunked one when the request says it may be (chunked-decoder.ts). Anything else (chunked or other transfer codings, 1xx, a head that {@link
+ * body; and a chunked one when the request says it may be (chunked-decoder.ts). Anything else
+ * (a chunked body not asked for, other transfer codings, 1xx, a head that {@link
  * parseResponseHead} does not vouch for) makes {@link SocketPool.request} answer `undefined`, and
  * the caller sends the request again through undici. TLS is not done here: Node 20's `tls` has no
  * `onread`, so https always goes through undici.
