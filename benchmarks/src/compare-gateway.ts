@@ -3,7 +3,7 @@ import { formatSize } from './config.js'
 import { cleanDir, expectSize, haulArgv, nodeFloorArgv, nodeSocketFloorArgv, outDir, type BenchContext } from './context.js'
 import { benchFile } from './files.js'
 import { startGatewayProcess } from './gateway.js'
-import { alternate, medianRatio } from './measure.js'
+import { alternate, median, medianRatio, type Measured } from './measure.js'
 import { ratioTarget, type ComparisonResult } from './result.js'
 
 /**
@@ -56,10 +56,18 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
       targets: [ratioTarget('haul / curl of the path', 2.0, ratio)],
       notes: [
         `The gateway runs in its own node process (CID ${gateway.cid}). The curl rows are the gateway's own speed: haul cannot beat them.`,
+        // On a shared machine wall times swing with the load; CPU time is what each program itself spent.
+        `CPU seconds (user + system, median of rounds): ${rows.map((r) => `${r.label} ${cpuSeconds(r).toFixed(2)}`).join('; ')}.`,
+        'The testkit gateway sends the CAR chunked, one chunk per write: a section length, a CID and a block each (haul decodes the chunked framing on its socket path).',
         'The floor rows save the same unverified path response and nothing else: Node.js + undici piping it to a file, and a `net` socket with `onread` into one reused buffer and `writeSync`.'
       ],
     }
   } finally {
     await gateway.stop()
   }
+}
+
+/** Median CPU time (user + system) of a row's runs. */
+function cpuSeconds(row: Measured): number {
+  return median(row.samples.map((s) => s.userSeconds + s.systemSeconds))
 }

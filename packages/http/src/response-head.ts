@@ -60,16 +60,26 @@ export type BodyFraming =
   | { kind: 'length'; length: number }
   /** The body runs until the server closes the connection. */
   | { kind: 'close' }
-  /** Something the fast path does not decode (chunked, a bad or repeated Content-Length, 1xx). */
+  /** The body is in the chunked transfer coding alone (chunked-decoder.ts); only when asked for. */
+  | { kind: 'chunked' }
+  /** Something the fast path does not decode (other transfer codings, a bad or repeated Content-Length, 1xx). */
   | { kind: 'other' }
 
-/** How the body of a response to `method` with `head` is framed (RFC 9112 §6.3). */
-export function framingOf(method: string, head: ResponseHead): BodyFraming {
+/**
+ * How the body of a response to `method` with `head` is framed (RFC 9112 §6.3). A chunked body
+ * is `other` unless `chunked` is set; one that also has a Content-Length (a sign of request
+ * smuggling, RFC 9112 §6.1) or that came with HTTP/1.0 is always `other`.
+ */
+export function framingOf(method: string, head: ResponseHead, chunked = false): BodyFraming {
   const { statusCode, headers } = head
   if (statusCode < 200) return { kind: 'other' }
   if (method === 'HEAD' || statusCode === 204 || statusCode === 304) return { kind: 'none' }
-  if (headers['transfer-encoding'] !== undefined) return { kind: 'other' }
   const length = headers['content-length']
+  const coding = headers['transfer-encoding']
+  if (coding !== undefined) {
+    const chunkedAlone = typeof coding === 'string' && /^chunked$/i.test(coding) && length === undefined && head.minor === 1
+    return chunked && chunkedAlone ? { kind: 'chunked' } : { kind: 'other' }
+  }
   if (length === undefined) return { kind: 'close' }
   // A repeated Content-Length is tolerated only when every copy says the same (RFC 9110 §8.6).
   const values = (Array.isArray(length) ? length : [length]).flatMap((v) => v.split(',').map((s) => s.trim()))

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { BufferLender } from '@haul/core'
 import { connect, type Socket } from 'node:net'
+import { ChunkedDecoder } from './chunked-decoder.js'
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './defaults.js'
 import { framingOf, MAX_HEAD_BYTES, parseResponseHead, type BodyFraming, type ResponseHead } from './response-head.js'
 
@@ -9,7 +10,8 @@ import { framingOf, MAX_HEAD_BYTES, parseResponseHead, type BodyFraming, type Re
  * `onread`, straight in a few reused buffers — no stream machinery and no allocation per chunk,
  * which is what makes undici's streams cost 1.5–2x curl's time on a fast link. It does only the
  * common case: a response framed by Content-Length, or by the connection's end, or one without a
- * body. Anything else (chunked or other transfer codings, 1xx, a head that {@link
+ * body; and a chunked one when the request says it may be (chunked-decoder.ts). Anything else
+ * (a chunked body not asked for, other transfer codings, 1xx, a head that {@link
  * parseResponseHead} does not vouch for) makes {@link SocketPool.request} answer `undefined`, and
  * the caller sends the request again through undici. TLS is not done here: Node 20's `tls` has no
  * `onread`, so https always goes through undici.
@@ -45,6 +47,11 @@ export interface PlainRequest {
   reuseChunks: boolean
   /** Memory to read the body into (core's pool): chunks then lie in it and reach the disk uncopied. */
   buffers?: BufferLender
+  /**
+   * Take a body in the chunked transfer coding (decoded here) instead of leaving it to undici.
+   * @default false
+   */
+  chunked?: boolean
 }
 
 /** A response from the fast path; `body` behaves like undici's for what HttpSource uses. */
@@ -124,23 +131,49 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   /** A lent buffer that arrived while reading waited for one. */
   #spare: Buffer | undefined
   #acquiring = false
+  /** A chunked body's framing, stripped as reads land; the body runs until it says the end came. */
+  readonly #decoder: ChunkedDecoder | undefined
 
   /** @internal `leftover`: body bytes that came with the head (copied: the head buffer is the connection's). */
   constructor(conn: Connection, framing: BodyFraming, reuse: boolean, leftover: Buffer, lender: BufferLender | undefined) {
     this.#conn = conn
     this.#reuse = reuse
     this.#lender = lender
-    this.#remaining = framing.kind === 'length' ? framing.length : framing.kind === 'close' ? Number.POSITIVE_INFINITY : 0
+    this.#decoder = framing.kind === 'chunked' ? new ChunkedDecoder() : undefined
+    this.#remaining = framing.kind === 'length' ? framing.length : framing.kind === 'close' || framing.kind === 'chunked' ? Number.POSITIVE_INFINITY : 0
     const n = Math.min(leftover.length, this.#remaining)
     if (n > 0) {
       // Into the first lent buffer when there is one, so the reads after it continue in place.
       const lent = lender?.take()
       const buffer = lent ?? Buffer.allocUnsafeSlow(n)
       leftover.copy(buffer, 0, 0, n)
-      this.#slots.push({ buffer, fill: n, handed: 0, retired: lent === undefined || n === lent.length, kind: lent === undefined ? 'owned' : 'lent' })
-      this.#remaining -= n
+      const fill = this.#decode(buffer, 0, n)
+      this.#slots.push({ buffer, fill, handed: 0, retired: lent === undefined || fill === lent.length, kind: lent === undefined ? 'owned' : 'lent' })
+      this.#remaining -= fill
     }
-    this.#ended = this.#remaining === 0
+    this.#ended = this.#remaining === 0 || this.#decoder?.done === true
+  }
+
+  /**
+   * The body bytes of `buffer[start, end)`, which just landed: all of them, or for a chunked body
+   * what is left at `start` once the framing is stripped. When the framing breaks, the bytes
+   * before it are kept (handed out first, like those before a connection's end), the body fails
+   * and the connection is closed.
+   */
+  #decode(buffer: Buffer, start: number, end: number): number {
+    if (this.#decoder === undefined) return end - start
+    const n = this.#decoder.decode(buffer, start, end)
+    const broken = this.#decoder.error
+    if (broken !== undefined && this.#failure === undefined) {
+      this.#failure = broken
+      this.#conn.destroy(broken)
+    }
+    return n
+  }
+
+  /** @internal Bytes came after the end of a chunked body: the connection is out of step. */
+  get overran(): boolean {
+    return (this.#decoder?.overrun ?? 0) > 0
   }
 
   /** @internal Whether every byte of the body has arrived. */
@@ -233,13 +266,19 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   }
 
   /** @internal `n` bytes landed in the last target. Returns false to pause reading. */
-  received(n: number): boolean {
+  received(landed: number): boolean {
     const slot = this.#slots.at(-1)!
+    const n = this.#decode(slot.buffer, slot.fill, slot.fill + landed)
     slot.fill += n
     if (slot.kind === 'parking' && slot.fill === n && this.#spare !== undefined && n <= this.#spare.length) this.#unpark(slot)
     this.#remaining -= n
     if (slot.kind === 'parking' || slot.fill === slot.buffer.length) slot.retired = true
-    if (this.#remaining === 0) this.#ended = true
+    if (this.#failure !== undefined) {
+      // The chunked framing broke (the connection is closed): what came before it goes out, then the failure.
+      this.#wake()
+      return false
+    }
+    if (this.#remaining === 0 || this.#decoder?.done === true) this.#ended = true
     else {
       this.#prepare()
       // Without reuse nothing else bounds what waits for the consumer.
@@ -270,7 +309,7 @@ export class SocketBody implements AsyncIterable<Uint8Array> {
   /** @internal The connection ended (`error` undefined: closed cleanly by the server). */
   closed(error: Error | undefined): void {
     if (this.#ended) return
-    if (error === undefined && this.#remaining === Number.POSITIVE_INFINITY) this.#ended = true
+    if (error === undefined && this.#remaining === Number.POSITIVE_INFINITY && this.#decoder === undefined) this.#ended = true
     else if (this.#failure === undefined) {
       this.#failure = error ?? new SocketError('the server closed the connection before the end of the body', 'UND_ERR_SOCKET')
     }
@@ -380,6 +419,7 @@ interface Pending {
   method: string
   reuse: boolean
   lender: BufferLender | undefined
+  chunked: boolean
   resolve: (answer: { head: ResponseHead; body: SocketBody } | 'other') => void
   reject: (error: Error) => void
 }
@@ -453,7 +493,7 @@ class Connection {
     const head = parseResponseHead(this.#head.subarray(0, this.#headFill))
     if (head === 'incomplete') return true
     this.#pending = undefined
-    const framing = head === 'invalid' ? ({ kind: 'other' } as const) : framingOf(pending.method, head)
+    const framing = head === 'invalid' ? ({ kind: 'other' } as const) : framingOf(pending.method, head, pending.chunked)
     if (head === 'invalid' || framing.kind === 'other') {
       pending.resolve('other')
       this.destroy()
@@ -494,7 +534,7 @@ class Connection {
     this.#unlisten = () => signal.removeEventListener('abort', onAbort)
     return new Promise((resolve, reject) => {
       if (this.#dead) return reject(new SocketError('the connection is closed', 'UND_ERR_SOCKET'))
-      this.#pending = { method, reuse: request.reuseChunks, lender: request.buffers, resolve, reject }
+      this.#pending = { method, reuse: request.reuseChunks, lender: request.buffers, chunked: request.chunked === true, resolve, reject }
       this.socket.write(wire, 'latin1')
     })
   }
@@ -510,7 +550,7 @@ class Connection {
     body.finish()
     this.#unlisten?.()
     this.#unlisten = undefined
-    if (!this.#keepAlive) return this.destroy()
+    if (!this.#keepAlive || body.overran) return this.destroy()
     this.socket.setTimeout(0)
     this.socket.unref()
     this.#idleTimer = setTimeout(() => this.destroy(), this.#pool.idleTimeoutMs).unref()

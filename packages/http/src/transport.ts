@@ -107,10 +107,11 @@ export interface TransportRequest {
   /**
    * How the body may use memory, as a core read allows it (ReadRequest.reuseChunks and buffers).
    * Given, a plain http request may go on the socket fast path (socket-body.ts), whose chunks
-   * then follow these rules; absent, the request goes through undici.
+   * then follow these rules; absent, the request goes through undici. With `chunked`, a chunked
+   * response stays on the fast path too (else undici reads it).
    * @default undefined (undici)
    */
-  body?: { reuseChunks: boolean; buffers?: BufferLender }
+  body?: { reuseChunks: boolean; buffers?: BufferLender; chunked?: boolean }
 }
 
 /** The response at the end of the redirect chain. */

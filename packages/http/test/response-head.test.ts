@@ -113,6 +113,18 @@ describe('framingOf', () => {
     expect(of('GET', 'HTTP/1.1 103 Early Hints\r\n\r\n').kind).toBe('other')
   })
 
+  it('frames a chunked body as chunked only when asked, and only chunked alone over HTTP/1.1', () => {
+    const chunked = (text: string): string => framingOf('GET', head(text), true).kind
+    expect(chunked('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')).toBe('chunked')
+    expect(chunked('HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n')).toBe('chunked')
+    expect(of('GET', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n').kind).toBe('other')
+    expect(chunked('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n')).toBe('other')
+    expect(chunked('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n')).toBe('other')
+    expect(chunked('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n')).toBe('other')
+    expect(chunked('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')).toBe('other')
+    expect(chunked('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n')).toBe('length')
+  })
+
   it('has no body for HEAD, 204 and 304, and reads to the close without a length', () => {
     expect(of('HEAD', 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n').kind).toBe('none')
     expect(of('GET', 'HTTP/1.1 204 No Content\r\n\r\n').kind).toBe('none')

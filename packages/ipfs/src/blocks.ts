@@ -18,9 +18,13 @@ export interface BlockGetter {
   release?(bytes: Uint8Array): void
 }
 
-/** Same key for a CIDv0 and its CIDv1 spelling. */
+/**
+ * Same key for a CIDv0 and its CIDv1 spelling: the codec (a CIDv0 is dag-pb) and the multihash's
+ * bytes as a string, which costs a fraction of a base32 CID string, asked for several times per block.
+ */
 export function keyOf(cid: CID): string {
-  return cid.toV1().toString()
+  const { bytes } = cid.multihash
+  return `${cid.code}:${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')}`
 }
 
 /** Verified blocks, least recently used evicted beyond a byte budget. */
@@ -118,6 +122,14 @@ interface Pending {
   verified: Promise<Uint8Array>
 }
 
+/**
+ * Sections being hashed on the hash thread at once; the others are hashed here. The thread also
+ * hashes the file for core, and each block costs it a few messages (each a wake-up): sending only
+ * while it keeps up balances the two threads by itself, so a busy machine (where the thread lags
+ * and messages cost most) hashes more here, and an idle one uses the second core.
+ */
+const MAX_THREADED_SECTIONS = 2
+
 /** Sections read and being verified ahead of the walk, at most this many bytes... */
 const READ_AHEAD_BYTES = 4 * 1024 * 1024
 /** ...and this many sections. */
@@ -159,10 +171,14 @@ export class CarBlocks implements BlockGetter {
   private aheadBytes = 0
   /** The read under way, if any (the reader takes one call at a time). */
   private reading: Promise<void> | undefined
+  /** Settles when the read under way adds a section: what {@link peek} waits for, beside the read's end. */
+  private arrival: { promise: Promise<void>; settle: () => void } | undefined
   /** The stream's clean (or early) end, or how reading it failed; met after every section before it. */
   private end: { error?: unknown } | undefined
   private readonly reuse: boolean
   private readonly signal: AbortSignal | undefined
+  /** Sections on the hash thread now. */
+  private threaded = 0
 
   /**
    * @param fallback where blocks the stream lacks come from; it shares `upcoming` with this getter
@@ -200,6 +216,13 @@ export class CarBlocks implements BlockGetter {
     return this.reading ?? Promise.resolve()
   }
 
+  /** Wakes whoever waits for the next section. */
+  private arrived(): void {
+    const arrival = this.arrival
+    this.arrival = undefined
+    arrival?.settle()
+  }
+
   /** The read loop behind {@link pump}; never rejects (a failure becomes `end`). */
   private async readAhead(): Promise<void> {
     while (this.end === undefined && this.hasRoom()) {
@@ -217,12 +240,19 @@ export class CarBlocks implements BlockGetter {
       }
       // Measured first: verifying may hand the bytes to the hash thread (detaching them) at once.
       const length = section.bytes.length
-      const verified = verifyBlock(section.cid, section.bytes, this.label, section.owned)
+      const offload = section.owned && this.threaded < MAX_THREADED_SECTIONS
+      const verified = verifyBlock(section.cid, section.bytes, this.label, offload)
+      if (offload) {
+        this.threaded++
+        void verified.finally(() => this.threaded--).catch(() => undefined)
+      }
       // Settled when consumed; a section dropped unconsumed (a duplicate, a closed read) must
       // not become an unhandled rejection.
       verified.catch(() => undefined)
       this.ahead.push({ key: keyOf(section.cid), codec: section.cid.code, length, owned: section.owned, verified })
       this.aheadBytes += length
+      // The walk may go on with this one while the loop reads the next.
+      this.arrived()
     }
   }
 
@@ -242,7 +272,14 @@ export class CarBlocks implements BlockGetter {
         // Nothing ahead, no end, and no read started: waiting could only spin. A bug, said loudly.
         throw new HaulError('HAUL_INTERNAL', `Internal error: the CAR reader for ${this.label} stalled with nothing read ahead. Please report this.`)
       }
-      await reading
+      // The first section that arrives (or the read's end), not the whole read-ahead: the walk
+      // goes on with it while the loop reads the next.
+      if (this.arrival === undefined) {
+        let settle = (): void => undefined
+        const promise = new Promise<void>((resolve) => (settle = resolve))
+        this.arrival = { promise, settle }
+      }
+      await Promise.race([this.arrival.promise, reading])
     }
   }
 
@@ -329,9 +366,13 @@ export class CarBlocks implements BlockGetter {
         const bytes = await head.verified
         // With duplicates in the stream (dups=y), a block wanted again comes again: one the walk
         // takes in order need not be kept, and its memory goes back to the reader once released.
-        if (this.reuse && head.owned) this.reusable.add(bytes)
-        else this.cache.put(key, bytes)
-        return bytes
+        if (this.reuse) {
+          if (head.owned) this.reusable.add(bytes)
+          return bytes
+        }
+        const own = ownMemory(head, bytes)
+        this.cache.put(key, own)
+        return own
       }
       const owed = this.owed.get(head.key) ?? 0
       if (owed > 0) {
@@ -348,7 +389,7 @@ export class CarBlocks implements BlockGetter {
         // of order), or the gateway left it out.
         if (!(await this.isAhead(key))) return this.missing(cid)
         this.shift()
-        this.cache.put(head.key, await head.verified)
+        this.cache.put(head.key, ownMemory(head, await head.verified))
         continue
       }
       this.shift()
@@ -356,9 +397,18 @@ export class CarBlocks implements BlockGetter {
       if (this.unrequested > DEFAULT_MAX_UNREQUESTED_BYTES) {
         throw integrityError(`Gateway ${this.label} sent over ${DEFAULT_MAX_UNREQUESTED_BYTES} bytes of blocks the file does not need.`, this.label)
       }
-      this.cache.put(head.key, await head.verified)
+      this.cache.put(head.key, ownMemory(head, await head.verified))
     }
   }
+}
+
+/**
+ * A verified section's bytes in memory of their own: a section that lay inside one network chunk
+ * is copied out of it, so that a block that is kept (cached, or held by a caller that keeps
+ * chunks) does not pin the whole read buffer around it.
+ */
+function ownMemory(section: Pending, bytes: Uint8Array): Uint8Array {
+  return section.owned ? bytes : Uint8Array.prototype.slice.call(bytes)
 }
 
 /**

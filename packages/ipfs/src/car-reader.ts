@@ -9,9 +9,10 @@ export interface CarSection {
   cid: CID
   bytes: Uint8Array
   /**
-   * Whether `bytes` sit in memory allocated for this section alone (the section spanned network
-   * chunks and was copied together), which may therefore be handed to another thread. Otherwise
-   * `bytes` is a view into a network chunk that other sections share. `cid` never refers to it.
+   * Whether `bytes` sit in memory allocated for this section alone (copied out of the network
+   * chunks: it spanned them, or they are transient), which may therefore be handed to another
+   * thread. Otherwise `bytes` is a view into a network chunk that other sections share. `cid`
+   * never refers to it.
    */
   owned: boolean
 }
@@ -42,42 +43,63 @@ export class CarTruncatedError extends HaulError {
   }
 }
 
+/** Options for a {@link CarReader}. */
+export interface CarReaderOptions {
+  /**
+   * The source reuses a chunk's memory once the next one is asked for (the socket fast path's
+   * read buffers): every section is then copied out into memory of its own (`owned`), and nothing
+   * of a chunk is kept past the next pull. Otherwise a section that lies in one chunk is a view of it.
+   * @default false
+   */
+  transientChunks?: boolean
+  /** @default DEFAULT_MAX_BLOCK_BYTES */
+  maxBlockBytes?: number
+}
+
+const EMPTY = new Uint8Array(0)
+
 /**
  * Reads a CARv1 stream section by section without ever holding more than one section (bounded by
  * the block limit) plus one network chunk in memory. Errors from the underlying stream (a broken
  * connection) pass through unchanged; malformed or truncated CAR data is HAUL_INTEGRITY.
  */
 export class CarReader {
-  private readonly chunks: Uint8Array[] = []
-  private buffered = 0
+  /** The network chunk being read, and where in it. */
+  private chunk: Uint8Array = EMPTY
+  private at = 0
   private done = false
   private readonly maxSection: number
+  private readonly transient: boolean
+  /** The bytes of the last varint read, for the header's framing. */
+  private readonly varintBytes = new Uint8Array(MAX_VARINT_BYTES)
 
   constructor(
     private readonly source: AsyncIterator<Uint8Array>,
     private readonly label: string,
-    maxBlockBytes: number = DEFAULT_MAX_BLOCK_BYTES,
+    options: CarReaderOptions = {},
   ) {
-    this.maxSection = maxBlockBytes + MAX_CID_BYTES
+    this.maxSection = (options.maxBlockBytes ?? DEFAULT_MAX_BLOCK_BYTES) + MAX_CID_BYTES
+    this.transient = options.transientChunks ?? false
   }
 
-  /** Pulls until `n` bytes are buffered or the stream ends; true when they are. */
-  private async fill(n: number): Promise<boolean> {
-    while (this.buffered < n && !this.done) {
+  /** Makes sure an unread byte is at hand, pulling chunks as needed; false at the end of the stream. */
+  private async more(): Promise<boolean> {
+    while (this.at >= this.chunk.length) {
+      if (this.done) return false
       const next = await this.source.next()
       if (next.done === true) {
         this.done = true
-        break
+        this.chunk = EMPTY
+        this.at = 0
+        return false
       }
-      if (next.value.length > 0) {
-        this.chunks.push(next.value)
-        this.buffered += next.value.length
-      }
+      this.chunk = next.value
+      this.at = 0
     }
-    return this.buffered >= n
+    return true
   }
 
-  /** Memory given back by {@link recycle}, for the next sections that span chunks. */
+  /** Memory given back by {@link recycle}, for the next sections that are copied. */
   private readonly spare: ArrayBuffer[] = []
   private spareBytes = 0
 
@@ -94,7 +116,7 @@ export class CarReader {
 
   /**
    * Takes back the memory of an owned section nobody refers to any more (its bytes were copied
-   * out), so the next section that spans chunks reuses it instead of new memory for the garbage
+   * out), so the next section that is copied reuses it instead of new memory for the garbage
    * collector. At most {@link MAX_SPARE_BYTES} are kept.
    */
   recycle(memory: ArrayBuffer): void {
@@ -104,64 +126,59 @@ export class CarReader {
   }
 
   /**
-   * The next `n` buffered bytes: a view of one network chunk when they sit in one, else one copy
-   * in memory of its own (`owned`).
+   * The next `n` bytes of the stream, or undefined when it ends first: a view of the chunk when
+   * they lie in it (and chunks are not transient), else one copy in memory of its own (`owned`).
+   * `into` is memory to copy into instead (the header's).
    */
-  private take(n: number): { bytes: Uint8Array; owned: boolean } {
-    const first = this.chunks[0]
-    if (first !== undefined && first.length >= n) {
-      if (first.length === n) this.chunks.shift()
-      else this.chunks[0] = first.subarray(n)
-      this.buffered -= n
-      return { bytes: first.subarray(0, n), owned: false }
+  private async take(n: number, into?: Uint8Array): Promise<{ bytes: Uint8Array; owned: boolean } | undefined> {
+    if (!(await this.more())) return undefined
+    if (into === undefined && !this.transient && this.chunk.length - this.at >= n) {
+      const bytes = this.chunk.subarray(this.at, this.at + n)
+      this.at += n
+      return { bytes, owned: false }
     }
     // Not zero-filled: every byte is overwritten below.
-    const out = new Uint8Array(this.memoryFor(n), 0, n)
-    let filled = 0
-    while (filled < n) {
-      const head = this.chunks[0]
-      if (head === undefined) throw new Error('CarReader.take past the buffer')
-      const part = Math.min(n - filled, head.length)
-      out.set(head.subarray(0, part), filled)
+    const out = into ?? new Uint8Array(this.memoryFor(n), 0, n)
+    for (let filled = out.length - n; filled < out.length; ) {
+      if (!(await this.more())) return undefined
+      const part = Math.min(out.length - filled, this.chunk.length - this.at)
+      out.set(this.chunk.subarray(this.at, this.at + part), filled)
       filled += part
-      if (part === head.length) this.chunks.shift()
-      else this.chunks[0] = head.subarray(part)
+      this.at += part
     }
-    this.buffered -= n
     return { bytes: out, owned: true }
   }
 
-  /**
-   * Reads the varint at the front of the buffer without consuming it: its value and its length
-   * in bytes, or null at a clean end of stream.
-   */
-  private async peekVarint(): Promise<{ value: number; length: number } | null> {
-    await this.fill(MAX_VARINT_BYTES)
-    if (this.buffered === 0) return null
+  /** Reads a varint (its bytes land in {@link varintBytes}): its value and length, or null at a clean end before it. */
+  private async varint(): Promise<{ value: number; length: number } | null> {
     let value = 0
-    let index = 0
-    for (const chunk of this.chunks) {
-      for (const byte of chunk) {
-        value += (byte & 0x7f) * 2 ** (7 * index)
-        index++
-        if ((byte & 0x80) === 0) return { value, length: index }
-        if (index === MAX_VARINT_BYTES) throw integrityError(`CAR from ${this.label} has a section length that does not fit.`, this.label)
+    for (let index = 0; ; ) {
+      if (this.at >= this.chunk.length && !(await this.more())) {
+        if (index === 0) return null
+        throw new CarTruncatedError(this.label, 'a section length')
       }
+      const byte = this.chunk[this.at++]!
+      this.varintBytes[index] = byte
+      value += (byte & 0x7f) * 2 ** (7 * index)
+      index++
+      if ((byte & 0x80) === 0) return { value, length: index }
+      if (index === MAX_VARINT_BYTES) throw integrityError(`CAR from ${this.label} has a section length that does not fit.`, this.label)
     }
-    throw new CarTruncatedError(this.label, 'a section length')
   }
 
   /** Reads and checks the CARv1 header. Throws CarHeaderError when the stream is not a CARv1. */
   async header(): Promise<void> {
     let prefix: { value: number; length: number } | null
     try {
-      prefix = await this.peekVarint()
+      prefix = await this.varint()
     } catch (err) {
       throw new CarHeaderError('CAR header length unreadable', { cause: err })
     }
     if (prefix === null || prefix.value === 0 || prefix.value > MAX_HEADER_BYTES) throw new CarHeaderError(`CAR header length ${String(prefix?.value)} is not usable`)
-    if (!(await this.fill(prefix.length + prefix.value))) throw new CarHeaderError('CAR header is truncated')
-    const framed = this.take(prefix.length + prefix.value).bytes
+    // The decoder reads the header with its length in front, as it came.
+    const framed = new Uint8Array(prefix.length + prefix.value)
+    framed.set(this.varintBytes.subarray(0, prefix.length))
+    if ((await this.take(prefix.value, framed)) === undefined) throw new CarHeaderError('CAR header is truncated')
     try {
       // Roots are ignored: the trustless gateway spec leaves them unspecified.
       await readHeader(bytesReader(framed), 1)
@@ -172,20 +189,20 @@ export class CarReader {
 
   /** The next section, or null at a clean end between sections. */
   async next(): Promise<CarSection | null> {
-    const prefix = await this.peekVarint()
+    const prefix = await this.varint()
     if (prefix === null) return null
-    this.take(prefix.length)
     const length = prefix.value
     if (length === 0 || length > this.maxSection) {
       throw integrityError(`CAR from ${this.label} announces a ${length}-byte section; blocks over ${this.maxSection - MAX_CID_BYTES} bytes are refused.`, this.label)
     }
-    if (!(await this.fill(length))) throw new CarTruncatedError(this.label, 'a block')
-    const section = this.take(length)
+    const section = await this.take(length)
+    if (section === undefined) throw new CarTruncatedError(this.label, 'a block')
     let cid: CID
     let bytes: Uint8Array
     try {
       ;[cid, bytes] = CID.decodeFirst(section.bytes)
-      // The CID is a view into the section; memory that may move to the hash thread keeps no CID.
+      // The CID is a view into the section; memory that may move to the hash thread, or be
+      // recycled for a later section, keeps no CID.
       if (section.owned) cid = CID.decode(section.bytes.slice(0, section.bytes.length - bytes.length))
     } catch (err) {
       throw integrityError(`CAR from ${this.label} holds a section without a valid CID.`, this.label, err)

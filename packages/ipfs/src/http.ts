@@ -17,13 +17,28 @@ export interface GatewayResponse {
   chunks: AsyncIterator<Uint8Array>
 }
 
+/** Options for {@link gatewayGet}. */
+export interface GatewayGetOptions {
+  /** Statuses that come back as they are instead of throwing. @default none */
+  passStatuses?: readonly number[]
+  /**
+   * The caller is done with a chunk once it asks for the next one, so the chunk's memory may be
+   * reused (the socket fast path's read buffers); otherwise every chunk stays valid while held.
+   * @default false
+   */
+  reuseChunks?: boolean
+}
+
 /**
  * GETs `url` with `accept` through the download's transport (its proxy, TLS trust, timeouts,
  * User-Agent and trace). Statuses the caller lists in `passStatuses` come back as is; other
  * non-2xx statuses throw (429/5xx transient, others permanent); an HTML page is an integrity error.
+ * A plain-http gateway's body comes over the socket fast path, a chunked CAR too.
  */
-export async function gatewayGet(transport: Transport, url: string, accept: string, label: string, signal: AbortSignal, passStatuses: readonly number[] = []): Promise<GatewayResponse> {
-  const response = await transport.request(new URL(url), { method: 'GET', headers: { accept, 'accept-encoding': 'identity' }, signal, source: label })
+export async function gatewayGet(transport: Transport, url: string, accept: string, label: string, signal: AbortSignal, options: GatewayGetOptions = {}): Promise<GatewayResponse> {
+  const passStatuses = options.passStatuses ?? []
+  const body = { reuseChunks: options.reuseChunks ?? false, chunked: true }
+  const response = await transport.request(new URL(url), { method: 'GET', headers: { accept, 'accept-encoding': 'identity' }, signal, source: label, body })
   const headers = response.headers
   const header = (name: string): string | undefined => {
     const value = headers[name.toLowerCase()]

@@ -32,14 +32,15 @@ export interface OpenCarOptions {
  * Blocks the CAR lacks are fetched from the group under a signal of their own, ended by `close`.
  */
 export async function openCar(url: string, accept: string, gateway: string, group: GatewayGroup, options: OpenCarOptions): Promise<OpenedCar | undefined> {
-  const { status, header, chunks } = await gatewayGet(group.transport, url, accept, gateway, options.signal, CAR_REFUSED)
+  // The reader copies every section out of the chunks, so the connection's read buffers are reused.
+  const { status, header, chunks } = await gatewayGet(group.transport, url, accept, gateway, options.signal, { passStatuses: CAR_REFUSED, reuseChunks: true })
   if ((CAR_REFUSED as readonly number[]).includes(status)) return undefined
   const own = linkedController(options.signal)
   const close = async (): Promise<void> => {
     own.close()
     await chunks.return?.()
   }
-  const reader = new CarReader(chunks, gateway)
+  const reader = new CarReader(chunks, gateway, { transientChunks: true })
   try {
     await reader.header()
   } catch (err) {

@@ -1,6 +1,5 @@
 import { HaulError } from '@haul/core'
 import * as dagPb from '@ipld/dag-pb'
-import { murmur3128 } from '@multiformats/murmur3'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -83,6 +82,8 @@ function notFound(name: string, dir: CID): HaulError {
 /** Looks a name up in a HAMT-sharded directory, walking (and verifying) only the shards on its way. */
 async function hamtLookup(blocks: BlockGetter, shard: UnixfsNode & { kind: 'hamt' }, name: string, label: string): Promise<CID> {
   // go-ipfs's HAMT uses the first 64 bits of murmur3-x64-128, read from the most significant bit.
+  // Loaded on first use: only a HAMT-sharded directory needs it.
+  const { murmur3128 } = await import('@multiformats/murmur3')
   const hash = (await murmur3128.encode(new TextEncoder().encode(name))).subarray(0, 8)
   const bits = Math.log2(shard.fanout)
   const pad = (shard.fanout - 1).toString(16).length
