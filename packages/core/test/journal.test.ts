@@ -6,7 +6,8 @@ import { crc32 } from 'node:zlib'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runDownload } from '../src/index.js'
 import { stagingDirFor } from '../src/stage/staging-paths.js'
-import { decodeJournal, foldJournal } from '../src/stage/journal.js'
+import { createRangeChecksum, decodeJournal, foldJournal } from '../src/stage/journal.js'
+import { createXXHash64 } from '../src/verify/wasm-hashers.js'
 import { MemorySource, testBytes } from './helpers/memory-source.js'
 
 const MiB = 1024 * 1024
@@ -44,6 +45,29 @@ describe('journal', () => {
     expect(decodeJournal(line(good) + line(data).slice(0, -1))).toHaveLength(1)
     expect(decodeJournal(line(good) + line(data).replace('"e":10', '"e":99') + line(data))).toHaveLength(1)
     expect(decodeJournal(line(data))).toHaveLength(0)
+  })
+
+  it('gives every range checksum its own state while they share one WebAssembly instance', async () => {
+    const [a, b, c] = [await createRangeChecksum(), await createRangeChecksum(), await createRangeChecksum()]
+    const parts = [testBytes(100_000), testBytes(7), testBytes(4096).reverse(), testBytes(33)]
+    // Interleaved as concurrent downloads use them: each update and digest on another one's heels.
+    for (const part of parts) {
+      a.update(part)
+      b.update(part.subarray(1))
+      c.update(part)
+    }
+    const alone = async (chunks: Uint8Array[]): Promise<string> => {
+      const h = await createXXHash64()
+      h.init()
+      for (const chunk of chunks) h.update(chunk)
+      return h.digest('hex')
+    }
+    expect(b.digest('hex')).toBe(await alone(parts.map((p) => p.subarray(1))))
+    expect(a.digest('hex')).toBe(await alone(parts))
+    // A spent checksum starts over with init(); the others' states are untouched by that.
+    b.init().update(parts[1]!)
+    expect(c.digest('hex')).toBe(await alone(parts))
+    expect(b.digest('hex')).toBe(await alone([parts[1]!]))
   })
 
   it('resumes correctly when the journal is cut at every byte of its last record', async () => {

@@ -133,16 +133,93 @@ export async function readJournal(path: string): Promise<JournalState | undefine
   return foldJournal(decodeJournal(text))
 }
 
+/** The one xxhash64 instance behind every range checksum of the process (see {@link RangeChecksum}). */
+let engine: Promise<IHasher> | undefined
+
+function rangeEngine(): Promise<IHasher> {
+  engine ??= createXXHash64()
+  engine.catch(() => (engine = undefined))
+  return engine
+}
+
 /** Loads the range checksum's code now (while a request is on its way), so the first record does not wait for it. */
 export function preloadRangeChecksum(): void {
-  createXXHash64().catch(() => undefined)
+  rangeEngine().catch(() => undefined)
 }
 
 /** A fast, non-cryptographic checksum of data ranges (xxhash64). */
 export async function createRangeChecksum(): Promise<IHasher> {
-  const h = await createXXHash64()
-  h.init()
-  return h
+  return new RangeChecksum(await rangeEngine())
+}
+
+/**
+ * A range checksum of its own on the shared WebAssembly instance: instantiating one per download
+ * cost about 0.2 ms of every small file of a batch. Calls are synchronous, so the instance only
+ * needs this checksum's state when it is this checksum's turn: the state of the one that used it
+ * last is saved then (xxhash64's state is under 100 bytes), and this one's loaded.
+ */
+class RangeChecksum implements IHasher {
+  static #owner: RangeChecksum | undefined
+  readonly #engine: IHasher
+  /** Saved while another checksum has the instance; undefined: the initial state. */
+  #state: Uint8Array | undefined
+  /** After digest() until init(): nothing to save (hash-wasm can't save then). */
+  #spent = false
+
+  constructor(engine: IHasher) {
+    this.#engine = engine
+  }
+
+  get blockSize(): number {
+    return this.#engine.blockSize
+  }
+
+  get digestSize(): number {
+    return this.#engine.digestSize
+  }
+
+  init(): IHasher {
+    this.#state = undefined
+    this.#spent = false
+    this.#take(true)
+    return this
+  }
+
+  update(data: Parameters<IHasher['update']>[0]): IHasher {
+    this.#take(false).update(data)
+    return this
+  }
+
+  digest(outputType: 'binary'): Uint8Array
+  digest(outputType?: 'hex'): string
+  digest(outputType?: 'binary' | 'hex'): Uint8Array | string {
+    const engine = this.#take(false)
+    this.#spent = true
+    return outputType === 'binary' ? engine.digest('binary') : engine.digest('hex')
+  }
+
+  save(): Uint8Array {
+    return this.#take(false).save()
+  }
+
+  load(state: Uint8Array): IHasher {
+    this.#spent = false
+    this.#state = state
+    if (RangeChecksum.#owner === this) this.#engine.load(state)
+    return this
+  }
+
+  /** The instance, holding this checksum's state (the initial one when `fresh`). */
+  #take(fresh: boolean): IHasher {
+    const owner = RangeChecksum.#owner
+    if (owner !== this) {
+      if (owner !== undefined && !owner.#spent) owner.#state = this.#engine.save()
+      RangeChecksum.#owner = this
+      if (!fresh && this.#state !== undefined) this.#engine.load(this.#state)
+      else this.#engine.init()
+    } else if (fresh) this.#engine.init()
+    return this.#engine
+  }
 }
 
 /**
@@ -174,25 +251,31 @@ export async function verifyClaims(data: FileHandle, claims: ReadonlyArray<DataR
   return verified
 }
 
-/** Appends records to a journal file, one at a time, in order. */
+/**
+ * Appends records to a journal file, one at a time, in order. A journal made with
+ * {@link JournalWriter.deferred} is not on disk until a record needs it there: the stage of a file
+ * whose whole body arrives in one record commits without ever writing one (see StagedFile.record).
+ */
 export class JournalWriter {
   readonly path: string
-  #file: FileHandle
+  /** Undefined while deferred: nothing on disk yet. */
+  #file: FileHandle | undefined
+  /** A deferred journal's lines, held until it goes to disk. */
+  #held: string[] | undefined
   #queue: Promise<void> = Promise.resolve()
   #failure: unknown
   /** Lines queued behind the write in flight: they go out together, in one write, when it ends. */
   #batch: string[] | undefined
 
-  private constructor(path: string, file: FileHandle) {
+  private constructor(path: string, file: FileHandle | undefined, held?: string[]) {
     this.path = path
     this.#file = file
+    this.#held = held
   }
 
-  /** Creates (or truncates) the journal and writes its head. */
-  static async create(path: string, head: HeadRecord): Promise<JournalWriter> {
-    const file = await open(path, 'w')
-    await file.write(encode(head))
-    return new JournalWriter(path, file)
+  /** A new journal, its head held in memory: the file is created, with everything held, by the first write not held. */
+  static deferred(path: string, head: HeadRecord): JournalWriter {
+    return new JournalWriter(path, undefined, [encode(head)])
   }
 
   /** Opens an existing journal for appending. */
@@ -200,20 +283,32 @@ export class JournalWriter {
     return new JournalWriter(path, await open(path, 'a'))
   }
 
+  /** Whether the journal is on disk, or will be once the writes queued now are done. */
+  get written(): boolean {
+    return this.#held === undefined
+  }
+
   /**
    * Queues a record; resolves when it is written. Records that arrive while a write is in flight
    * are appended together by the next write (one call to the thread pool instead of one each).
+   * `hold`: while the journal is deferred, keep the record with the held ones instead.
    */
-  write(record: JournalRecord): Promise<void> {
+  write(record: JournalRecord, hold = false): Promise<void> {
     const line = encode(record)
+    if (this.#held !== undefined && hold) {
+      this.#held.push(line)
+      return this.#queue
+    }
     if (this.#batch !== undefined) this.#batch.push(line)
     else {
-      const lines = [line]
+      const lines = [...(this.#held ?? []), line]
+      this.#held = undefined
       this.#batch = lines
       this.#queue = this.#queue.then(async () => {
         this.#batch = undefined
         if (this.#failure !== undefined) return
         try {
+          this.#file ??= await open(this.path, 'w')
           await this.#file.write(lines.join(''))
         } catch (err) {
           this.#failure = err
@@ -225,17 +320,34 @@ export class JournalWriter {
     })
   }
 
+  /** Puts a deferred journal on disk with what it holds (a partial kept for resume needs it). */
+  async flush(): Promise<void> {
+    const held = this.#held
+    if (held === undefined) return this.#queue
+    this.#held = undefined
+    await this.#queue
+    const file = await open(this.path, 'w')
+    this.#file = file
+    await file.write(held.join(''))
+  }
+
   /** Starts over with a new head (the partial data was truncated). */
   async reset(head: HeadRecord): Promise<void> {
     await this.#queue
+    if (this.#file === undefined) {
+      this.#held = [encode(head)]
+      return
+    }
     await this.#file.truncate(0)
     await this.#file.close()
     this.#file = await open(this.path, 'w')
     await this.#file.write(encode(head))
   }
 
+  /** Closes the file; what a deferred journal still holds is dropped (flush() first to keep it). */
   async close(): Promise<void> {
     await this.#queue
-    await this.#file.close()
+    this.#held = undefined
+    await this.#file?.close()
   }
 }

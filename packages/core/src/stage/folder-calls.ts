@@ -1,0 +1,94 @@
+import { readdirSync, statfsSync, statSync, unlinkSync, type Stats, type StatsFs } from 'node:fs'
+import { mkdir, readdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises'
+import { ensureDir } from '../ensure-dir.js'
+import { fsError } from '../errors.js'
+import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
+
+/**
+ * The metadata calls a transaction makes in its destination's folder: the staging root, the
+ * writer's folder, the destination's name. A file's data and every fsync go through file
+ * handles on libuv's thread pool whatever the folder; these calls need not.
+ */
+export interface FolderCalls {
+  /** The entry's Stats, undefined when there is none (or it can't be examined). */
+  statIfAny(path: string): Promise<Stats | undefined>
+  mkdir(path: string): Promise<void>
+  readdir(path: string): Promise<string[]>
+  rename(from: string, to: string): Promise<void>
+  unlink(path: string): Promise<void>
+  rmdir(path: string): Promise<void>
+  statfs(path: string): Promise<StatsFs>
+}
+
+/** Elsewhere (a network filesystem, whose server may stall, or one not classified yet): through the thread pool. */
+const ASYNC: FolderCalls = {
+  statIfAny: (path) => stat(path).catch(() => undefined),
+  mkdir: async (path) => {
+    await mkdir(path)
+  },
+  readdir: (path) => readdir(path),
+  rename,
+  unlink,
+  rmdir,
+  statfs: (path) => statfs(path),
+}
+
+/**
+ * On a local filesystem the calls that only read or drop a name run synchronously: they take a
+ * few microseconds there (ext4: stat 10 µs, readdir of a staging folder 6, statfs 2, unlink 4),
+ * while a call through the thread pool costs a wake-up of a pool thread and one back to the main
+ * thread — 50–150 µs of the main thread on a busy 2-core machine. mkdir, rename and rmdir stay on
+ * the pool: they wait for the filesystem (ext4 here: mkdir 140 µs, rename 60 µs, rmdir 1–2 ms,
+ * for 20–60 µs of CPU), which must not stall the event loop. The promise is kept, so errors still
+ * arrive as rejections.
+ */
+const SYNC: FolderCalls = {
+  ...ASYNC,
+  statIfAny: async (path) => {
+    try {
+      return statSync(path, { throwIfNoEntry: false })
+    } catch {
+      return undefined
+    }
+  },
+  readdir: async (path) => readdirSync(path),
+  unlink: async (path) => unlinkSync(path),
+  statfs: async (path) => statfsSync(path),
+}
+
+/** Folders of this process's destinations known to be on a local filesystem. */
+const LOCAL_FOLDERS = new Set<string>()
+
+/** The destination folders this process created or found, with what filesystem holds them. */
+const FOLDERS = new Map<string, Promise<FilesystemKind | undefined>>()
+
+/**
+ * Creates a destination's folder (and missing parents) and tells what filesystem holds it, once
+ * per folder and process: a batch into one folder asks once, not once a file. A folder removed
+ * later is created again by the lock, which makes sure of its own folder inside.
+ * @throws HaulError (HAUL_IO and kin) when the folder can't be created
+ */
+export function openFolder(folder: string): Promise<FilesystemKind | undefined> {
+  let known = FOLDERS.get(folder)
+  if (known === undefined) {
+    known = ensureDir(folder).then(
+      async () => {
+        const kind = await filesystemKind(folder)
+        if (kind?.network === false) LOCAL_FOLDERS.add(folder)
+        return kind
+      },
+      (err: unknown) => {
+        throw fsError(err, 'create the folder', folder)
+      },
+    )
+    FOLDERS.set(folder, known)
+    // A failure is not remembered: the next download into the folder tries again.
+    known.catch(() => FOLDERS.delete(folder))
+  }
+  return known
+}
+
+/** The calls to use in `folder` (a destination's parent) and the staging folders inside it. */
+export function folderCalls(folder: string): FolderCalls {
+  return LOCAL_FOLDERS.has(folder) ? SYNC : ASYNC
+}
