@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fsError } from '../errors.js'
 import { folderCalls } from '../stage/folder-calls.js'
@@ -98,7 +98,7 @@ function startDirectorySync(path: string): Promise<void> {
 
 /** fsync of a directory: makes the entries created or renamed in it durable. */
 async function syncDirectory(path: string, noun: string): Promise<void> {
-  const dir = await open(path, 'r').catch((err: unknown) => {
+  const dir = await folderCalls(path).openDirectory(path).catch((err: unknown) => {
     throw fsError(err, `open the ${noun}`, path)
   })
   try {

@@ -1,5 +1,5 @@
-import { readdirSync, statfsSync, statSync, unlinkSync, type Stats, type StatsFs } from 'node:fs'
-import { mkdir, readdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises'
+import { closeSync, fsync, openSync, readdirSync, statfsSync, statSync, unlinkSync, type Stats, type StatsFs } from 'node:fs'
+import { mkdir, open, readdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
 import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
@@ -18,6 +18,14 @@ export interface FolderCalls {
   unlink(path: string): Promise<void>
   rmdir(path: string): Promise<void>
   statfs(path: string): Promise<StatsFs>
+  /** Opens a directory to fsync it (the fsync itself always runs on the thread pool). */
+  openDirectory(path: string): Promise<DirectoryHandle>
+}
+
+/** A directory opened for its fsync. */
+export interface DirectoryHandle {
+  sync(): Promise<void>
+  close(): Promise<void>
 }
 
 /** Elsewhere (a network filesystem, whose server may stall, or one not classified yet): through the thread pool. */
@@ -31,6 +39,7 @@ const ASYNC: FolderCalls = {
   unlink,
   rmdir,
   statfs: (path) => statfs(path),
+  openDirectory: (path) => open(path, 'r'),
 }
 
 /**
@@ -39,7 +48,8 @@ const ASYNC: FolderCalls = {
  * while a call through the thread pool costs a wake-up of a pool thread and one back to the main
  * thread — 50–150 µs of the main thread on a busy 2-core machine. mkdir, rename and rmdir stay on
  * the pool: they wait for the filesystem (ext4 here: mkdir 140 µs, rename 60 µs, rmdir 1–2 ms,
- * for 20–60 µs of CPU), which must not stall the event loop. The promise is kept, so errors still
+ * for 20–60 µs of CPU), which must not stall the event loop; so does every fsync (a directory is
+ * opened and closed here, synced there). The promise is kept, so errors still
  * arrive as rejections.
  */
 const SYNC: FolderCalls = {
@@ -54,6 +64,13 @@ const SYNC: FolderCalls = {
   readdir: async (path) => readdirSync(path),
   unlink: async (path) => unlinkSync(path),
   statfs: async (path) => statfsSync(path),
+  openDirectory: async (path) => {
+    const fd = openSync(path, 'r')
+    return {
+      sync: () => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err)))),
+      close: async () => closeSync(fd),
+    }
+  },
 }
 
 /** Folders of this process's destinations known to be on a local filesystem. */
