@@ -1,4 +1,4 @@
-import { closeSync, fsync, openSync, readdirSync, statfsSync, statSync, unlinkSync, type Stats, type StatsFs } from 'node:fs'
+import { closeSync, fsync, openSync, readdirSync, statfsSync, statSync, type Stats, type StatsFs } from 'node:fs'
 import { mkdir, open, readdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
@@ -43,14 +43,14 @@ const ASYNC: FolderCalls = {
 }
 
 /**
- * On a local filesystem the calls that only read or drop a name run synchronously: they take a
- * few microseconds there (ext4: stat 10 µs, readdir of a staging folder 6, statfs 2, unlink 4),
- * while a call through the thread pool costs a wake-up of a pool thread and one back to the main
- * thread — 50–150 µs of the main thread on a busy 2-core machine. mkdir, rename and rmdir stay on
- * the pool: they wait for the filesystem (ext4 here: mkdir 140 µs, rename 60 µs, rmdir 1–2 ms,
- * for 20–60 µs of CPU), which must not stall the event loop; so does every fsync (a directory is
- * opened and closed here, synced there). The promise is kept, so errors still
- * arrive as rejections.
+ * On a local filesystem the calls that only read run synchronously: they take a few microseconds
+ * there (ext4: stat 10 µs, readdir of a staging folder 6, statfs 2, opening a folder 5), while a
+ * call through the thread pool costs a wake-up of a pool thread and one back to the main thread —
+ * 50–150 µs of the main thread on a busy 2-core machine. Calls that change names stay on the
+ * pool: they wait for the filesystem (ext4 here: mkdir 140 µs, rename 60 µs, rmdir 1–2 ms, for
+ * 20–60 µs of CPU; unlinking a large partial frees its blocks), which must not stall the event
+ * loop; so does every fsync (a folder is opened and closed here, synced there). The promise is
+ * kept, so errors still arrive as rejections.
  */
 const SYNC: FolderCalls = {
   ...ASYNC,
@@ -62,7 +62,6 @@ const SYNC: FolderCalls = {
     }
   },
   readdir: async (path) => readdirSync(path),
-  unlink: async (path) => unlinkSync(path),
   statfs: async (path) => statfsSync(path),
   openDirectory: async (path) => {
     const fd = openSync(path, 'r')
