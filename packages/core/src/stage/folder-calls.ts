@@ -75,33 +75,51 @@ const SYNC: FolderCalls = {
 /** Folders of this process's destinations known to be on a local filesystem. */
 const LOCAL_FOLDERS = new Set<string>()
 
-/** The destination folders this process created or found, with what filesystem holds them. */
-const FOLDERS = new Map<string, Promise<FilesystemKind | undefined>>()
+/** The destination folders this process created or found lately, with what filesystem holds them. */
+const FOLDERS = new Map<string, { kind: Promise<FilesystemKind | undefined>; at: number }>()
 
 /**
- * Creates a destination's folder (and missing parents) and tells what filesystem holds it, once
- * per folder and process: a batch into one folder asks once, not once a file. A folder removed
- * later is created again by the lock, which makes sure of its own folder inside.
+ * How long what {@link openFolder} found stays trusted: a batch into one folder asks about once a
+ * second, not once a file, and a long-running process still sees a filesystem mounted over the
+ * folder (or the folder removed) within that time.
+ */
+const FOLDER_KNOWN_MS = 1000
+
+/** Folders remembered at most (see {@link openFolder}). */
+const MAX_FOLDERS_KNOWN = 1024
+
+/**
+ * Creates a destination's folder (and missing parents) and tells what filesystem holds it, at
+ * most about once a second per folder (see {@link FOLDER_KNOWN_MS}). A folder removed meanwhile
+ * is created again by the lock, which makes sure of its own folder inside.
  * @throws HaulError (HAUL_IO and kin) when the folder can't be created
  */
 export function openFolder(folder: string): Promise<FilesystemKind | undefined> {
-  let known = FOLDERS.get(folder)
-  if (known === undefined) {
-    known = ensureDir(folder).then(
-      async () => {
-        const kind = await filesystemKind(folder)
-        if (kind?.network === false) LOCAL_FOLDERS.add(folder)
-        return kind
-      },
-      (err: unknown) => {
-        throw fsError(err, 'create the folder', folder)
-      },
-    )
-    FOLDERS.set(folder, known)
-    // A failure is not remembered: the next download into the folder tries again.
-    known.catch(() => FOLDERS.delete(folder))
+  const known = FOLDERS.get(folder)
+  if (known !== undefined && Date.now() - known.at < FOLDER_KNOWN_MS) return known.kind
+  const kind = ensureDir(folder).then(
+    async () => {
+      const found = await filesystemKind(folder)
+      if (found?.network === false) LOCAL_FOLDERS.add(folder)
+      else LOCAL_FOLDERS.delete(folder)
+      return found
+    },
+    (err: unknown) => {
+      throw fsError(err, 'create the folder', folder)
+    },
+  )
+  const entry = { kind, at: Date.now() }
+  // Both are caches: a process that downloads into very many folders starts them over.
+  if (FOLDERS.size >= MAX_FOLDERS_KNOWN) {
+    FOLDERS.clear()
+    LOCAL_FOLDERS.clear()
   }
-  return known
+  FOLDERS.set(folder, entry)
+  // A failure is not remembered: the next download into the folder tries again.
+  kind.catch(() => {
+    if (FOLDERS.get(folder) === entry) FOLDERS.delete(folder)
+  })
+  return kind
 }
 
 /** The calls to use in `folder` (a destination's parent) and the staging folders inside it. */
