@@ -3,8 +3,9 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { TransportOptions } from '@haul/http'
 import { HaulError, OPTION_BOUNDS, defaultCacheDir, parseExpectedDigests, type DigestOptions } from '@haul/core'
-import { parseIpfsInput, type IpfsInput } from '@haul/ipfs/input'
+import type { IpfsInput } from '@haul/ipfs/input'
 import { DEFAULT_JOBS, DEFAULT_MAX_CONNECTIONS } from './defaults.js'
+import { needsIpfsParser, parseIpfsAddress } from './ipfs-address.js'
 import { commandSpec, parseArgsOptions } from './option-table.js'
 import { parseRate } from './size.js'
 import { suggestSource } from './source-typo.js'
@@ -123,9 +124,10 @@ function seconds(value: string | undefined, name: string, maxMs = 86_400_000): n
 function looksLikeSource(word: string): boolean {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(word) || word.startsWith('/ipfs/')) return true
   try {
-    parseIpfsInput(word)
+    parseIpfsAddress(word)
     return true
-  } catch {
+  } catch (err) {
+    if (needsIpfsParser(err)) throw err
     return false
   }
 }
@@ -184,7 +186,7 @@ export function entryRequest(source: string, entry: EntryOptions, shared: Shared
   if (hint !== '') throw usage(`"${source}" is neither a URL that haul fetches nor a CID.${hint}`)
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && !/^ipfs:\/\//i.test(source)) throw usage(`Unsupported source "${source}": haul fetches http(s):// URLs and IPFS content (ipfs://CID, /ipfs/CID, CID).`)
   if (entry.mirrors.length > 0) throw usage('--mirror is for HTTP sources; use --gateway for IPFS.')
-  const ipfs = parseIpfsInput(source)
+  const ipfs = parseIpfsAddress(source)
   const gateways = entry.gateways ?? shared.gateways
   for (const g of gateways ?? []) httpUrl(g, '--gateway')
   return { ...common, kind: 'ipfs', ipfs, mirrors: [], ...(gateways === undefined ? {} : { gateways }) }

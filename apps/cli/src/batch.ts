@@ -9,6 +9,7 @@ import { asHaulError, exitCodeFor, mostSevere } from './exit-codes.js'
 import { optionsFromEnv } from './env-options.js'
 import { defaultOutput, fetchRequest, type GetContext } from './get.js'
 import { parseInputFile } from './input-file.js'
+import { withIpfsAddresses } from './ipfs-address.js'
 import { reporterMode } from './reporter.js'
 import type { RunStop } from './run-stop.js'
 import { describeTrace } from './trace-line.js'
@@ -66,7 +67,7 @@ export async function runBatch(batch: BatchRequest, context: GetContext, stop: R
     files.push(file)
     try {
       if (entry.error !== undefined) throw new HaulError('HAUL_USAGE', entry.error)
-      jobs.push({ file, request: entryRequest(entry.source, entry.options, shared) })
+      jobs.push({ file, request: await withIpfsAddresses(() => entryRequest(entry.source, entry.options, shared)) })
     } catch (err) {
       const error = asHaulError(err, undefined)
       file.failure = { code: error.code, message: error.message }

@@ -4,6 +4,7 @@ import type { HttpTrace } from '@haul/http'
 import { parseGetCommand, type GetRequest } from './args.js'
 import { runBatch } from './batch.js'
 import { optionsFromEnv } from './env-options.js'
+import { withIpfsAddresses } from './ipfs-address.js'
 import { exitCodeFor } from './exit-codes.js'
 import { defaultOutput, fetchRequest, streamRequest, type GetContext } from './get.js'
 import { Reporter, reporterMode } from './reporter.js'
@@ -35,7 +36,7 @@ export async function runGet(argv: string[], context: GetContext): Promise<numbe
   let reporter = new Reporter(argv.includes('--json') ? 'json' : 'quiet', context)
   const stop = new RunStop(context.signals)
   try {
-    const command = parseGetCommand(argv, context.env, context.cwd)
+    const command = await withIpfsAddresses(() => parseGetCommand(argv, context.env, context.cwd))
     const shared = command.mode === 'batch' ? command.batch.shared : command.request
     if (shared.timeoutMs !== undefined) stop.timeoutAfter(shared.timeoutMs)
     if (shared.network.insecure === true) context.stderr.write(INSECURE_WARNING)

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { cp, mkdtemp, open, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runDownload } from '../src/index.js'
+import { StagedFile } from '../src/stage/staged-file.js'
 import { stagingDirFor } from '../src/stage/staging-paths.js'
 import { decodeJournal, foldJournal } from '../src/stage/journal.js'
 import { MemorySource, testBytes } from './helpers/memory-source.js'
@@ -61,6 +63,46 @@ describe('journal', () => {
     expect(decodeJournal(line(good) + line(data).slice(0, -1))).toHaveLength(1)
     expect(decodeJournal(line(good) + line(data).replace('"e":10', '"e":99') + line(data))).toHaveLength(1)
     expect(decodeJournal(line(data))).toHaveLength(0)
+  })
+
+  it('holds a new journal until a data record needs the disk: never written for a whole file in one record that commits, written by an abort', async () => {
+    const data = testBytes(16 * 1024)
+    const identity = { source: 'mem://small', expected: '', size: data.length }
+    const signal = new AbortController().signal
+    const stageWith = async (output: string): Promise<{ stage: StagedFile; journal: string }> => {
+      const stage = await StagedFile.open(output, identity, 0, signal)
+      stage.noteValidator('mem://small', '"v"')
+      await stage.writeAt(data, data.length, 0)
+      stage.written(0, data.length)
+      stage.record(0, data.length)
+      return { stage, journal: stage.journalPath }
+    }
+    // Committed: no journal at any point, and nothing left beside the file.
+    const committed = join(dir, 'committed.bin')
+    const first = await stageWith(committed)
+    expect(existsSync(first.journal)).toBe(false)
+    await first.stage.closeJournal()
+    expect(await first.stage.commitTo(committed, {})).toBe(true)
+    await first.stage.remove()
+    first.stage.leave()
+    expect(existsSync(first.journal)).toBe(false)
+    // Aborted before the commit: the held records go to disk, and the next stage resumes from them.
+    const aborted = join(dir, 'aborted.bin')
+    const second = await stageWith(aborted)
+    expect(existsSync(second.journal)).toBe(false)
+    await second.stage.abandon(true)
+    second.stage.leave()
+    expect(foldJournal(decodeJournal(await readFile(second.journal, 'utf8')))).toMatchObject({ head: { source: 'mem://small', validators: { 'mem://small': '"v"' } }, claims: [{ s: 0, e: data.length }] })
+    const resumed = await StagedFile.open(aborted, identity, 0, signal)
+    try {
+      expect(resumed.resumedFrom).toBe(data.length)
+    } finally {
+      await resumed.abandon(false)
+      resumed.leave()
+    }
+    // (No lock here: the staging roots stay; the shell removes them.) The writer's folder is gone.
+    expect(await readdir(stagingDirFor(committed))).toEqual([])
+    expect(await readFile(committed)).toEqual(data)
   })
 
   it('resumes correctly when the journal is cut at every byte of its last record', async () => {

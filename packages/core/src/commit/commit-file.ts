@@ -1,6 +1,7 @@
-import { open, rename, type FileHandle } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fsError } from '../errors.js'
+import { folderCalls } from '../stage/folder-calls.js'
 
 /**
  * How a commit reaches the disk. With `fsync` (the default everywhere), what was renamed is
@@ -48,17 +49,56 @@ export async function commitFolder(from: string, to: string, options: CommitOpti
 /** The one atomic step of every commit: after it, `to` holds the verified `what`, whole. */
 async function renameIntoPlace(from: string, to: string, what: 'file' | 'folder', fsync: boolean): Promise<void> {
   try {
-    await rename(from, to)
+    await folderCalls(dirname(to)).rename(from, to)
   } catch (err) {
     throw fsError(err, `move the verified ${what} into place at`, to)
   }
   // Without this fsync a power cut right after `done` can lose the rename (power-cut.test.ts).
-  if (fsync) await syncDirectory(dirname(to), 'destination directory')
+  if (fsync) await syncDirectoryShared(dirname(to))
+}
+
+/** Per directory: the fsync running, and the one queued behind it, which later renames share. */
+const directorySyncs = new Map<string, { running: Promise<void>; next: Promise<void> | undefined }>()
+
+/**
+ * fsync of the destination directory after a rename, shared by the commits into that directory
+ * (group commit): one fsync makes every rename that completed before it started durable. So a
+ * rename that finds an fsync already running waits for it and joins the next one, which starts
+ * when it ends; renames that complete meanwhile join that same one. Each commit still returns
+ * only after an fsync that started after its rename has succeeded, and each sees its error.
+ */
+function syncDirectoryShared(path: string): Promise<void> {
+  const state = directorySyncs.get(path)
+  if (state === undefined) {
+    const entry = { running: startDirectorySync(path), next: undefined as Promise<void> | undefined }
+    directorySyncs.set(path, entry)
+    return entry.running
+  }
+  state.next ??= state.running.then(
+    () => undefined,
+    () => undefined,
+  ).then(() => {
+    state.next = undefined
+    state.running = startDirectorySync(path)
+    return state.running
+  })
+  return state.next
+}
+
+/** Runs one fsync of `path` for {@link syncDirectoryShared}; the entry goes when nothing is queued behind it. */
+function startDirectorySync(path: string): Promise<void> {
+  const sync = syncDirectory(path, 'destination directory')
+  const done = (): void => {
+    const state = directorySyncs.get(path)
+    if (state !== undefined && state.running === sync && state.next === undefined) directorySyncs.delete(path)
+  }
+  sync.then(done, done)
+  return sync
 }
 
 /** fsync of a directory: makes the entries created or renamed in it durable. */
 async function syncDirectory(path: string, noun: string): Promise<void> {
-  const dir = await open(path, 'r').catch((err: unknown) => {
+  const dir = await folderCalls(path).openDirectory(path).catch((err: unknown) => {
     throw fsError(err, `open the ${noun}`, path)
   })
   try {

@@ -1,11 +1,9 @@
 import type { Stats } from 'node:fs'
-import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { ensureDir } from '../ensure-dir.js'
-import { fsError } from '../errors.js'
-import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
+import type { FilesystemKind } from '../lock/fs-kind.js'
 import { acquireLock, type LockKind } from '../lock/lock.js'
 import { releaseDestination, removeDeadStages } from '../stage/stage.js'
+import { folderCalls, openFolder } from '../stage/folder-calls.js'
 import { lockPathFor, stagingDirFor } from '../stage/staging-paths.js'
 import { parseCommitRecord, type CommitRecord, type Committed } from './commit-record.js'
 
@@ -64,15 +62,9 @@ export interface ShellOutcome<T> {
  */
 export async function withDestination<T>(path: string, options: DestinationShellOptions, body: (held: HeldDestination) => Promise<ShellOutcome<T>>): Promise<T> {
   const destination = resolve(path)
-  try {
-    await ensureDir(dirname(destination))
-  } catch (err) {
-    throw fsError(err, 'create the folder', dirname(destination))
-  }
-  if (options.onNetworkFilesystem !== undefined) {
-    const kind = await filesystemKind(dirname(destination))
-    if (kind?.network === true) options.onNetworkFilesystem(kind, dirname(destination))
-  }
+  const folder = dirname(destination)
+  const kind = await openFolder(folder)
+  if (kind?.network === true) options.onNetworkFilesystem?.(kind, folder)
   const lockPath = lockPathFor(destination)
   const onWait = options.onWait
   const lock = await acquireLock(lockPath, {
@@ -83,19 +75,19 @@ export async function withDestination<T>(path: string, options: DestinationShell
   })
   let record: CommitRecord | undefined
   try {
-    const found = await stat(destination).catch(() => undefined)
+    const found = await folderCalls(folder).statIfAny(destination)
     const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver), found })
-    if (outcome.committed !== undefined) record = await recordOf(destination, outcome.committed)
+    if (outcome.committed !== undefined) record = await recordOf(folder, destination, outcome.committed)
     return outcome.result
   } finally {
     // What dead writers left is useless once the destination holds what was asked for.
-    if (record !== undefined) await removeDeadStages(destination)
-    await releaseDestination(lock, destination, record === undefined ? undefined : JSON.stringify(record))
+    const othersStaging = record === undefined ? undefined : await removeDeadStages(destination)
+    await releaseDestination(lock, destination, record === undefined ? undefined : JSON.stringify(record), othersStaging)
   }
 }
 
-async function recordOf(destination: string, committed: Committed): Promise<CommitRecord | undefined> {
-  const st = await stat(destination).catch(() => undefined)
+async function recordOf(folder: string, destination: string, committed: Committed): Promise<CommitRecord | undefined> {
+  const st = await folderCalls(folder).statIfAny(destination)
   if (st === undefined) return undefined
   return { ...committed, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs }
 }

@@ -1,5 +1,6 @@
 import type { Stats } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { folderCalls } from '../stage/folder-calls.js'
 import { hashFile } from '../verify/hasher.js'
 
 /**
@@ -13,7 +14,7 @@ import { hashFile } from '../verify/hasher.js'
  * handed to their waiters name. Costs one read of the file, and only in that race.
  */
 export async function landedMeanwhile(destination: string, found: Stats | undefined, size: number, sha256: string, hashThread = true): Promise<boolean> {
-  const now = await stat(destination).catch(() => undefined)
+  const now = await folderCalls(dirname(destination)).statIfAny(destination)
   if (now === undefined || !now.isFile() || now.size !== size) return false
   if (found !== undefined && found.ino === now.ino && found.dev === now.dev && found.mtimeMs === now.mtimeMs && found.size === now.size) return false
   // Can't read theirs (replaced again while we read it, or unreadable): commit ours, as always.

@@ -176,25 +176,31 @@ export async function trustedRanges(data: FileHandle, state: JournalState): Prom
   return trusted
 }
 
-/** Appends records to a journal file, one at a time, in order. */
+/**
+ * Appends records to a journal file, one at a time, in order. A journal made with
+ * {@link JournalWriter.deferred} is not on disk until a record needs it there: the stage of a file
+ * whose whole body arrives in one record commits without ever writing one (see StagedFile.record).
+ */
 export class JournalWriter {
   readonly path: string
-  #file: FileHandle
+  /** Undefined while deferred: nothing on disk yet. */
+  #file: FileHandle | undefined
+  /** A deferred journal's lines, held until it goes to disk. */
+  #held: string[] | undefined
   #queue: Promise<void> = Promise.resolve()
   #failure: unknown
   /** Lines queued behind the write in flight: they go out together, in one write, when it ends. */
   #batch: string[] | undefined
 
-  private constructor(path: string, file: FileHandle) {
+  private constructor(path: string, file: FileHandle | undefined, held?: string[]) {
     this.path = path
     this.#file = file
+    this.#held = held
   }
 
-  /** Creates (or truncates) the journal and writes its head. */
-  static async create(path: string, head: HeadRecord): Promise<JournalWriter> {
-    const file = await open(path, 'w')
-    await file.write(encode(head))
-    return new JournalWriter(path, file)
+  /** A new journal, its head held in memory: the file is created, with everything held, by the first write not held. */
+  static deferred(path: string, head: HeadRecord): JournalWriter {
+    return new JournalWriter(path, undefined, [encode(head)])
   }
 
   /** Opens an existing journal for appending. */
@@ -202,20 +208,32 @@ export class JournalWriter {
     return new JournalWriter(path, await open(path, 'a'))
   }
 
+  /** Whether the journal is on disk, or will be once the writes queued now are done. */
+  get written(): boolean {
+    return this.#held === undefined
+  }
+
   /**
    * Queues a record; resolves when it is written. Records that arrive while a write is in flight
    * are appended together by the next write (one call to the thread pool instead of one each).
+   * `hold`: while the journal is deferred, keep the record with the held ones instead.
    */
-  write(record: JournalRecord): Promise<void> {
+  write(record: JournalRecord, hold = false): Promise<void> {
     const line = encode(record)
+    if (this.#held !== undefined && hold) {
+      this.#held.push(line)
+      return this.#queue
+    }
     if (this.#batch !== undefined) this.#batch.push(line)
     else {
-      const lines = [line]
+      const lines = [...(this.#held ?? []), line]
+      this.#held = undefined
       this.#batch = lines
       this.#queue = this.#queue.then(async () => {
         this.#batch = undefined
         if (this.#failure !== undefined) return
         try {
+          this.#file ??= await open(this.path, 'w')
           await this.#file.write(lines.join(''))
         } catch (err) {
           this.#failure = err
@@ -227,17 +245,34 @@ export class JournalWriter {
     })
   }
 
+  /** Puts a deferred journal on disk with what it holds (a partial kept for resume needs it). */
+  async flush(): Promise<void> {
+    const held = this.#held
+    if (held === undefined) return this.#queue
+    this.#held = undefined
+    await this.#queue
+    const file = await open(this.path, 'w')
+    this.#file = file
+    await file.write(held.join(''))
+  }
+
   /** Starts over with a new head (the partial data was truncated). */
   async reset(head: HeadRecord): Promise<void> {
     await this.#queue
+    if (this.#file === undefined) {
+      this.#held = [encode(head)]
+      return
+    }
     await this.#file.truncate(0)
     await this.#file.close()
     this.#file = await open(this.path, 'w')
     await this.#file.write(encode(head))
   }
 
+  /** Closes the file; what a deferred journal still holds is dropped (flush() first to keep it). */
   async close(): Promise<void> {
     await this.#queue
-    await this.#file.close()
+    this.#held = undefined
+    await this.#file?.close()
   }
 }

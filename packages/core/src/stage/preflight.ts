@@ -1,6 +1,6 @@
-import { statfs } from 'node:fs/promises'
 import { HaulError, fsError } from '../errors.js'
 import { formatBytes } from '../format.js'
+import { folderCalls } from './folder-calls.js'
 
 /**
  * Fails with HAUL_NO_SPACE before any body byte is written when `remaining` bytes plus
@@ -9,7 +9,7 @@ import { formatBytes } from '../format.js'
 export async function checkFreeSpace(dir: string, remaining: number, margin: number): Promise<void> {
   let available: number
   try {
-    const s = await statfs(dir)
+    const s = await folderCalls(dir).statfs(dir)
     available = s.bavail * s.bsize
   } catch (err) {
     throw fsError(err, 'check free space in', dir)

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { open, rm, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { DEFAULT_FOREIGN_STAGE_GRACE_MS } from '../defaults.js'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
@@ -9,6 +9,7 @@ import { isGone, raceDelay, retryRace } from '../fs-race.js'
 import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import type { DestinationLock } from '../lock/lock.js'
 import type { RangeSet } from './range-set.js'
+import { folderCalls, type FolderCalls } from './folder-calls.js'
 import { stagingDirFor } from './staging-paths.js'
 import { foreignWriterIsStale, markInUse, parseWriterName, writerIsDead, writerIsForeign, writerName } from './writers.js'
 
@@ -39,10 +40,11 @@ export type JournalMatcher = (state: JournalState) => boolean
  */
 export async function openStage(destination: string, matches: JournalMatcher, signal?: AbortSignal): Promise<Stage> {
   const root = stagingDirFor(destination)
+  const calls = folderCalls(dirname(destination))
   const name = writerName()
   const mine = join(root, name)
   markInUse(name, true)
-  const entries = await inRoot(root, 'list the staging directory', root, () => readdir(root), signal)
+  const entries = await inRoot(root, 'list the staging directory', root, () => calls.readdir(root), signal)
   let adopted: JournalState | undefined
   for (const name of entries) {
     if (isTrash(name)) {
@@ -56,7 +58,7 @@ export async function openStage(destination: string, matches: JournalMatcher, si
     const useful = state !== undefined && matches(state)
     if (adopted === undefined && useful) {
       try {
-        await rename(dir, mine)
+        await calls.rename(dir, mine)
         adopted = state
         continue
       } catch (err) {
@@ -68,9 +70,9 @@ export async function openStage(destination: string, matches: JournalMatcher, si
     // folder (ours excludes the writers here): the commit removes whatever is left of it.
     if (useful) continue
     // Dead and useless (another source, or no journal): it only takes space.
-    await removeOrphan(root, dir)
+    await removeOrphan(calls, root, dir)
   }
-  if (adopted === undefined) await inRoot(root, 'create the staging directory', mine, () => mkdir(mine), signal)
+  if (adopted === undefined) await inRoot(root, 'create the staging directory', mine, () => calls.mkdir(mine), signal)
   const dataPath = join(mine, 'data')
   let data: FileHandle
   try {
@@ -91,18 +93,21 @@ export async function openStage(destination: string, matches: JournalMatcher, si
 }
 
 /**
- * Runs `step` inside the staging root, creating the root first; when the root vanishes
- * meanwhile (removed as empty by a holder tidying up, perhaps on another host), creates it again
- * and retries, bounded. Other errors, or too many lost races → HaulError (`action` `path`).
+ * Runs `step` inside the staging root. The root is there already (the lock file is in it), so
+ * `step` goes first; when the root vanished meanwhile (removed as empty by a holder tidying up,
+ * perhaps on another host), creates it again and retries, bounded. Other errors, or too many
+ * lost races → HaulError (`action` `path`).
  */
 async function inRoot<T>(root: string, action: string, path: string, step: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  let creating = true
+  let creating = false
   try {
     return await retryRace(
-      async () => {
-        creating = true
-        await ensureDir(root)
-        creating = false
+      async (attempt) => {
+        if (attempt > 0) {
+          creating = true
+          await ensureDir(root)
+          creating = false
+        }
         return await step()
       },
       isGone,
@@ -125,10 +130,10 @@ function isTrash(name: string): boolean {
  * an adopter and a remover never both act on it: one of the renames fails), then deletes it.
  * Trash left by a remover that died is removed by the next one.
  */
-async function removeOrphan(root: string, dir: string): Promise<void> {
+async function removeOrphan(calls: FolderCalls, root: string, dir: string): Promise<void> {
   const trash = join(root, `${TRASH_PREFIX}${randomBytes(6).toString('hex')}`)
   try {
-    await rename(dir, trash)
+    await calls.rename(dir, trash)
   } catch {
     return // taken by someone else (ENOENT/ESTALE), or not ours to take: leave it
   }
@@ -140,17 +145,23 @@ async function removeOrphan(root: string, dir: string): Promise<void> {
  * its clean-up), so that a committed destination, or one found already there, leaves nothing
  * else behind. A writer of another host counts as dead once its directory has not changed for
  * {@link DEFAULT_FOREIGN_STAGE_GRACE_MS} (a host that died mid-download, where locks don't span
- * hosts, would otherwise leave its partial beside the file for good).
+ * hosts, would otherwise leave its partial beside the file for good). Returns whether a live
+ * writer other than this process's finished ones is staging there (for
+ * {@link releaseDestination}, which then need not list the folder again).
  */
-export async function removeDeadStages(destination: string): Promise<void> {
+export async function removeDeadStages(destination: string): Promise<boolean> {
   const root = stagingDirFor(destination)
-  const entries = await readdir(root).catch(() => [] as string[])
+  const calls = folderCalls(dirname(destination))
+  const entries = await calls.readdir(root).catch(() => [] as string[])
+  let others = false
   for (const name of entries) {
     const id = parseWriterName(name)
     const dir = join(root, name)
     if (isTrash(name)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
-    else if (id !== undefined && (writerIsDead(id, name) || (writerIsForeign(id) && (await foreignWriterIsStale(dir, DEFAULT_FOREIGN_STAGE_GRACE_MS))))) await removeOrphan(root, dir)
+    else if (id !== undefined && (writerIsDead(id, name) || (writerIsForeign(id) && (await foreignWriterIsStale(dir, DEFAULT_FOREIGN_STAGE_GRACE_MS))))) await removeOrphan(calls, root, dir)
+    else if (id !== undefined) others = true
   }
+  return others
 }
 
 /** The transaction using `stage` is over; its directory may be adopted by a later one. */
@@ -158,17 +169,26 @@ export function leaveStage(stage: Pick<Stage, 'dir'>): void {
   markInUse(basename(stage.dir), false)
 }
 
+/** Which of a writer's two files may still be in its directory (each false saves a call that fails). */
+export interface StageFiles {
+  journal: boolean
+  data: boolean
+}
+
 /** Removes a writer's staging directory. */
-export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journalPath'>): Promise<void> {
-  // The two files a writer makes, then the folder: three calls where a recursive rm takes eight
-  // (a small file's commit is mostly such calls). Anything else in it: the recursive rm.
+export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journalPath'>, files: StageFiles): Promise<void> {
+  // The writer's files, then the folder: a call each where a recursive rm takes eight (a small
+  // file's commit is mostly such calls). Anything else in it: the recursive rm.
+  // A writer's folder is in the staging root, beside the destination.
+  const calls = folderCalls(dirname(dirname(stage.dir)))
   let plain = true
-  for (const path of [stage.journalPath, stage.dataPath]) {
-    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+  for (const path of [files.journal ? stage.journalPath : undefined, files.data ? stage.dataPath : undefined]) {
+    if (path === undefined) continue
+    await calls.unlink(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') plain = false
     })
   }
-  const removed = plain && (await rmdir(stage.dir).then(
+  const removed = plain && (await calls.rmdir(stage.dir).then(
     () => true,
     (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
   ))
@@ -179,15 +199,16 @@ export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journ
  * Releases the lock of `destination`, handing `record` to the waiters, and removes the staging
  * root if it is empty. The lock file stays while another writer (on another host sharing the
  * folder, where locks don't span hosts) is staging there: its lock is on that very file.
+ * `othersStaging`: what {@link removeDeadStages} just found; undefined: look.
  */
-export async function releaseDestination(lock: DestinationLock, destination: string, record?: string): Promise<void> {
-  await lock.release(record, { keepFile: await othersStaging(destination) }).catch(() => undefined)
+export async function releaseDestination(lock: DestinationLock, destination: string, record?: string, othersStaging?: boolean): Promise<void> {
+  await lock.release(record, { keepFile: othersStaging ?? (await anyOtherWriter(destination)) }).catch(() => undefined)
   await removeStagingRoot(destination)
 }
 
 /** Whether a writer other than this process's finished ones may be staging for `destination`. */
-async function othersStaging(destination: string): Promise<boolean> {
-  const entries = await readdir(stagingDirFor(destination)).catch(() => [] as string[])
+async function anyOtherWriter(destination: string): Promise<boolean> {
+  const entries = await folderCalls(dirname(destination)).readdir(stagingDirFor(destination)).catch(() => [] as string[])
   return entries.some((name) => {
     const id = parseWriterName(name)
     return id !== undefined && !writerIsDead(id, name)
@@ -212,14 +233,15 @@ const MAX_SILLY_WAITS = 20
  */
 export async function removeStagingRoot(destination: string): Promise<void> {
   const root = stagingDirFor(destination)
+  const calls = folderCalls(dirname(destination))
   for (let attempt = 1; ; attempt++) {
     try {
-      return await rmdir(root)
+      return await calls.rmdir(root)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt >= MAX_SILLY_WAITS) return
     }
-    const entries = await readdir(root).catch(() => [] as string[])
+    const entries = await calls.readdir(root).catch(() => [] as string[])
     if (!entries.every((name) => SILLY_RENAME.test(name))) return
     await sleep(raceDelay(attempt))
   }

@@ -49,6 +49,10 @@ export class StagedFile {
   #writeback: Promise<void> | undefined
   /** Data records in the journal (from its head): a sync record counts them. */
   #dataRecords = 0
+  /** Whether the journal file may exist (a deferred one never written does not). */
+  #journalOnDisk = true
+  /** The data file became the destination. */
+  #renamed = false
 
   private constructor(stage: Stage, size: number | undefined, writebackBytes: number) {
     this.#stage = stage
@@ -85,9 +89,7 @@ export class StagedFile {
         if (stage.previous.boot !== bootId()) staged.#write({ t: 'boot', id: bootId() })
       } else {
         staged.head = { t: 'head', v: JOURNAL_VERSION, source: identity.source, expected: identity.expected, validators: {}, created: new Date().toISOString(), boot: bootId(), ...(staged.size === undefined ? {} : { size: staged.size }) }
-        staged.#journal = await JournalWriter.create(stage.journalPath, staged.head).catch((err: unknown) => {
-          throw fsError(err, 'write the journal', stage.journalPath)
-        })
+        staged.#journal = JournalWriter.deferred(stage.journalPath, staged.head)
       }
     } catch (err) {
       await staged.abandon(true)
@@ -129,16 +131,22 @@ export class StagedFile {
     this.ranges.add(at, at + length)
   }
 
-  /** Appends a data record for written bytes [start, end). */
+  /**
+   * Appends a data record for written bytes [start, end). A new journal goes to disk with its
+   * first data record, unless that record holds the whole file: a small file's body arrives in
+   * one record, and it commits next, with no journal written or removed. A SIGKILL before that
+   * commit loses that one record's bytes (at most a write buffer), as a kill loses the bytes since
+   * the last record anyway; an abort writes the journal (abandon).
+   */
   record(start: number, end: number): void {
     this.#dataRecords++
-    this.#write({ t: 'data', s: start, e: end })
+    this.#write({ t: 'data', s: start, e: end }, start === 0 && end === this.size)
   }
 
-  /** Records a source's validator (ETag, Last-Modified, CID) in the head and the journal. */
+  /** Records a source's validator (ETag, Last-Modified, CID) in the head and the journal (with the first data record, when new). */
   noteValidator(label: string, validator: string): void {
     this.head.validators[label] = validator
-    this.#write({ t: 'info', label, validator, ...(this.size === undefined ? {} : { size: this.size }) })
+    this.#write({ t: 'info', label, validator, ...(this.size === undefined ? {} : { size: this.size }) }, true)
   }
 
   /** The size became known (from a source, or from where the body ended). */
@@ -166,8 +174,7 @@ export class StagedFile {
 
   /** Closes the journal once every byte is in; throws if a journal write had failed. */
   async closeJournal(): Promise<void> {
-    await this.#journal?.close()
-    this.#journal = undefined
+    await this.#closeJournal()
     if (this.#journalFailure !== undefined) throw fsError(this.#journalFailure, 'write the journal', this.journalPath)
   }
 
@@ -178,21 +185,24 @@ export class StagedFile {
    */
   async commitTo(destination: string, options: CommitOptions): Promise<boolean> {
     await this.#writeback
-    return commitFile(this.data, this.dataPath, destination, options)
+    this.#renamed = await commitFile(this.data, this.dataPath, destination, options)
+    return this.#renamed
   }
 
   /** Removes this writer's folder (after the commit, or when nothing in it is worth keeping). */
   async remove(): Promise<void> {
-    await removeStage(this.#stage).catch(() => undefined)
+    await removeStage(this.#stage, { journal: this.#journalOnDisk, data: !this.#renamed }).catch(() => undefined)
   }
 
   /** Closes everything after a failure; the partial stays for resume when `keep` and it holds any byte. */
   async abandon(keep: boolean): Promise<void> {
-    await this.#journal?.close().catch(() => undefined)
+    keep &&= this.ranges.total > 0
+    if (keep) await this.#journal?.flush().catch(() => undefined)
+    await this.#closeJournal().catch(() => undefined)
     await this.#writeback
     await this.data.close().catch(() => undefined)
     // Nothing worth resuming: leave the folder as it was.
-    if (!keep || this.ranges.total === 0) await this.remove()
+    if (!keep) await this.remove()
   }
 
   /** The transaction is over: a later one may adopt this folder. */
@@ -200,8 +210,16 @@ export class StagedFile {
     leaveStage(this.#stage)
   }
 
-  #write(record: JournalRecord): void {
-    this.#journal?.write(record).catch((err: unknown) => {
+  async #closeJournal(): Promise<void> {
+    const journal = this.#journal
+    if (journal === undefined) return
+    this.#journal = undefined
+    this.#journalOnDisk = journal.written
+    await journal.close()
+  }
+
+  #write(record: JournalRecord, hold = false): void {
+    this.#journal?.write(record, hold).catch((err: unknown) => {
       if (this.#journalFailure !== undefined) return
       this.#journalFailure = err
       this.onJournalFailure(fsError(err, 'write the journal', this.journalPath))

@@ -48,9 +48,16 @@ function hostTag(): string {
   return `${HOSTNAME}-${createHash('sha256').update(`${boot} ${pids}`).digest('hex').slice(0, 8)}`
 }
 
+/** This process's start time, read once: a batch names a writer directory per file. */
+let ownStart: string | undefined
+
+function ownStartTime(): string {
+  return (ownStart ??= processStartTime(process.pid) ?? '0')
+}
+
 /** A new writer directory name: this host, this process (pid + start time), a random tag. */
 export function writerName(): string {
-  const start = processStartTime(process.pid) ?? '0'
+  const start = ownStartTime()
   return `${WRITER_PREFIX}${HOST}.${process.pid}.${start}.${randomBytes(4).toString('hex')}`
 }
 
@@ -96,9 +103,10 @@ export async function foreignWriterIsStale(dir: string, graceMs: number, now = D
 
 /** Whether the writer that named a staging directory is certainly gone. */
 export function writerIsDead(id: WriterId, name: string): boolean {
-  // Another host (or container) on a shared filesystem: can't tell, leave it.
+  // Another host (or container) on a shared filesystem: can't tell, leave it. A bare hostname is
+  // a writer of an older haul on this machine, judged by its pid as before.
   if (writerIsForeign(id)) return false
-  if (id.pid === process.pid) return id.start !== (processStartTime(process.pid) ?? '0') || !IN_USE.has(name)
+  if (id.pid === process.pid) return id.start !== ownStartTime() || !IN_USE.has(name)
   try {
     process.kill(id.pid, 0)
   } catch (err) {

@@ -1,0 +1,128 @@
+import { closeSync, fsync, openSync, readdirSync, statfsSync, statSync, type Stats, type StatsFs } from 'node:fs'
+import { mkdir, open, readdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises'
+import { ensureDir } from '../ensure-dir.js'
+import { fsError } from '../errors.js'
+import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
+
+/**
+ * The metadata calls a transaction makes in its destination's folder: the staging root, the
+ * writer's folder, the destination's name. A file's data and every fsync go through file
+ * handles on libuv's thread pool whatever the folder; these calls need not.
+ */
+export interface FolderCalls {
+  /** The entry's Stats, undefined when there is none (or it can't be examined). */
+  statIfAny(path: string): Promise<Stats | undefined>
+  mkdir(path: string): Promise<void>
+  readdir(path: string): Promise<string[]>
+  rename(from: string, to: string): Promise<void>
+  unlink(path: string): Promise<void>
+  rmdir(path: string): Promise<void>
+  statfs(path: string): Promise<StatsFs>
+  /** Opens a directory to fsync it (the fsync itself always runs on the thread pool). */
+  openDirectory(path: string): Promise<DirectoryHandle>
+}
+
+/** A directory opened for its fsync. */
+export interface DirectoryHandle {
+  sync(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Elsewhere (a network filesystem, whose server may stall, or one not classified yet): through the thread pool. */
+const ASYNC: FolderCalls = {
+  statIfAny: (path) => stat(path).catch(() => undefined),
+  mkdir: async (path) => {
+    await mkdir(path)
+  },
+  readdir: (path) => readdir(path),
+  rename,
+  unlink,
+  rmdir,
+  statfs: (path) => statfs(path),
+  openDirectory: (path) => open(path, 'r'),
+}
+
+/**
+ * On a local filesystem the calls that only read run synchronously: they take a few microseconds
+ * there (ext4: stat 10 µs, readdir of a staging folder 6, statfs 2, opening a folder 5), while a
+ * call through the thread pool costs a wake-up of a pool thread and one back to the main thread —
+ * 50–150 µs of the main thread on a busy 2-core machine. Calls that change names stay on the
+ * pool: they wait for the filesystem (ext4 here: mkdir 140 µs, rename 60 µs, rmdir 1–2 ms, for
+ * 20–60 µs of CPU; unlinking a large partial frees its blocks), which must not stall the event
+ * loop; so does every fsync (a folder is opened and closed here, synced there). The promise is
+ * kept, so errors still arrive as rejections.
+ */
+const SYNC: FolderCalls = {
+  ...ASYNC,
+  statIfAny: async (path) => {
+    try {
+      return statSync(path, { throwIfNoEntry: false })
+    } catch {
+      return undefined
+    }
+  },
+  readdir: async (path) => readdirSync(path),
+  statfs: async (path) => statfsSync(path),
+  openDirectory: async (path) => {
+    const fd = openSync(path, 'r')
+    return {
+      sync: () => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err === null ? resolve() : reject(err)))),
+      close: async () => closeSync(fd),
+    }
+  },
+}
+
+/** Folders of this process's destinations known to be on a local filesystem. */
+const LOCAL_FOLDERS = new Set<string>()
+
+/** The destination folders this process created or found lately, with what filesystem holds them. */
+const FOLDERS = new Map<string, { kind: Promise<FilesystemKind | undefined>; at: number }>()
+
+/**
+ * How long what {@link openFolder} found stays trusted: a batch into one folder asks about once a
+ * second, not once a file, and a long-running process still sees a filesystem mounted over the
+ * folder (or the folder removed) within that time.
+ */
+const FOLDER_KNOWN_MS = 1000
+
+/** Folders remembered at most (see {@link openFolder}). */
+const MAX_FOLDERS_KNOWN = 1024
+
+/**
+ * Creates a destination's folder (and missing parents) and tells what filesystem holds it, at
+ * most about once a second per folder (see {@link FOLDER_KNOWN_MS}). A folder removed meanwhile
+ * is created again by the lock, which makes sure of its own folder inside.
+ * @throws HaulError (HAUL_IO and kin) when the folder can't be created
+ */
+export function openFolder(folder: string): Promise<FilesystemKind | undefined> {
+  const known = FOLDERS.get(folder)
+  if (known !== undefined && Date.now() - known.at < FOLDER_KNOWN_MS) return known.kind
+  const kind = ensureDir(folder).then(
+    async () => {
+      const found = await filesystemKind(folder)
+      if (found?.network === false) LOCAL_FOLDERS.add(folder)
+      else LOCAL_FOLDERS.delete(folder)
+      return found
+    },
+    (err: unknown) => {
+      throw fsError(err, 'create the folder', folder)
+    },
+  )
+  const entry = { kind, at: Date.now() }
+  // Both are caches: a process that downloads into very many folders starts them over.
+  if (FOLDERS.size >= MAX_FOLDERS_KNOWN) {
+    FOLDERS.clear()
+    LOCAL_FOLDERS.clear()
+  }
+  FOLDERS.set(folder, entry)
+  // A failure is not remembered: the next download into the folder tries again.
+  kind.catch(() => {
+    if (FOLDERS.get(folder) === entry) FOLDERS.delete(folder)
+  })
+  return kind
+}
+
+/** The calls to use in `folder` (a destination's parent) and the staging folders inside it. */
+export function folderCalls(folder: string): FolderCalls {
+  return LOCAL_FOLDERS.has(folder) ? SYNC : ASYNC
+}
