@@ -36,7 +36,7 @@ export function markdown(results: ComparisonResult[], machine: Machine, config: 
     `## Benchmarks${config.quick ? ' (quick smoke run: small files, not for the README)' : ''}`,
     '',
     `Ran ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB RAM, ${machine.kernel}, Node ${machine.node}; ${machine.peers.curl}; ${machine.peers.aria2c}; ${machine.peers.nginx}. Load average ${machine.load.start.toFixed(1)} at the start, ${machine.load.end?.toFixed(1) ?? '?'} at the end (on ${machine.nproc} CPUs; other work skews the times).`,
-    `Each comparison alternates its commands (A B A B …) for one warm-up round and ${config.pairs} measured rounds; times are medians, ratios the median of the per-round ratios, RSS the peak (\`/usr/bin/time -f %M\`). Servers run on 127.0.0.1; \`sync\` runs before every timed run so writeback of one run does not land in the next.`,
+    `Each comparison alternates its commands (A B A B …) for one warm-up round and ${config.pairs} measured rounds; times are medians, ratios the median of the per-round ratios, RSS the peak (\`/usr/bin/time -f %M\`). Servers run on 127.0.0.1; \`sync\` runs before every timed run so writeback of one run does not land in the next, and (as root) the page cache is dropped before each comparison, so each starts from the same memory state.`,
     '',
     ...results.flatMap((r) => [...table(r), '']),
     'Reproduce:',

@@ -15,6 +15,7 @@ import { compareSmall } from './compare-small.js'
 import { loadConfig } from './config.js'
 import type { BenchContext } from './context.js'
 import { describeMachine, finishMachine, type Machine } from './machine.js'
+import { dropCaches } from './measure.js'
 import { startNginx } from './nginx.js'
 import { markdown } from './report.js'
 import type { ComparisonResult } from './result.js'
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   try {
     for (const [n, name, run] of comparisons) {
       if (!config.only.has(n)) continue
-      log(`${n}. ${name}`)
+      log(`${n}. ${name}${(await dropCaches()) ? ' (page cache dropped)' : ''}`)
       const result = await run()
       results.push(result)
       finishMachine(machine)
