@@ -2,7 +2,7 @@ import * as D from './defaults.js'
 import { HaulError, abortedError } from './errors.js'
 import type { HaulEvent } from './events.js'
 import { ProgressReporter } from './fetch/progress.js'
-import { backoffDelay, sleep } from './fetch/retry.js'
+import { sleep } from './fetch/retry.js'
 import { SourcePool } from './fetch/source-pool.js'
 import { StallWatchdog } from './fetch/watchdog.js'
 import type { DownloadOptions } from './options.js'
@@ -138,9 +138,8 @@ class StreamRun {
           if (await this.#read(source, hasher, sink, progress)) break
         } catch (err) {
           if (this.#stopped()) throw abortedError(signal)
-          const error = err instanceof HaulError ? err : new HaulError('HAUL_SOURCE', `${source.label}: ${err instanceof Error ? err.message : String(err)}`, { source: source.label, transient: true, cause: err })
-          if (error.code !== 'HAUL_SOURCE' && error.code !== 'HAUL_INTEGRITY') throw error
-          this.#retryAfterFailure(source, error)
+          const { error, attempt, delayMs } = this.#pool.retryAfter(source, err, this.#options.backoff)
+          this.#emit({ event: 'retry', attempt, delayMs, reason: error.message, source: source.label })
         }
       }
     } finally {
@@ -236,13 +235,5 @@ class StreamRun {
     if (info.validator !== undefined) this.#validators.set(source.label, info.validator)
     this.#size ??= info.size
     return offset === 0 ? this.#written : 0
-  }
-
-  #retryAfterFailure(source: Source, error: HaulError): void {
-    if (error.retryAfterMs !== undefined && error.retryAfterMs > D.DEFAULT_MAX_RETRY_AFTER_MS) error.transient = false
-    const delay = error.retryAfterMs ?? backoffDelay(this.#pool.failures(source) + 1, this.#options.backoff)
-    const { attempt } = this.#pool.fail(source, error, delay)
-    const next = this.#pool.pick() // throws the final error when every source is out
-    this.#emit({ event: 'retry', attempt, delayMs: 'waitMs' in next ? Math.max(0, next.waitMs) : 0, reason: error.message, source: source.label })
   }
 }

@@ -72,6 +72,8 @@ export async function withDestination<T>(path: string, options: DestinationShell
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(onWait === undefined ? {} : { onWait: () => onWait(lockPath) }),
     ...(options.lockKind === undefined ? {} : { kind: options.lockKind }),
+    // The staging folder the lock lives in is on the destination folder's filesystem.
+    ...(kind === undefined ? {} : { network: kind.network }),
   })
   let record: CommitRecord | undefined
   try {

@@ -9,7 +9,7 @@ import type { StagedFile } from '../stage/staged-file.js'
 import { judgeResponse } from './accept.js'
 import { BufferLoan } from './buffer-loan.js'
 import type { ProgressReporter } from './progress.js'
-import { backoffDelay, sleep } from './retry.js'
+import { sleep } from './retry.js'
 import { SegmentScheduler, type Segment } from './segments.js'
 import { SegmentWriter, type SegmentSink } from './segment-writer.js'
 import type { SourcePool } from './source-pool.js'
@@ -273,9 +273,7 @@ export class FetchRounds {
       } catch (err) {
         if (err instanceof RestartSignal) throw err
         if (signal.aborted && !(err instanceof HaulError && err.code !== 'HAUL_ABORTED')) throw this.#abortReason(signal)
-        const error = err instanceof HaulError ? err : new HaulError('HAUL_SOURCE', `${source.label}: ${err instanceof Error ? err.message : String(err)}`, { source: source.label, transient: true, cause: err })
-        if (error.code !== 'HAUL_SOURCE' && error.code !== 'HAUL_INTEGRITY') throw error
-        this.#retryAfterFailure(source, error)
+        this.#retryAfterFailure(source, err)
       }
     }
   }
@@ -284,17 +282,8 @@ export class FetchRounds {
     return this.#ctx.signal.aborted ? this.#ctx.aborted() : signal.reason
   }
 
-  #retryAfterFailure(source: Source, error: HaulError): void {
-    const { pool } = this.#ctx
-    const maxRetryAfter = D.DEFAULT_MAX_RETRY_AFTER_MS
-    if (error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfter) {
-      error.transient = false
-      error.message += ` (the server asked to wait ${Math.round(error.retryAfterMs / 1000)} s, longer than haul waits)`
-    }
-    const delay = error.retryAfterMs ?? backoffDelay(pool.failures(source) + 1, this.#ctx.options.backoff)
-    const { attempt } = pool.fail(source, error, delay)
-    const next = pool.pick() // throws the final error when every source is out
-    const delayMs = 'waitMs' in next ? Math.max(0, next.waitMs) : 0
+  #retryAfterFailure(source: Source, err: unknown): void {
+    const { error, attempt, next, delayMs } = this.#ctx.pool.retryAfter(source, err, this.#ctx.options.backoff)
     this.#ctx.emit({ event: 'retry', attempt, delayMs, reason: error.message, source: source.label })
     if ('source' in next && next.source !== source) {
       this.#announced.add(next.source)

@@ -1,5 +1,7 @@
+import { DEFAULT_MAX_RETRY_AFTER_MS } from '../defaults.js'
 import { HaulError } from '../errors.js'
 import type { Source } from '../source.js'
+import { backoffDelay, type BackoffOptions } from './retry.js'
 
 /** Per-source bookkeeping: failures, cooldown, health and speed. */
 interface SourceState {
@@ -102,6 +104,26 @@ export class SourcePool {
     }
     s.cooldownUntil = Math.max(s.cooldownUntil, now + delayMs)
     return { attempt, usable: true }
+  }
+
+  /**
+   * One failed read from `source`, by the one policy of every fetch loop: the failure as a
+   * HaulError (anything else is a transient HAUL_SOURCE one), thrown on unless it is a source's
+   * (HAUL_SOURCE, HAUL_INTEGRITY); a Retry-After longer than haul waits makes it final, else the
+   * source cools down for the Retry-After or a backoff. Returns the failure, the attempt it ended,
+   * what the pool offers next and how long that is away; throws the final error when every
+   * source is out.
+   */
+  retryAfter(source: Source, err: unknown, backoff?: BackoffOptions): { error: HaulError; attempt: number; next: { source: Source } | { waitMs: number }; delayMs: number } {
+    const error = err instanceof HaulError ? err : new HaulError('HAUL_SOURCE', `${source.label}: ${err instanceof Error ? err.message : String(err)}`, { source: source.label, transient: true, cause: err })
+    if (error.code !== 'HAUL_SOURCE' && error.code !== 'HAUL_INTEGRITY') throw error
+    if (error.retryAfterMs !== undefined && error.retryAfterMs > DEFAULT_MAX_RETRY_AFTER_MS) {
+      error.transient = false
+      error.message += ` (the server asked to wait ${Math.round(error.retryAfterMs / 1000)} s, longer than haul waits)`
+    }
+    const { attempt } = this.fail(source, error, error.retryAfterMs ?? backoffDelay(this.failures(source) + 1, backoff))
+    const next = this.pick()
+    return { error, attempt, next, delayMs: 'waitMs' in next ? Math.max(0, next.waitMs) : 0 }
   }
 
   /** Consecutive failures of `source` since its last progress. */

@@ -27,6 +27,11 @@ export interface LockOptions {
   signal?: AbortSignal
   /** Called once when the lock is held elsewhere and this call starts waiting. */
   onWait?: () => void
+  /**
+   * Whether the lock file's folder is on a network filesystem, when the caller knows already.
+   * @default found out with a statfs of that folder
+   */
+  network?: boolean
 }
 
 /** Options for {@link DestinationLock.release}. */
@@ -141,7 +146,7 @@ export async function acquireLock(lockPath: string, options: LockOptions = {}): 
   let reported = false
   const request: LockRequest = {
     path,
-    network: choice !== 'socket' && (await filesystemKind(dirname(path)))?.network === true,
+    network: choice !== 'socket' && (options.network ?? (await filesystemKind(dirname(path)))?.network === true),
     began,
     signal,
     maxRaces: MAX_RACE_ATTEMPTS,
