@@ -41,11 +41,12 @@ describe('SIGKILL at random moments (no tracer)', () => {
 })
 
 describe.skipIf(!strace.ok)('a kill after the commit rename, before the clean-up', () => {
-  // The dead writer's directory then holds a journal but no data (it became the destination).
-  // Without a digest the next run does not recognise the file and downloads again: it must not
-  // adopt that directory and fail on the missing data, nor leave it behind.
+  // The dead writer's directory then holds a journal but no data (it became the destination), and
+  // the lock file holds the record the commit noted before its rename. The next run must not adopt
+  // that directory and fail on the missing data, nor leave it behind; and it must recognise the
+  // file from the record (digest or not) instead of downloading it again.
   for (const make of [() => ipfsScenario(SIZE), () => httpScenario(SIZE, 1, undefined, false), () => httpScenario(SIZE, 1)]) {
-    it('does not block the next run, which leaves only the file', async () => {
+    it('does not block the next run, which finds the file there, fetches nothing and leaves only the file', async () => {
       const scenario = await make()
       try {
         const result = await runTrial(scenario, { syscall: 'unlink', k: 1, action: 'KILL' })
@@ -53,6 +54,7 @@ describe.skipIf(!strace.ok)('a kill after the commit rename, before the clean-up
         expect(result.target).toMatch(/journal$/)
         expect(result.destination).toBe('new')
         expect({ scenario: scenario.name, exit: result.resumeExit?.code, message: result.resumeMessage, leftovers: result.leftovers }).toEqual({ scenario: scenario.name, exit: 0, message: undefined, leftovers: [] })
+        expect({ resumedFrom: result.resumedFrom, fetchedAgain: result.resumeExcessBytes }).toEqual({ resumedFrom: SIZE, fetchedAgain: 0 })
       } finally {
         await scenario.close()
       }

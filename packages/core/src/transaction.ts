@@ -1,9 +1,8 @@
-import type { Stats } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { landedMeanwhile } from './commit/landed-meanwhile.js'
 import { networkNotice, type FilesystemKind } from './lock/fs-kind.js'
 import { recheckDestination } from './commit/recheck.js'
-import { withDestination, type ShellOutcome } from './commit/destination.js'
+import { withDestination, type HeldDestination, type ShellOutcome } from './commit/destination.js'
 import type { Committed } from './commit/commit-record.js'
 import * as D from './defaults.js'
 import { HaulError, abortedError } from './errors.js'
@@ -72,7 +71,7 @@ class Transaction {
       }
       return await withDestination(destination, shell, async (held) => {
         const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size, this.#o.hashThread)
-        if (cached === undefined) return this.#download(held.found)
+        if (cached === undefined) return this.#download(held)
         this.#emit({ event: 'done', path: destination, bytes: cached.size, sha256: cached.sha256, cached: true })
         return {
           result: { path: destination, bytes: cached.size, sha256: cached.sha256, resumedFrom: cached.size, source: this.#primary.label, cached: true },
@@ -85,8 +84,9 @@ class Transaction {
     }
   }
 
-  /** Stage → fetch → verify → commit. `found`: what was at the destination when the lock was taken. */
-  async #download(found: Stats | undefined): Promise<ShellOutcome<DownloadResult>> {
+  /** Stage → fetch → verify → commit. `held.found`: what was at the destination when the lock was taken. */
+  async #download(held: HeldDestination): Promise<ShellOutcome<DownloadResult>> {
+    const found = held.found
     const destination = this.#o.destination
     const stage = await StagedFile.open(destination, { source: this.#primary.id, expected: describeExpected(this.#o.expected), size: this.#o.size }, this.#o.writebackBytes, this.#master.signal)
     let hasher: OrderedHasher | undefined
@@ -177,11 +177,17 @@ class Transaction {
       }
       await stage.closeJournal()
       const ourSha256 = digests.sha256
+      const verified = digests
+      const committed = (): Committed => ({ source: this.#primary.id, size: size(), digests: verified })
       let ours: boolean
       try {
         // Where the lock did not exclude another host, it may have committed the same bytes
         // first: then theirs stays and ours goes (see landedMeanwhile).
-        ours = await stage.commitTo(destination, { fsync: this.#o.fsync, yields: () => landedMeanwhile(destination, found, size(), ourSha256, this.#o.hashThread) })
+        ours = await stage.commitTo(destination, {
+          fsync: this.#o.fsync,
+          yields: () => landedMeanwhile(destination, found, size(), ourSha256, this.#o.hashThread),
+          landing: (file) => held.landing(committed(), file),
+        })
       } catch (err) {
         keep = false // an fsync error is never retried: the staged bytes may be lost already
         throw err
@@ -193,9 +199,8 @@ class Transaction {
       }
       announce()
       this.#emit({ event: 'done', path: destination, bytes: size(), sha256: digests.sha256 })
-      const committed: Committed = { source: this.#primary.id, size: size(), digests }
       const resumedFrom = rounds.restarted ? 0 : stage.resumedFrom
-      return { result: { path: destination, bytes: size(), sha256: digests.sha256, resumedFrom, source: (rounds.lastSource ?? this.#primary).label, cached: false }, committed }
+      return { result: { path: destination, bytes: size(), sha256: digests.sha256, resumedFrom, source: (rounds.lastSource ?? this.#primary).label, cached: false }, committed: committed() }
     } catch (err) {
       announce()
       await hasher?.drop().catch(() => undefined)

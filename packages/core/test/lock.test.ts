@@ -129,6 +129,34 @@ describe.each([
     expect(await readdir(folder())).toEqual([])
   })
 
+  it('hands what a holder noted before it was SIGKILLed to its waiter and to a process that comes later (ofd; the socket lock hands nothing)', async () => {
+    const record = JSON.stringify({ source: 'https://example.test/f', ino: 7 })
+    const held = await holder(`--note=${record}`)
+    await event(held, 'noted')
+    const next = await waiter()
+    held.signal('SIGKILL')
+    expect(await held.waitForExit()).toEqual({ code: null, signal: 'SIGKILL' })
+    const expected = kind === 'ofd' ? record : null
+    expect((await event(next, 'acquired')).handedOver).toBe(expected)
+    expect(await next.waitForExit()).toEqual({ code: 0, signal: null })
+    // A holder that noted a record and then released with none (its commit failed) hands its waiter none.
+    const failed = await holder(`--note=${record}`)
+    await event(failed, 'noted')
+    const behind = await waiter()
+    failed.send('release')
+    expect(await failed.waitForExit()).toEqual({ code: 0, signal: null })
+    expect((await event(behind, 'acquired')).handedOver).toBeNull()
+    expect(await behind.waitForExit()).toEqual({ code: 0, signal: null })
+    // Killed again after noting, with nobody waiting: the lock file stays, and the next process to come reads the note from it.
+    const killed = await holder(`--note=${record}`)
+    await event(killed, 'noted')
+    killed.signal('SIGKILL')
+    await killed.waitForExit()
+    const later = child(lockPath())
+    expect((await event(later, 'acquired')).handedOver).toBe(expected)
+    expect(await later.waitForExit()).toEqual({ code: 0, signal: null })
+  })
+
   it('keeps the lock with a SIGSTOPped holder for as long as it is stopped, then hands it over on release', async () => {
     const held = await holder('--record=after-stop')
     const next = await waiter()

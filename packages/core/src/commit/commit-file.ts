@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fsError } from '../errors.js'
@@ -17,6 +18,11 @@ export interface CommitOptions {
    * committed the same file meanwhile, so ours yields (see landedMeanwhile). @default none
    */
   yields?: () => Promise<boolean>
+  /**
+   * Called right before the rename with the file's stat (the destination's inode and mtime once
+   * renamed), after `yields` said to go on. @default none
+   */
+  landing?: (file: Stats) => Promise<void>
 }
 
 /**
@@ -33,8 +39,10 @@ export async function commitFile(file: FileHandle, from: string, to: string, opt
       throw fsError(err, 'flush the downloaded file to disk (fsync) at', from)
     }
   }
+  const st = options.landing === undefined ? undefined : await file.stat().catch(() => undefined)
   await file.close()
   if (options.yields !== undefined && (await options.yields())) return false
+  if (st !== undefined) await options.landing!(st)
   await renameIntoPlace(from, to, 'file', fsync)
   return true
 }

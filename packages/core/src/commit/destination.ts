@@ -44,6 +44,12 @@ export interface HeldDestination {
    * commit can tell whether someone the lock did not exclude (another host) committed meanwhile.
    */
   readonly found: Stats | undefined
+  /**
+   * Called by a file's commit right before its rename, with the staged file's stat (its inode
+   * and mtime are the destination's once renamed): leaves the record of what is landing in the
+   * lock file, so a kill between the rename and the release still hands it to the next holder.
+   */
+  landing(committed: Committed, file: Stats): Promise<void>
 }
 
 /** What the body of {@link withDestination} produced: its result, and what it committed, if anything. */
@@ -75,21 +81,29 @@ export async function withDestination<T>(path: string, options: DestinationShell
     // The staging folder the lock lives in is on the destination folder's filesystem.
     ...(kind === undefined ? {} : { network: kind.network }),
   })
-  let record: CommitRecord | undefined
+  let record: string | undefined
+  let landed: string | undefined
+  const landing = async (committed: Committed, file: Stats): Promise<void> => {
+    landed = recordText(committed, file)
+    await lock.note(landed)
+  }
   try {
     const found = await folderCalls(folder).statIfAny(destination)
-    const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver), found })
-    if (outcome.committed !== undefined) record = await recordOf(folder, destination, outcome.committed)
+    const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver), found, landing })
+    if (outcome.committed !== undefined) {
+      const st = landed === undefined ? await folderCalls(folder).statIfAny(destination) : undefined
+      record = landed ?? (st === undefined ? undefined : recordText(outcome.committed, st))
+    }
     return outcome.result
   } finally {
     // What dead writers left is useless once the destination holds what was asked for.
     const othersStaging = record === undefined ? undefined : await removeDeadStages(destination)
-    await releaseDestination(lock, destination, record === undefined ? undefined : JSON.stringify(record), othersStaging)
+    await releaseDestination(lock, destination, record, othersStaging)
   }
 }
 
-async function recordOf(folder: string, destination: string, committed: Committed): Promise<CommitRecord | undefined> {
-  const st = await folderCalls(folder).statIfAny(destination)
-  if (st === undefined) return undefined
-  return { ...committed, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs }
+/** The record of `committed` landed as the file or folder `st` (one key order, so equal records are equal strings). */
+function recordText(committed: Committed, st: Stats): string {
+  const record: CommitRecord = { source: committed.source, size: committed.size, digests: committed.digests, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs }
+  return JSON.stringify(record)
 }

@@ -209,19 +209,32 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
 
 function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bigint, dev: bigint, handedOver: string | undefined, network: boolean): DestinationLock {
   let released = false
+  // The record in the lock file now (see note): release need not write it again.
+  let noted: string | undefined
   return {
     path,
     kind: 'ofd',
     handedOver,
+    async note(record: string): Promise<void> {
+      if (released) return
+      try {
+        if (network) await writeHostRecord(path, record)
+        await writeRecord(file, record)
+        noted = record
+      } catch {
+        noted = undefined
+      }
+    },
     async release(record?: string, options: ReleaseOptions = {}): Promise<void> {
       if (released) return
       released = true
       try {
-        // Before letting go, like the record in the lock file: this host's waiters read it once they have the lock.
+        // Before letting go, like the record in the lock file: this host's waiters read it once
+        // they have the lock (written again even when noted: a copy counts only while recent).
         if (network) await writeHostRecord(path, record)
         // Waiters already hold a descriptor on this inode: they read the record from it once
         // they get the lock, even though the path is gone by then.
-        await writeRecord(file, record)
+        if (record === undefined || record !== noted) await writeRecord(file, record)
         // Unlinked while still locked, so nobody can lock this path's inode and then lose it.
         if (options.keepFile !== true && (await namesInode(path, ino, dev))) await unlink(path)
       } catch (err) {

@@ -195,6 +195,9 @@ function socketLock(server: Server, name: string, path: string, handedOver: stri
     path,
     kind: 'socket',
     handedOver,
+    // Records travel only over the connections of live waiters here: a holder killed before its
+    // release hands nothing over.
+    note: () => Promise.resolve(),
     async release(record?: string, options: ReleaseOptions = {}): Promise<void> {
       if (released) return
       released = true

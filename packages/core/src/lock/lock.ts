@@ -55,6 +55,15 @@ export interface DestinationLock {
    * Y"), if this call waited for one. Lets a waiter skip a download that just landed.
    */
   readonly handedOver: string | undefined
+  /**
+   * Leaves `record` in the lock file now, while still holding it: the commit notes what it is
+   * about to rename into place, so that a holder killed after the rename but before its release
+   * still hands it over (the next holder reads it whether it waited or came later). A record
+   * must describe only what is true once the rename is done; a holder killed before the rename
+   * leaves one that no file matches. Where the lock file can't carry it (the socket lock), a
+   * no-op. Errors are swallowed: the record only saves work.
+   */
+  note(record: string): Promise<void>
   /** Hands `record` to waiters, removes the lock file race-free (unless `keepFile`), and releases. */
   release(record?: string, options?: ReleaseOptions): Promise<void>
 }
