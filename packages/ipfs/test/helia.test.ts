@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { node22, startHeliaGateway, type HeliaGateway } from '@haul/helia-peer'
-import { killChildren, storeCar, testBytes, trackGateways, UnixfsStore, type SpawnedChild } from '@haul/testkit'
+import { killChildren, storeCar, testBytes, trackGateways, UnixfsStore, waitForJournaledBytes, type SpawnedChild } from '@haul/testkit'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
@@ -278,6 +278,9 @@ describe.skipIf(missing !== undefined)(`haul against a helia gateway (helia + @h
     const args = ['get', `ipfs://${bigCid}`, '-o', 'big.bin', '--json', '--gateway', good.url]
     const first = haul(args, dir)
     await first.waitForEvent((e) => e.event === 'progress' && (e.bytes as number) >= MiB, { timeoutMs: 60_000 })
+    // Bytes reported may not be journaled yet (a loaded machine): kill once some are, or the run
+    // would be right to start over.
+    await waitForJournaledBytes(join(dir, 'big.bin'), 1)
     first.signal('SIGKILL')
     expect(await first.waitForExit()).toMatchObject({ signal: 'SIGKILL' })
     expect(first.events.some((e) => e.event === 'done')).toBe(false)
