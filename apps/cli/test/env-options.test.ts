@@ -66,6 +66,13 @@ describe('haul get with the tuning variables', () => {
     expect(await readdir(dir)).not.toContain('bad.bin')
   })
 
+  it('HAUL_LOCK=ofd works from the shipped (bundled) CLI: the native lock addon loads from outside the bundle', async () => {
+    const { code, stdout } = await run(['get', '--json', origin.url('/f.bin'), '-o', 'ofd.bin'], { HAUL_LOCK: 'ofd' })
+    expect(stdout).not.toMatch(/could not load/)
+    expect(code).toBe(0)
+    expect((await readFile(join(dir, 'ofd.bin'))).equals(content)).toBe(true)
+  })
+
   it('downloads whole with every variable set away from its default (socket lock, no writeback, no hash thread, no fsync)', async () => {
     const env = { HAUL_LOCK: 'socket', HAUL_WRITEBACK_MIB: '0', HAUL_HASH_THREAD: '0', HAUL_FSYNC: '0' }
     const { code, stdout } = await run(['get', '--json', '-x', '2', origin.url('/f.bin'), '-o', 'tuned.bin', '--sha256', createHash('sha256').update(content).digest('hex')], env)

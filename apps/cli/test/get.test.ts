@@ -37,6 +37,23 @@ describe('haul get URL', () => {
     expect(await readdir(dir)).toEqual(['out.bin'])
   })
 
+  it('checks --checksum blake3 and blake2b-512 (hash-wasm, loaded by the bundled CLI at run time): right ones exit 0, a wrong one exits 4 and saves nothing', async () => {
+    const data = testBytes(256 * 1024, 3)
+    origin = await startOrigin({ files: { '/b.bin': data } })
+    const { createBLAKE3, createBLAKE2b } = await import('hash-wasm')
+    const digest = async (make: () => ReturnType<typeof createBLAKE3>): Promise<string> => (await make()).init().update(data).digest('hex')
+    const blake3 = await digest(createBLAKE3)
+    const blake2b = await digest(() => createBLAKE2b(512))
+    for (const checksum of [`blake3:${blake3}`, `blake2b-512:${blake2b}`]) {
+      const ok = haul(['get', origin.url('/b.bin'), '-o', 'ok.bin', '--checksum', checksum, '-q'], dir)
+      expect(await ok.waitForExit(), checksum).toMatchObject({ code: 0 })
+      expect(sha256(await readFile(join(dir, 'ok.bin')))).toBe(sha256(data))
+    }
+    const wrong = haul(['get', origin.url('/b.bin'), '-o', 'bad.bin', '--checksum', `blake3:${'0'.repeat(64)}`, '-q'], dir)
+    expect(await wrong.waitForExit()).toMatchObject({ code: 4 })
+    expect(await readdir(dir)).toEqual(['ok.bin'])
+  })
+
   it('names the file from Content-Disposition, made safe, inside the working folder', async () => {
     origin = await startOrigin({
       files: {
