@@ -54,6 +54,14 @@ describe('haul get URL', () => {
     expect(await readdir(dir)).toEqual(['ok.bin'])
   })
 
+  it('hashes a file over the small-digest threshold on the hash thread (its program survives the bundle): exit 0, right sha256, no internal error', async () => {
+    const data = testBytes(24 * MiB, 5)
+    origin = await startOrigin({ files: { '/big.bin': data } })
+    const child = haul(['get', origin.url('/big.bin'), '-o', 'big.bin', '--sha256', sha256(data), '--json'], dir)
+    expect(await child.waitForExit()).toMatchObject({ code: 0 })
+    expect(child.events.at(-1)).toMatchObject({ event: 'done', sha256: sha256(data) })
+  })
+
   it('names the file from Content-Disposition, made safe, inside the working folder', async () => {
     origin = await startOrigin({
       files: {

@@ -19,10 +19,15 @@ type Request =
 
 type Reply = { op: 'returned'; id: number; buffer: ArrayBuffer } | { op: 'digest'; id: number; digests: Record<string, string> } | { op: 'failed'; id: number; message: string }
 
-/** The worker's whole program; stringified, so it may only use what it requires itself. */
+/**
+ * The worker's whole program; stringified, so it may only use what it requires itself. It
+ * reaches `require` through globalThis (an eval worker has it there): a bundler rewrites a bare
+ * `require(…)` into its own helper, which the worker doesn't have.
+ */
 function workerProgram(): void {
-  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads')
-  const { createHash } = require('node:crypto') as typeof import('node:crypto')
+  const load = (globalThis as unknown as { require: NodeJS.Require }).require
+  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads')
+  const { createHash } = load('node:crypto') as typeof import('node:crypto')
   const streams = new Map<number, Array<[string, import('node:crypto').Hash]>>()
   const port = parentPort!
   port.on('message', (m: Request) => {
