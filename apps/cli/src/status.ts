@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { filesystemKind, formatBytes, listStaged } from '@haul/core'
+import { DEFAULT_FOREIGN_STAGE_GRACE_MS, filesystemKind, formatBytes, listStaged } from '@haul/core'
 import type { ReporterStreams } from './reporter.js'
 
 /** `haul status PATH [--json]`: what is staged for a destination, read back from its journals. */
@@ -21,8 +21,10 @@ export async function runStatus(argv: string[], context: ReporterStreams & { cwd
     source: s.journal?.head.source,
     bytes: s.bytesOnDisk,
     total: s.journal?.head.size,
-    resumable: s.journal !== undefined && !s.live,
+    // Another host's partial is never adopted here (its writer may only be stopped).
+    resumable: s.journal !== undefined && !s.live && !s.foreign,
     inProgress: s.live,
+    ...(s.foreign ? { foreign: true, abandoned: !s.live } : {}),
     ...(s.writer === undefined ? {} : { pid: s.writer.pid, host: s.writer.host }),
     expected: s.journal?.head.expected || undefined,
     staging: s.dir,
@@ -39,7 +41,16 @@ export async function runStatus(argv: string[], context: ReporterStreams & { cwd
   for (const e of entries) {
     const total = e.total === undefined ? 'unknown size' : formatBytes(e.total)
     const pct = e.total === undefined || e.total === 0 ? '' : ` (${((e.bytes / e.total) * 100).toFixed(1)}%)`
-    const state = e.inProgress ? `being downloaded now by pid ${e.pid} on ${e.host}` : e.resumable ? 'resumable: run the same haul get again' : 'not resumable (no readable journal)'
+    const state =
+      e.foreign === true
+        ? e.inProgress
+          ? `staged by pid ${e.pid} on another host, ${e.host}, which may still be downloading it (this host can't look it up); not resumed from here`
+          : `left by pid ${e.pid} on another host, ${e.host}: nothing in it changed for ${DEFAULT_FOREIGN_STAGE_GRACE_MS / 60_000} minutes, so it counts as abandoned; not resumed from here, removed once the file lands`
+        : e.inProgress
+          ? `being downloaded now by pid ${e.pid} on ${e.host}`
+          : e.resumable
+            ? 'resumable: run the same haul get again'
+            : 'not resumable (no readable journal)'
     lines.push(`  ${e.source ?? '(unknown source)'}: ${formatBytes(e.bytes)} of ${total}${pct} verified on disk; ${state}`)
   }
   context.stdout.write(`${lines.join('\n')}\n`)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_CHECKPOINT_BYTES } from '@haul/core'
@@ -175,6 +175,27 @@ describe('haul get URL', () => {
     const human = haul(['status', 'f'], dir)
     await human.waitForExit()
     expect(human.stdout).toMatch(/resumable/)
+
+    // The same partial as if another host sharing the folder had staged it: never resumable from
+    // here; abandoned once nothing in it changed for 15 minutes.
+    const root = join(dir, '.f.haul')
+    const [writer] = (await readdir(root)).filter((n) => n.startsWith('w.'))
+    const foreign = join(root, writer!.replace(/^w\.[^.]+\./, 'w.other-host-7.'))
+    await rename(join(root, writer!), foreign)
+    const asForeign = async (): Promise<{ json: Record<string, unknown>; text: string }> => {
+      const j = haul(['status', 'f', '--json'], dir)
+      const t = haul(['status', 'f'], dir)
+      await Promise.all([j.waitForExit(), t.waitForExit()])
+      return { json: (JSON.parse(j.stdout) as { staged: Array<Record<string, unknown>> }).staged[0]!, text: t.stdout }
+    }
+    const fresh = await asForeign()
+    expect(fresh.json).toMatchObject({ host: 'other-host-7', foreign: true, abandoned: false, inProgress: true, resumable: false })
+    expect(fresh.text).toMatch(/another host, other-host-7, which may still be downloading it/)
+    const old = new Date(Date.now() - 20 * 60_000)
+    for (const p of [join(foreign, 'data'), join(foreign, 'journal'), foreign]) await utimes(p, old, old)
+    const stale = await asForeign()
+    expect(stale.json).toMatchObject({ foreign: true, abandoned: true, inProgress: false, resumable: false })
+    expect(stale.text).toMatch(/counts as abandoned; not resumed from here/)
   })
 
   it('--help shows examples and --version the version; usage errors exit 2 before any request', async () => {

@@ -2,13 +2,20 @@ import { open, readdir } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import { stagingDirFor } from './staging-paths.js'
-import { WRITER_PREFIX, parseWriterName, writerIsDead, type WriterId } from './writers.js'
+import { DEFAULT_FOREIGN_STAGE_GRACE_MS } from '../defaults.js'
+import { WRITER_PREFIX, foreignWriterIsStale, parseWriterName, writerIsDead, writerIsForeign, type WriterId } from './writers.js'
 
 /** One writer's partial download, as `haul status` shows it. */
 export interface StagedEntry {
   dir: string
   writer: WriterId | undefined
+  /** Its writer runs (or may run: another host's writer can't be looked up; see `foreign`). */
   live: boolean
+  /**
+   * Another host's writer (on a shared folder): never resumed from here; it counts as abandoned
+   * once nothing in its folder changed for DEFAULT_FOREIGN_STAGE_GRACE_MS (then `live` is false).
+   */
+  foreign: boolean
   journal: JournalState | undefined
   /** Bytes of the partial that its journal vouches for (see trustedRanges). */
   bytesOnDisk: number
@@ -40,7 +47,9 @@ export async function listStaged(destination: string): Promise<StagedEntry[]> {
     } catch {
       bytesOnDisk = 0
     }
-    out.push({ dir, writer, live: writer !== undefined && !writerIsDead(writer, basename(dir)), journal, bytesOnDisk })
+    const foreign = writer !== undefined && writerIsForeign(writer)
+    const live = writer !== undefined && (foreign ? !(await foreignWriterIsStale(dir, DEFAULT_FOREIGN_STAGE_GRACE_MS)) : !writerIsDead(writer, basename(dir)))
+    out.push({ dir, writer, live, foreign, journal, bytesOnDisk })
   }
   return out
 }
