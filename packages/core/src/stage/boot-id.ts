@@ -1,7 +1,19 @@
 import { readFileSync } from 'node:fs'
 import { uptime } from 'node:os'
 
+let kernel: string | undefined
 let cached: string | undefined
+
+/** Linux's random id of the running boot, read once; '' where there is none. */
+export function kernelBootId(): string {
+  if (kernel !== undefined) return kernel
+  try {
+    kernel = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  } catch {
+    kernel = ''
+  }
+  return kernel
+}
 
 /**
  * An id of the machine's running boot: what a page cache's contents belong to. Linux's random
@@ -9,12 +21,6 @@ let cached: string | undefined
  * the next, which only makes a journal trust less).
  */
 export function bootId(): string {
-  if (cached !== undefined) return cached
-  try {
-    cached = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-  } catch {
-    cached = ''
-  }
-  if (cached === '') cached = `boot-time-${Math.round((Date.now() / 1000 - uptime()) / 60)}`
+  cached ??= kernelBootId() || `boot-time-${Math.round((Date.now() / 1000 - uptime()) / 60)}`
   return cached
 }

@@ -3,6 +3,8 @@ import { readFileSync, readlinkSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
+import { DEFAULT_FOREIGN_STAGE_GRACE_MS } from '../defaults.js'
+import { kernelBootId } from './boot-id.js'
 
 /** Prefix of every writer's directory inside the staging root. */
 export const WRITER_PREFIX = 'w.'
@@ -35,15 +37,13 @@ const HOSTNAME = hostname().replace(/[^A-Za-z0-9-]/g, '_')
 const HOST = hostTag()
 
 function hostTag(): string {
-  const read = (what: () => string): string => {
-    try {
-      return what()
-    } catch {
-      return ''
-    }
+  const boot = kernelBootId()
+  let pids = ''
+  try {
+    pids = readlinkSync('/proc/self/ns/pid')
+  } catch {
+    // no pid namespaces to tell apart here
   }
-  const boot = read(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim())
-  const pids = read(() => readlinkSync('/proc/self/ns/pid'))
   if (boot === '' && pids === '') return HOSTNAME
   return `${HOSTNAME}-${createHash('sha256').update(`${boot} ${pids}`).digest('hex').slice(0, 8)}`
 }
@@ -116,4 +116,12 @@ export function writerIsDead(id: WriterId, name: string): boolean {
   // A killed writer stays a zombie until its parent reaps it; it can't write any more.
   if (fields === undefined || fields[0] === 'Z' || fields[0] === 'X') return true
   return fields[19] !== id.start
+}
+
+/**
+ * Whether the writer of the staging directory `dir` (named `name`) counts as gone: dead on this
+ * host, or of another host and idle for {@link DEFAULT_FOREIGN_STAGE_GRACE_MS}.
+ */
+export async function writerIsGone(id: WriterId, name: string, dir: string): Promise<boolean> {
+  return writerIsDead(id, name) || (writerIsForeign(id) && (await foreignWriterIsStale(dir, DEFAULT_FOREIGN_STAGE_GRACE_MS)))
 }
