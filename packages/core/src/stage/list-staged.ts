@@ -1,9 +1,8 @@
 import { open, readdir } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
 import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import { stagingDirFor } from './staging-paths.js'
-import { DEFAULT_FOREIGN_STAGE_GRACE_MS } from '../defaults.js'
-import { WRITER_PREFIX, foreignWriterIsStale, parseWriterName, writerIsDead, writerIsForeign, type WriterId } from './writers.js'
+import { WRITER_PREFIX, parseWriterName, writerIsForeign, writerIsGone, type WriterId } from './writers.js'
 
 /** One writer's partial download, as `haul status` shows it. */
 export interface StagedEntry {
@@ -47,9 +46,8 @@ export async function listStaged(destination: string): Promise<StagedEntry[]> {
     } catch {
       bytesOnDisk = 0
     }
-    const foreign = writer !== undefined && writerIsForeign(writer)
-    const live = writer !== undefined && (foreign ? !(await foreignWriterIsStale(dir, DEFAULT_FOREIGN_STAGE_GRACE_MS)) : !writerIsDead(writer, basename(dir)))
-    out.push({ dir, writer, live, foreign, journal, bytesOnDisk })
+    const live = writer !== undefined && !(await writerIsGone(writer, name, dir))
+    out.push({ dir, writer, live, foreign: writer !== undefined && writerIsForeign(writer), journal, bytesOnDisk })
   }
   return out
 }

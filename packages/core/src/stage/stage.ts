@@ -11,7 +11,7 @@ import type { DestinationLock } from '../lock/lock.js'
 import type { RangeSet } from './range-set.js'
 import { folderCalls, type FolderCalls } from './folder-calls.js'
 import { stagingDirFor } from './staging-paths.js'
-import { foreignWriterIsStale, markInUse, parseWriterName, writerIsDead, writerIsForeign, writerName } from './writers.js'
+import { markInUse, parseWriterName, writerIsDead, writerIsGone, writerName } from './writers.js'
 
 /** A writer's own staging directory with its partial file open. */
 export interface Stage {
@@ -158,7 +158,7 @@ export async function removeDeadStages(destination: string): Promise<boolean> {
     const id = parseWriterName(name)
     const dir = join(root, name)
     if (isTrash(name)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
-    else if (id !== undefined && (writerIsDead(id, name) || (writerIsForeign(id) && (await foreignWriterIsStale(dir, DEFAULT_FOREIGN_STAGE_GRACE_MS))))) await removeOrphan(calls, root, dir)
+    else if (id !== undefined && (await writerIsGone(id, name, dir))) await removeOrphan(calls, root, dir)
     else if (id !== undefined) others = true
   }
   return others
