@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { node22, startHeliaGateway, type HeliaGateway } from '@haul/helia-peer'
-import { killChildren, storeCar, testBytes, trackGateways, UnixfsStore, waitForJournaledBytes, type SpawnedChild } from '@haul/testkit'
+import { killChildren, storeCar, testBytes, trackGateways, UnixfsStore, type SpawnedChild } from '@haul/testkit'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
@@ -15,7 +15,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { GatewaySource } from '../src/gateway-source.js'
-import { haul } from './haul-cli.js'
+import { haul, waitForJournaledBytes } from './haul-cli.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
