@@ -41,18 +41,16 @@ export async function runStatus(argv: string[], context: ReporterStreams & { cwd
   for (const e of entries) {
     const total = e.total === undefined ? 'unknown size' : formatBytes(e.total)
     const pct = e.total === undefined || e.total === 0 ? '' : ` (${((e.bytes / e.total) * 100).toFixed(1)}%)`
-    const state =
-      e.foreign === true
-        ? e.inProgress
-          ? `staged by pid ${e.pid} on another host, ${e.host}, which may still be downloading it (this host can't look it up); not resumed from here`
-          : `left by pid ${e.pid} on another host, ${e.host}: nothing in it changed for ${DEFAULT_FOREIGN_STAGE_GRACE_MS / 60_000} minutes, so it counts as abandoned; not resumed from here, removed once the file lands`
-        : e.inProgress
-          ? `being downloaded now by pid ${e.pid} on ${e.host}`
-          : e.resumable
-            ? 'resumable: run the same haul get again'
-            : 'not resumable (no readable journal)'
-    lines.push(`  ${e.source ?? '(unknown source)'}: ${formatBytes(e.bytes)} of ${total}${pct} verified on disk; ${state}`)
+    lines.push(`  ${e.source ?? '(unknown source)'}: ${formatBytes(e.bytes)} of ${total}${pct} verified on disk; ${stateOf(e)}`)
   }
   context.stdout.write(`${lines.join('\n')}\n`)
   return 0
+}
+
+/** What `haul status` says of one staged partial. */
+function stateOf(e: { inProgress: boolean; resumable: boolean; foreign?: boolean; pid?: number; host?: string }): string {
+  if (e.foreign === true && e.inProgress) return `staged by pid ${e.pid} on another host, ${e.host}, which may still be downloading it (this host can't look it up); not resumed from here`
+  if (e.foreign === true) return `left by pid ${e.pid} on another host, ${e.host}: nothing in it changed for ${DEFAULT_FOREIGN_STAGE_GRACE_MS / 60_000} minutes, so it counts as abandoned; not resumed from here, removed once the file lands`
+  if (e.inProgress) return `being downloaded now by pid ${e.pid} on ${e.host}`
+  return e.resumable ? 'resumable: run the same haul get again' : 'not resumable (no readable journal)'
 }

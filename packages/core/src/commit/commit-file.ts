@@ -39,10 +39,11 @@ export async function commitFile(file: FileHandle, from: string, to: string, opt
       throw fsError(err, 'flush the downloaded file to disk (fsync) at', from)
     }
   }
-  const st = options.landing === undefined ? undefined : await file.stat().catch(() => undefined)
+  const landing = options.landing
+  const st = landing === undefined ? undefined : await file.stat().catch(() => undefined)
   await file.close()
   if (options.yields !== undefined && (await options.yields())) return false
-  if (st !== undefined) await options.landing!(st)
+  if (st !== undefined) await landing?.(st)
   await renameIntoPlace(from, to, 'file', fsync)
   return true
 }

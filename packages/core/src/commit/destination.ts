@@ -90,16 +90,20 @@ export async function withDestination<T>(path: string, options: DestinationShell
   try {
     const found = await folderCalls(folder).statIfAny(destination)
     const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver), found, landing })
-    if (outcome.committed !== undefined) {
-      const st = landed === undefined ? await folderCalls(folder).statIfAny(destination) : undefined
-      record = landed ?? (st === undefined ? undefined : recordText(outcome.committed, st))
-    }
+    // A file's commit noted its record as it landed; a folder's, or a file found already there, is looked at now.
+    if (outcome.committed !== undefined) record = landed ?? (await recordOf(folder, destination, outcome.committed))
     return outcome.result
   } finally {
     // What dead writers left is useless once the destination holds what was asked for.
     const othersStaging = record === undefined ? undefined : await removeDeadStages(destination)
     await releaseDestination(lock, destination, record, othersStaging)
   }
+}
+
+/** The record of `committed` as it is at `destination` now; undefined if nothing is there. */
+async function recordOf(folder: string, destination: string, committed: Committed): Promise<string | undefined> {
+  const st = await folderCalls(folder).statIfAny(destination)
+  return st === undefined ? undefined : recordText(committed, st)
 }
 
 /** The record of `committed` landed as the file or folder `st` (one key order, so equal records are equal strings). */
