@@ -224,36 +224,44 @@ export class JournalWriter {
       this.#held.push(line)
       return this.#queue
     }
-    if (this.#batch !== undefined) this.#batch.push(line)
-    else {
-      const lines = [...(this.#held ?? []), line]
-      this.#held = undefined
-      this.#batch = lines
-      this.#queue = this.#queue.then(async () => {
-        this.#batch = undefined
-        if (this.#failure !== undefined) return
-        try {
-          this.#file ??= await open(this.path, 'w')
-          await this.#file.write(lines.join(''))
-        } catch (err) {
-          this.#failure = err
-        }
-      })
+    if (this.#batch !== undefined) {
+      this.#batch.push(line)
+      return this.#settled()
     }
-    return this.#queue.then(() => {
-      if (this.#failure !== undefined) throw this.#failure
-    })
+    const lines = [...(this.#held ?? []), line]
+    this.#held = undefined
+    return this.#enqueue(lines)
   }
 
   /** Puts a deferred journal on disk with what it holds (a partial kept for resume needs it). */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
     const held = this.#held
     if (held === undefined) return this.#queue
     this.#held = undefined
-    await this.#queue
-    const file = await open(this.path, 'w')
-    this.#file = file
-    await file.write(held.join(''))
+    return this.#enqueue(held)
+  }
+
+  /** Queues one write of `lines` (and of lines batched behind it), creating the file if it isn't yet. */
+  #enqueue(lines: string[]): Promise<void> {
+    this.#batch = lines
+    this.#queue = this.#queue.then(async () => {
+      this.#batch = undefined
+      if (this.#failure !== undefined) return
+      try {
+        this.#file ??= await open(this.path, 'w')
+        await this.#file.write(lines.join(''))
+      } catch (err) {
+        this.#failure = err
+      }
+    })
+    return this.#settled()
+  }
+
+  /** Resolves when the queued writes are done; rejects if one failed. */
+  #settled(): Promise<void> {
+    return this.#queue.then(() => {
+      if (this.#failure !== undefined) throw this.#failure
+    })
   }
 
   /** Starts over with a new head (the partial data was truncated). */
