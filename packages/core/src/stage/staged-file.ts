@@ -197,9 +197,11 @@ export class StagedFile {
   /** Closes everything after a failure; the partial stays for resume when `keep` and it holds any byte. */
   async abandon(keep: boolean): Promise<void> {
     keep &&= this.ranges.total > 0
+    // A background datasync under way is waited for before the journal closes: its sync record
+    // is what lets a resume after a reboot trust the bytes it covered (it was dropped before).
+    await this.#writeback
     if (keep) await this.#journal?.flush().catch(() => undefined)
     await this.#closeJournal().catch(() => undefined)
-    await this.#writeback
     await this.data.close().catch(() => undefined)
     // Nothing worth resuming: leave the folder as it was.
     if (!keep) await this.remove()
