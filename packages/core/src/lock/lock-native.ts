@@ -2,6 +2,8 @@
 // (flock on macOS, LockFileEx on Windows). The lock belongs to the open file description, so
 // the kernel drops it when the holder's last descriptor closes, which includes any death.
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fstatSync, readSync, statSync, type BigIntStats } from 'node:fs'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
 import { abortedError, fsError } from '../errors.js'
 import { isGone } from '../fs-race.js'
@@ -32,17 +34,78 @@ let loaded: { addon: NativeLockAddon } | { error: unknown } | undefined
 export function loadNativeLock(): { addon: NativeLockAddon } | { error: unknown } {
   if (loaded === undefined) {
     try {
-      const addon = createRequire(import.meta.url)('fs-native-extensions') as Partial<NativeLockAddon>
-      const { tryLock, waitForLock, unlock } = addon
-      if (typeof tryLock !== 'function' || typeof waitForLock !== 'function' || typeof unlock !== 'function') {
-        throw new Error('fs-native-extensions lacks tryLock/waitForLock/unlock')
-      }
-      loaded = { addon: { tryLock, waitForLock, unlock } }
+      loaded = { addon: loadPrebuilt() ?? loadPackage() }
     } catch (error) {
       loaded = { error }
     }
   }
   return loaded
+}
+
+/** The calls of the compiled binding that haul makes (fcntl on Linux), as the package's prebuilt exports them. */
+interface Binding {
+  tryLock(fd: number, offset: number, length: number, exclusive: boolean): void
+  waitForLock(fd: number, offset: number, length: number, exclusive: boolean, request: object, done: (this: WaitRequest, err: Error | null) => void): unknown
+  unlock(fd: number, offset: number, length: number): void
+}
+
+interface WaitRequest {
+  handle: unknown
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/**
+ * The package's prebuilt binding for this platform, opened directly: the package's own loader
+ * (require-addon, which resolves the prebuilt through a semver match of runtime versions) takes
+ * ≈ 20 ms of every start, the binding itself ≈ 3. Undefined where the prebuilt is not where this
+ * expects it (another version's layout, a platform without one): then the package loads it.
+ */
+/** @internal Exported for tests. */
+export function loadPrebuilt(): NativeLockAddon | undefined {
+  let binding: Partial<Binding>
+  try {
+    const require = createRequire(import.meta.url)
+    const dir = dirname(require.resolve('fs-native-extensions/package.json'))
+    const module = { exports: {} as Partial<Binding> }
+    process.dlopen(module, join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'fs-native-extensions.node'))
+    binding = module.exports
+  } catch {
+    return undefined
+  }
+  const { tryLock, waitForLock, unlock } = binding
+  if (typeof tryLock !== 'function' || typeof waitForLock !== 'function' || typeof unlock !== 'function') return undefined
+  return {
+    tryLock(fd) {
+      try {
+        tryLock.call(binding, fd, 0, 0, true)
+        return true
+      } catch (err) {
+        if (errorCode(err) === 'EAGAIN') return false
+        throw err
+      }
+    },
+    waitForLock(fd) {
+      return new Promise<void>((resolve, reject) => {
+        const request: WaitRequest = { handle: null, resolve, reject }
+        request.handle = waitForLock.call(binding, fd, 0, 0, true, request, function (this: WaitRequest, err) {
+          if (err) this.reject(err)
+          else this.resolve()
+        })
+      })
+    },
+    unlock: (fd) => unlock.call(binding, fd, 0, 0),
+  }
+}
+
+/** The package as it loads itself. @internal Exported for tests. */
+export function loadPackage(): NativeLockAddon {
+  const addon = createRequire(import.meta.url)('fs-native-extensions') as Partial<NativeLockAddon>
+  const { tryLock, waitForLock, unlock } = addon
+  if (typeof tryLock !== 'function' || typeof waitForLock !== 'function' || typeof unlock !== 'function') {
+    throw new Error('fs-native-extensions lacks tryLock/waitForLock/unlock')
+  }
+  return { tryLock, waitForLock, unlock }
 }
 
 function errorCode(err: unknown): string | undefined {
@@ -87,13 +150,30 @@ function waitForLock(addon: NativeLockAddon, file: FileHandle, signal: AbortSign
  * host's clean-up is a new, empty lock file. An inode another host removed may refuse the read:
  * then there is none.
  */
-async function readRecord(file: FileHandle): Promise<string | undefined> {
-  const read = await file.read(Buffer.alloc(MAX_RECORD_BYTES), 0, MAX_RECORD_BYTES, 0).catch((err: unknown) => {
-    if (isGone(err)) return undefined
-    throw err
-  })
-  const text = read === undefined ? '' : read.buffer.toString('utf8', 0, read.bytesRead).trimEnd()
+async function readRecord(file: FileHandle, local: { size: bigint } | undefined): Promise<string | undefined> {
+  let text = ''
+  if (local !== undefined) {
+    // Here fstat describes this very inode: an empty lock file (a new one, the common case) holds nothing.
+    if (local.size === 0n) return undefined
+    const buffer = Buffer.allocUnsafe(MAX_RECORD_BYTES)
+    text = buffer.toString('utf8', 0, readSync(file.fd, buffer, 0, MAX_RECORD_BYTES, 0)).trimEnd()
+  } else {
+    const read = await file.read(Buffer.alloc(MAX_RECORD_BYTES), 0, MAX_RECORD_BYTES, 0).catch((err: unknown) => {
+      if (isGone(err)) return undefined
+      throw err
+    })
+    text = read === undefined ? '' : read.buffer.toString('utf8', 0, read.bytesRead).trimEnd()
+  }
   return text === '' ? undefined : text
+}
+
+/**
+ * The lock file's stat. On a local filesystem the calls that only read run synchronously, as the
+ * staging folder's do (stage/folder-calls.ts): microseconds, where a trip through libuv's pool
+ * costs the main thread two wake-ups; a small file's transaction makes three of them here.
+ */
+async function statOpen(file: FileHandle, network: boolean): Promise<BigIntStats> {
+  return network ? file.stat({ bigint: true }) : fstatSync(file.fd, { bigint: true })
 }
 
 /** Records are written padded to a multiple of this, in one write (see {@link writeRecord}). */
@@ -105,22 +185,31 @@ const RECORD_BLOCK_BYTES = 4096
  * record into the same inode while a waiter here reads, and between a truncate and a write that
  * waiter would find nothing and download again. JSON ignores the trailing spaces.
  */
-async function writeRecord(file: FileHandle, record: string | undefined): Promise<void> {
-  if (record === undefined || record === '') return void (await file.truncate(0))
+async function writeRecord(file: FileHandle, record: string | undefined, known: { size: number | undefined }): Promise<void> {
+  const size = known.size
+  // Unknown until this write is done: one that fails half-way may leave the file any length.
+  known.size = undefined
+  if (record === undefined || record === '') {
+    if (size !== 0) await file.truncate(0)
+    known.size = 0
+    return
+  }
   const length = Math.ceil(Buffer.byteLength(record) / RECORD_BLOCK_BYTES) * RECORD_BLOCK_BYTES
   const block = Buffer.alloc(length, ' ')
   block.write(record, 0, 'utf8')
   await file.write(block, 0, length, 0)
-  await file.truncate(length)
+  // A file known to be no longer than the block (a new lock file) has nothing to cut off.
+  if (size === undefined || size > length) await file.truncate(length)
+  known.size = length
 }
 
 /**
  * Whether `path` still names the inode open as `file` (a holder unlinks it before letting go; on
  * a shared folder, another host's holder may have unlinked it at any moment).
  */
-async function namesInode(path: string, ino: bigint, dev: bigint): Promise<boolean> {
+async function namesInode(path: string, ino: bigint, dev: bigint, network: boolean): Promise<boolean> {
   try {
-    const current = await stat(path, { bigint: true })
+    const current = network ? await stat(path, { bigint: true }) : statSync(path, { bigint: true })
     return current.ino === ino && current.dev === dev
   } catch (err) {
     if (isGone(err)) return false
@@ -179,11 +268,11 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
         request.throwIfAborted()
         // ENOENT/ESTALE: another host sharing the folder removed this lock file meanwhile (its
         // holder's clean-up); the lock on it is worthless, but the record in it still counts.
-        const st = await file.stat({ bigint: true }).catch((err: unknown) => {
+        const st = await statOpen(file, request.network).catch((err: unknown) => {
           if (isGone(err)) return undefined
           throw fsError(err, 'check the lock file', path)
         })
-        const record = await readRecord(file).catch((err: unknown) => {
+        const record = await readRecord(file, request.network ? undefined : st).catch((err: unknown) => {
           throw fsError(err, 'read the lock file', path)
         })
         // On a network folder, this host's copy comes first: it is the record of the holder
@@ -191,9 +280,10 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
         // (another host replaced the file meanwhile: see host-record.ts).
         const copy = waited && request.network ? await readHostRecord(path, request.began - HOST_RECORD_GRACE_MS) : undefined
         if ((copy ?? record) !== undefined) handedOver = copy ?? record
-        if (st !== undefined && (await namesInode(path, st.ino, st.dev))) {
+        if (st !== undefined && (await namesInode(path, st.ino, st.dev, request.network))) {
           keep = true
-          return ofdLock(addon, file, path, st.ino, st.dev, handedOver, request.network)
+          // This host's fstat tells the inode's size; another host may write into it meanwhile.
+          return ofdLock(addon, file, path, st.ino, st.dev, handedOver, request.network, request.network ? undefined : Number(st.size))
         }
       }
       if (races > request.maxRaces) throw fsError(new Error('the lock file kept being replaced'), 'lock', path)
@@ -207,8 +297,10 @@ export async function acquireOfdLock(addon: NativeLockAddon, request: LockReques
   }
 }
 
-function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bigint, dev: bigint, handedOver: string | undefined, network: boolean): DestinationLock {
+function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bigint, dev: bigint, handedOver: string | undefined, network: boolean, size: number | undefined): DestinationLock {
   let released = false
+  // The lock file's size as this holder left it (undefined: not known), which spares a truncate.
+  const known = { size }
   // The record in the lock file now (see note): release need not write it again.
   let noted: string | undefined
   return {
@@ -219,7 +311,7 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
       if (released) return
       try {
         if (network) await writeHostRecord(path, record)
-        await writeRecord(file, record)
+        await writeRecord(file, record, known)
         noted = record
       } catch {
         noted = undefined
@@ -234,9 +326,9 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
         if (network) await writeHostRecord(path, record)
         // Waiters already hold a descriptor on this inode: they read the record from it once
         // they get the lock, even though the path is gone by then.
-        if (record === undefined || record !== noted) await writeRecord(file, record)
+        if (record === undefined || record !== noted) await writeRecord(file, record, known)
         // Unlinked while still locked, so nobody can lock this path's inode and then lose it.
-        if (options.keepFile !== true && (await namesInode(path, ino, dev))) await unlink(path)
+        if (options.keepFile !== true && (await namesInode(path, ino, dev, network))) await unlink(path)
       } catch (err) {
         // Another host sharing the folder removed it first (its holder tidied up): nothing left to do.
         if (!isGone(err)) throw fsError(err, 'remove the lock file', path)
