@@ -101,15 +101,15 @@ describe('the re-check after the lock', () => {
     await commit(path, bytes)
     const st = await stat(path)
     const record: CommitRecord = { source: 'https://example/f.bin', size: bytes.length, digests: { sha256: sha256(bytes) }, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs }
-    expect(await recheckDestination(path, record.source, [], record, undefined, false)).toEqual({ size: bytes.length, sha256: sha256(bytes) })
+    expect(await recheckDestination(path, record.source, [], record, undefined, false, await stat(path))).toEqual({ size: bytes.length, sha256: sha256(bytes) })
     // Another host committed the same bytes over it: a new inode, the same SHA-256.
     await commit(path, bytes)
     expect((await stat(path)).ino).not.toBe(st.ino)
-    expect(await recheckDestination(path, record.source, [], record, undefined, false)).toEqual({ size: bytes.length, sha256: sha256(bytes) })
+    expect(await recheckDestination(path, record.source, [], record, undefined, false, await stat(path))).toEqual({ size: bytes.length, sha256: sha256(bytes) })
     // Not for another source's record, nor for other bytes.
-    expect(await recheckDestination(path, 'https://example/other', [], record, undefined, false)).toBeUndefined()
+    expect(await recheckDestination(path, 'https://example/other', [], record, undefined, false, await stat(path))).toBeUndefined()
     await commit(path, testBytes(bytes.length, 6))
-    expect(await recheckDestination(path, record.source, [], record, undefined, false)).toBeUndefined()
+    expect(await recheckDestination(path, record.source, [], record, undefined, false, await stat(path))).toBeUndefined()
   })
 })
 

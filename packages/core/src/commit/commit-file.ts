@@ -40,7 +40,7 @@ export async function commitFile(file: FileHandle, from: string, to: string, opt
     }
   }
   const landing = options.landing
-  const st = landing === undefined ? undefined : await file.stat().catch(() => undefined)
+  const st = landing === undefined ? undefined : await folderCalls(dirname(to)).fstat(file).catch(() => undefined)
   await file.close()
   if (options.yields !== undefined && (await options.yields())) return false
   if (st !== undefined) await landing?.(st)

@@ -1,9 +1,10 @@
-import { stat } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
 import { dirname } from 'node:path'
 import { filesystemKind, statIdentityHolds } from '../lock/fs-kind.js'
 import { isGone } from '../fs-race.js'
 import { findMismatch, type ExpectedDigest } from '../verify/digest.js'
 import { hashFile } from '../verify/hasher.js'
+import { folderCalls } from '../stage/folder-calls.js'
 import { recordDescribes, type CommitRecord } from './commit-record.js'
 
 /** Times the file may be replaced under a re-check's read before it counts as not there. */
@@ -19,6 +20,7 @@ const MAX_REPLACED_READS = 5
  *
  * On a shared folder another host may replace the file while it is read (its commit rename; its
  * filesystem may then answer ENOENT or ESTALE for the old file): then it is looked at again.
+ * `found`: the destination's stat taken as its lock was (`HeldDestination.found`), the first look.
  */
 export async function recheckDestination(
   destination: string,
@@ -27,9 +29,11 @@ export async function recheckDestination(
   record: CommitRecord | undefined,
   expectedSize: number | undefined,
   hashThread: boolean,
+  found: Stats | undefined,
 ): Promise<{ size: number; sha256: string } | undefined> {
+  const calls = folderCalls(dirname(destination))
   for (let read = 0; read < MAX_REPLACED_READS; read++) {
-    const st = await stat(destination).catch(() => undefined)
+    const st = read === 0 ? found : await calls.statIfAny(destination)
     if (st === undefined || !st.isFile()) return undefined
     if (expectedSize !== undefined && st.size !== expectedSize) return undefined
     const committed = record !== undefined && record.source === sourceId && record.size === st.size && findMismatch(expected, record.digests) === undefined ? record.digests.sha256 : undefined

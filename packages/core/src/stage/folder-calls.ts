@@ -1,5 +1,5 @@
-import { closeSync, fsync, openSync, readdirSync, statfsSync, statSync, type Stats, type StatsFs } from 'node:fs'
-import { mkdir, open, readdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises'
+import { closeSync, fstatSync, fsync, openSync, readdirSync, statfsSync, statSync, type Stats, type StatsFs } from 'node:fs'
+import { mkdir, open, readdir, rename, rmdir, stat, statfs, unlink, type FileHandle } from 'node:fs/promises'
 import { ensureDir } from '../ensure-dir.js'
 import { fsError } from '../errors.js'
 import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
@@ -12,6 +12,8 @@ import { filesystemKind, type FilesystemKind } from '../lock/fs-kind.js'
 export interface FolderCalls {
   /** The entry's Stats, undefined when there is none (or it can't be examined). */
   statIfAny(path: string): Promise<Stats | undefined>
+  /** The Stats of a file open in this folder (a staged file, before its commit's rename). */
+  fstat(file: FileHandle): Promise<Stats>
   mkdir(path: string): Promise<void>
   readdir(path: string): Promise<string[]>
   rename(from: string, to: string): Promise<void>
@@ -31,6 +33,7 @@ export interface DirectoryHandle {
 /** Elsewhere (a network filesystem, whose server may stall, or one not classified yet): through the thread pool. */
 const ASYNC: FolderCalls = {
   statIfAny: (path) => stat(path).catch(() => undefined),
+  fstat: (file) => file.stat(),
   mkdir: async (path) => {
     await mkdir(path)
   },
@@ -61,6 +64,7 @@ const SYNC: FolderCalls = {
       return undefined
     }
   },
+  fstat: async (file) => fstatSync(file.fd),
   readdir: async (path) => readdirSync(path),
   statfs: async (path) => statfsSync(path),
   openDirectory: async (path) => {
