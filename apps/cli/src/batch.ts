@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { HaulError, RateLimiter } from '@haul/core'
-import type { HttpTrace } from '@haul/http'
+import type { FirstAnswer, HttpTrace } from '@haul/http'
 import { entryRequest, type BatchRequest, type EntryOptions, type GetRequest } from './args.js'
 import { BatchReporter, describeFile, type BatchFile } from './batch-reporter.js'
 import { ConnectionBudget } from './connection-budget.js'
@@ -84,13 +84,17 @@ export async function runBatch(batch: BatchRequest, context: GetContext, stop: R
     const { file, request } = job
     const onHttp = shared.verbose ? (trace: HttpTrace) => reporter.note(file, describeTrace(trace)) : undefined
     let connections = 0
+    // The GET that named the file, until fetchRequest takes it over.
+    let answer: FirstAnswer | undefined
     try {
       connections = await budget.acquire(request.connections, signal)
-      file.output ??= await defaultOutput(request, folder, signal, onHttp)
+      if (file.output === undefined) ({ output: file.output, answer } = await defaultOutput(request, folder, signal, onHttp))
       const other = claimed.get(file.output)
       if (other !== undefined) throw new HaulError('HAUL_USAGE', `${file.output} is also the output of ${describeFile(other)}; give this one its own out= name.`, { path: file.output })
       claimed.set(file.output, file)
       file.state = 'active'
+      const given = answer
+      answer = undefined
       const result = await fetchRequest(request, file.output, {
         connections,
         signal,
@@ -98,9 +102,10 @@ export async function runBatch(batch: BatchRequest, context: GetContext, stop: R
         tuning,
         ...(totalLimiter === undefined ? {} : { totalLimiter }),
         ...(onHttp === undefined ? {} : { onHttp }),
-      })
+      }, given)
       reporter.landed(file, result.bytes, result.cached)
     } catch (err) {
+      await answer?.close()
       const error = stop.asError(err)
       file.failure = { code: error.code, message: error.message }
       reporter.failed(file)

@@ -27,8 +27,8 @@ async function runSingle(request: GetRequest, context: GetContext, stop: RunStop
   // stdout is written in order as bytes arrive, so one connection serves it.
   if (request.stdout === true) return void (await streamRequest(request, context.stdout, { ...run, connections: 1 }))
   const folder = resolve(context.cwd, request.dir ?? '')
-  const output = request.output === undefined ? await defaultOutput(request, folder, stop.signal, run.onHttp) : resolve(folder, request.output)
-  await fetchRequest(request, output, run)
+  const { output, answer } = request.output === undefined ? await defaultOutput(request, folder, stop.signal, run.onHttp) : { output: resolve(folder, request.output), answer: undefined }
+  await fetchRequest(request, output, run, answer)
 }
 
 /** `haul get`: one download or a batch, stopped by SIGINT/SIGTERM or --timeout; returns the exit status. */

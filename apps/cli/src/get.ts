@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { RateLimiter, streamDownload, type DownloadOptions, type DownloadResult, type HaulEvent, type Source, type StreamDownloadResult } from '@haul/core'
-import type { HttpTrace } from '@haul/http'
+import type { FirstAnswer, HttpTrace } from '@haul/http'
 import type { GetRequest } from './args.js'
 import type { EnvOptions } from './env-options.js'
 import { safeFileName } from './file-name.js'
@@ -16,17 +16,26 @@ export interface GetContext extends ReporterStreams {
   env?: NodeJS.ProcessEnv
 }
 
+/** Where a request without -o goes, and for an HTTP URL the answer that named it. */
+export interface DefaultOutput {
+  output: string
+  /** The GET's answer, for {@link fetchRequest}, which reads its body instead of asking again (and closes it). */
+  answer?: FirstAnswer
+}
+
 /**
  * The output name when -o is not given, in `cwd`: the remote's suggestion or the URL/CID, made
- * safe. A URL that names a folder (a listing) fails with HAUL_USAGE, pointing at -o.
+ * safe. A URL that names a folder (a listing) fails with HAUL_USAGE, pointing at -o. An HTTP URL
+ * is named from the answer to its download's own GET (no HEAD first), handed on with the name.
  */
-export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal, onHttp?: (trace: HttpTrace) => void): Promise<string> {
+export async function defaultOutput(request: GetRequest, cwd: string, signal: AbortSignal, onHttp?: (trace: HttpTrace) => void): Promise<DefaultOutput> {
   if (request.kind === 'ipfs') {
     const input = request.ipfs!
-    return join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString()))
+    return { output: join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString())) }
   }
-  const { suggestFileName } = await import('@haul/http')
-  return join(cwd, await suggestFileName(request.url!, { ...request.network, ...(onHttp === undefined ? {} : { onHttp }), headers: request.headers, signal }))
+  const { openNamed } = await import('@haul/http')
+  const { name, answer } = await openNamed(request.url!, { ...request.network, ...(onHttp === undefined ? {} : { onHttp }), headers: request.headers, signal })
+  return { output: join(cwd, name), ...(answer === undefined ? {} : { answer }) }
 }
 
 /** What one download of a command runs with. */
@@ -66,15 +75,19 @@ function transferOptions(request: GetRequest, run: FetchRun): Omit<DownloadOptio
   }
 }
 
-/** Downloads one parsed request to `output` with the driver its source needs. */
-export async function fetchRequest(request: GetRequest, output: string, run: FetchRun): Promise<DownloadResult> {
+/**
+ * Downloads one parsed request to `output` with the driver its source needs; `answer`: the one
+ * {@link defaultOutput} got, which this closes whatever happens.
+ */
+export async function fetchRequest(request: GetRequest, output: string, run: FetchRun, answer?: FirstAnswer): Promise<DownloadResult> {
   const options: DownloadOptions = { ...run.tuning, output, ...transferOptions(request, run), connections: run.connections, noWait: request.noWait }
   const cache = request.cache === undefined ? {} : { cache: request.cache }
   // Each driver is loaded only when a source needs it: undici or the IPFS stack cost ~0.1 s each.
   if (request.kind === 'http') {
     const { download } = await import('@haul/http')
-    return download(request.url!.href, { ...options, ...networkOptions(request, run), ...cache, mirrors: request.mirrors, headers: request.headers })
+    return download(request.url!.href, { ...options, ...networkOptions(request, run), ...cache, mirrors: request.mirrors, headers: request.headers, ...(answer === undefined ? {} : { answer }) })
   }
+  await answer?.close()
   const { download } = await import('@haul/ipfs')
   return download(request.source, { ...options, ...networkOptions(request, run), ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
 }

@@ -104,6 +104,25 @@ describe('haul get -i (batch)', () => {
     expect(refused.stderr).toMatch(/-d DIR/)
   })
 
+  it('names files from the answers to their own GETs: one request per file, Content-Disposition honoured, a clash of names refused', async () => {
+    const files: Record<string, Buffer | { body: Buffer; contentDisposition: string }> = {}
+    for (let i = 0; i < 12; i++) files[`/d/f${i}.bin`] = testBytes(10_000 + i, i + 1)
+    files['/d/download'] = { body: testBytes(5_000, 99), contentDisposition: 'attachment; filename="report.pdf"' }
+    files['/e/f3.bin'] = testBytes(100, 98)
+    origin = await startOrigin({ files })
+    const urls = [...Object.keys(files)].map((p) => origin!.url(p))
+    await writeFile(join(dir, 'l'), `${urls.join('\n')}\n`)
+    const child = haul(['get', '-i', 'l', '-d', 'out', '-j', '4', '--json'], dir)
+    expect(await child.waitForExit()).toMatchObject({ code: 2 })
+    const names = (await readdir(join(dir, 'out'))).sort()
+    expect(names).toEqual([...Array.from({ length: 12 }, (_, i) => `f${i}.bin`), 'report.pdf'].sort())
+    expect(await readFile(join(dir, 'out', 'report.pdf'))).toEqual(testBytes(5_000, 99))
+    expect(await readFile(join(dir, 'out', 'f3.bin'))).toEqual(testBytes(10_003, 4))
+    // 14 files, 14 GETs: no HEAD, and no second GET for any file.
+    expect(origin.log.map((r) => r.method)).toEqual(Array(14).fill('GET'))
+    expect((child.events.at(-1) as unknown as Summary).failed).toEqual([expect.objectContaining({ source: origin.url('/e/f3.bin'), code: 'HAUL_USAGE', message: expect.stringMatching(/also the output of/) })])
+  })
+
   it('two lines with the same output: the second fails as usage, the first lands', async () => {
     origin = await startOrigin({ files: { '/a': 'a', '/b': 'b' } })
     await writeFile(join(dir, 'l'), `${origin.url('/a')}\n out=same\n${origin.url('/b')}\n out=same\n`)
@@ -116,7 +135,8 @@ describe('haul get -i (batch)', () => {
   it('-x per file within --max-connections for all: the connections in use never exceed the cap', async () => {
     const files: Record<string, Buffer> = {}
     for (let i = 0; i < 6; i++) files[`/f${i}`] = testBytes(6 * MiB, i + 100)
-    origin = await startOrigin({ files, rateBytesPerSecond: 8 * MiB })
+    // Paced so that each file takes several progress events: the sum over files is sampled there.
+    origin = await startOrigin({ files, rateBytesPerSecond: 3 * MiB })
     const args = ['get', ...Object.keys(files).map((p) => origin!.url(p)), '-j', '4', '-x', '4', '--max-connections', '6', '--json']
     const child = haul(args, dir)
     expect(await child.waitForExit({ timeoutMs: 60_000 })).toMatchObject({ code: 0 })

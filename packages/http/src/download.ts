@@ -1,5 +1,6 @@
-import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult } from '@haul/core'
+import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult, type HaulEvent } from '@haul/core'
 import { DEFAULT_BODY_TIMEOUT_MS, DEFAULT_HEADERS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MIRRORS } from './defaults.js'
+import type { FirstAnswer } from './first-answer.js'
 import { HttpSource, type HttpSourceOptions } from './http-source.js'
 import { createTransport, splitTransportOptions, type TransportOptions } from './transport.js'
 
@@ -28,6 +29,13 @@ export interface HttpDownloadOptions extends DownloadOptions, TransportOptions {
    * @default undefined (no cache)
    */
   cache?: string | Cache
+  /**
+   * The answer to `url`'s GET, sent ahead to name the file (`openNamed`): the download reads its
+   * body instead of asking again, and closes it when it ends, used or not. It is dropped, unused,
+   * when the download must wait for another process's lock.
+   * @default undefined
+   */
+  answer?: FirstAnswer
 }
 
 /**
@@ -36,8 +44,24 @@ export interface HttpDownloadOptions extends DownloadOptions, TransportOptions {
  * @throws HaulError — `HAUL_USAGE` for a URL that is not http(s), before any request.
  */
 export async function download(url: string, options: HttpDownloadOptions): Promise<DownloadResult> {
+  const { answer } = options
+  if (answer === undefined) return downloadUrl(url, options)
+  const { onEvent } = options
+  try {
+    // A body left unread while another process holds the lock only ties up a connection.
+    const onEventDropping = (e: HaulEvent): void => {
+      if (e.event === 'wait') void answer.close()
+      onEvent?.(e)
+    }
+    return await downloadUrl(url, { ...options, onEvent: onEventDropping })
+  } finally {
+    await answer.close()
+  }
+}
+
+async function downloadUrl(url: string, options: HttpDownloadOptions): Promise<DownloadResult> {
   const { transport: given, rest: all } = splitTransportOptions(options)
-  const { mirrors = [...DEFAULT_MIRRORS], headers = DEFAULT_HEADERS, cache, ...rest } = all
+  const { mirrors = [...DEFAULT_MIRRORS], headers = DEFAULT_HEADERS, cache, answer, ...rest } = all
   const urls = [url, ...mirrors].map(parseHttpUrl)
   checkHeaders(headers)
   // Core aborts stalled reads itself; undici's own timers must never fire first.
@@ -52,7 +76,7 @@ export async function download(url: string, options: HttpDownloadOptions): Promi
   // Core closes the sources when the transaction ends, so each run gets its own.
   const run = (o: DownloadOptions): Promise<DownloadResult> =>
     runDownload(
-      urls.map((u) => new HttpSource(u, sourceOptions)),
+      urls.map((u, i) => new HttpSource(u, i === 0 && answer !== undefined ? { ...sourceOptions, answer } : sourceOptions)),
       o,
     )
   try {

@@ -4,6 +4,7 @@ import { discard } from './body.js'
 import { parseContentDisposition } from './content-disposition.js'
 import { DEFAULT_HEADERS } from './defaults.js'
 import { statusError } from './errors.js'
+import { FIRST_ANSWER_MAX_BYTES, FirstAnswer } from './first-answer.js'
 import { acceptsRanges, contentLength, encodingOf, header, parseContentRange } from './headers.js'
 import { CREDENTIAL_HEADER } from './trace.js'
 import { createTransport, type Transport, type TransportOptions, type TransportRequest, type TransportResponse } from './transport.js'
@@ -41,6 +42,12 @@ export interface HttpSourceOptions extends TransportOptions {
    * @default undefined (the transport's pool)
    */
   dispatcher?: Dispatcher
+  /**
+   * An answer to this URL's whole-file GET, sent ahead to name the file ({@link openNamed}): the
+   * first read from byte 0 takes its body instead of asking again; any other read drops it.
+   * @default undefined
+   */
+  answer?: FirstAnswer
 }
 
 /**
@@ -70,6 +77,7 @@ export class HttpSource implements Source {
   /** The server's clock minus ours, from the last Date header; judges how old a Last-Modified is. */
   #clockOffsetMs = 0
   #closing: Promise<void> | undefined
+  readonly #answer: FirstAnswer | undefined
 
   constructor(url: string | URL, options: HttpSourceOptions = {}) {
     const parsed = new URL(url)
@@ -99,6 +107,7 @@ export class HttpSource implements Source {
     this.#credentialsOrigin = options.credentialsOrigin ?? parsed.origin
     this.#ownsTransport = options.transport === undefined
     this.#transport = options.transport ?? createTransport(options, options.dispatcher)
+    this.#answer = options.answer?.url === parsed.href ? options.answer : undefined
   }
 
   /** What the source has learned about the remote so far. */
@@ -132,12 +141,51 @@ export class HttpSource implements Source {
   }
 
   /**
+   * Sends the whole-file GET that a download of this URL would send first, before its
+   * destination is known, and keeps the answer for that download ({@link FirstAnswer}): its
+   * Content-Disposition names the file. Only a 200 in identity encoding of at most
+   * {@link FIRST_ANSWER_MAX_BYTES} (or of unknown length) is kept; any other answer tells
+   * nothing (its body is dropped): the download then asks itself and reports what is wrong.
+   * Closing the answer closes this source.
+   * @throws HaulError as a read would, for what is below HTTP (connect, TLS, abort)
+   */
+  async openFirst(signal: AbortSignal): Promise<FirstAnswer> {
+    // The caller's signal aborts the request until its answer is in; from then on the download
+    // that takes the body links its reads' signals to it (FirstAnswer.take).
+    const abort = new AbortController()
+    const onAbort = (): void => abort.abort(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    let res: TransportResponse
+    try {
+      signal.throwIfAborted()
+      res = await this.#send('GET', {}, abort.signal, { reuseChunks: true })
+    } catch (err) {
+      await this.close()
+      throw err
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+    const ok = res.statusCode === 200 && encodingOf(res.headers) === undefined
+    const length = contentLength(res.headers)
+    const kept = ok && (length === undefined || length <= FIRST_ANSWER_MAX_BYTES)
+    if (!kept) await discard(res.body)
+    const fileName = ok ? parseContentDisposition(header(res.headers, 'content-disposition'))?.fileName : undefined
+    const contentType = ok ? header(res.headers, 'content-type') : undefined
+    return new FirstAnswer(this.url.href, kept ? res : undefined, { ...(fileName === undefined ? {} : { fileName }), ...(contentType === undefined ? {} : { contentType }) }, abort, () => this.close())
+  }
+
+  /**
    * One GET: the whole file, or `Range: bytes=offset-(end-1)` with `If-Range: validator`. Answers
    * `offset: 0` with the current content whole when the server did not (or must not) serve the
    * range. Errors are HaulErrors; `transient` says whether another attempt may help.
    */
   async read({ offset, end, validator, signal, reuseChunks = false, buffers }: ReadRequest): Promise<ReadResponse> {
     const body: BodyMemory = { reuseChunks, ...(buffers === undefined ? {} : { buffers }) }
+    const first = this.#answer?.take(signal)
+    if (first !== undefined) {
+      if (offset === 0 && end === undefined && !this.#rangesBroken) return this.#respondWhole(first)
+      await first.discard()
+    }
     if (this.#rangesBroken || (offset === 0 && end === undefined)) return this.#readWhole(signal, body)
     const asked = `bytes=${offset}-${end === undefined ? '' : end - 1}`
     const ifRange = validator === undefined ? undefined : ifRangeFor(validator, this.#clockOffsetMs)

@@ -1,6 +1,7 @@
 import { HaulError } from '@haul/core'
 import { parseHttpUrl } from './download.js'
 import { nameFromUrl, safeFileName } from './file-name.js'
+import type { FirstAnswer } from './first-answer.js'
 import { HttpSource } from './http-source.js'
 import { splitTransportOptions, type TransportOptions } from './transport.js'
 
@@ -33,10 +34,6 @@ const HAS_EXTENSION = /[^.]\.[^.]+$/
  */
 export async function suggestFileName(url: string | URL, options: SuggestFileNameOptions = {}): Promise<string> {
   const target = parseHttpUrl(String(url))
-  // Errors name the URL without its user:password.
-  const shown = new URL(target)
-  shown.username = ''
-  shown.password = ''
   const { transport, rest } = splitTransportOptions(options)
   const source = new HttpSource(target, { ...transport, ...(rest.headers === undefined ? {} : { headers: rest.headers }) })
   let suggested: string | undefined
@@ -49,6 +46,61 @@ export async function suggestFileName(url: string | URL, options: SuggestFileNam
   } finally {
     await source.close()
   }
+  return chooseFileName(target, suggested, contentType)
+}
+
+/** What {@link openNamed} found: the file's name, and the answer its download reads first. */
+export interface NamedUrl {
+  /** The name to save the URL under, as {@link suggestFileName} chooses it. */
+  name: string
+  /**
+   * The GET's answer, for `download(url, { answer })`, which reads its body instead of asking
+   * again and closes it. Undefined when the GET failed (the download asks again and reports why).
+   * A caller that does not download must `close()` it.
+   */
+  answer: FirstAnswer | undefined
+}
+
+/**
+ * Names `url` as {@link suggestFileName} does, from the answer to the GET that downloads it
+ * rather than from a HEAD first (as aria2c does): the download given that answer sends no request
+ * of its own for a file of up to {@link FIRST_ANSWER_MAX_BYTES}, so naming costs nothing. A
+ * bigger file's answer names it and is dropped (the download's own GET lands its body in the
+ * transaction's buffers). When the name can't be used (a folder, an HTML page) the answer is
+ * closed before the HAUL_USAGE error.
+ * @throws HaulError — `HAUL_USAGE` for a folder or a URL that is not http(s); `HAUL_ABORTED`.
+ */
+export async function openNamed(url: string | URL, options: SuggestFileNameOptions = {}): Promise<NamedUrl> {
+  const target = parseHttpUrl(String(url))
+  const { transport, rest } = splitTransportOptions(options)
+  const source = new HttpSource(target, { ...transport, ...(rest.headers === undefined ? {} : { headers: rest.headers }) })
+  let answer: FirstAnswer | undefined
+  try {
+    answer = await source.openFirst(rest.signal ?? new AbortController().signal)
+  } catch (err) {
+    if (rest.signal?.aborted) throw err
+  }
+  let name: string
+  try {
+    name = chooseFileName(target, answer?.fileName, answer?.contentType)
+  } catch (err) {
+    await answer?.close()
+    throw err
+  }
+  // An answer whose body was dropped (too big, or not the file) has nothing left to give.
+  if (answer?.pending !== true) {
+    await answer?.close()
+    return { name, answer: undefined }
+  }
+  return { name, answer }
+}
+
+/** The name for `target` given what its answer said (nothing, when it failed). */
+function chooseFileName(target: URL, suggested: string | undefined, contentType: string | undefined): string {
+  // Errors name the URL without its user:password.
+  const shown = new URL(target)
+  shown.username = ''
+  shown.password = ''
   const offered = safeFileName(suggested, '')
   if (offered !== '') return offered
   const fromUrl = nameFromUrl(target)
