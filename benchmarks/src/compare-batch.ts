@@ -49,7 +49,7 @@ export async function compareBatch(ctx: BenchContext): Promise<ComparisonResult>
     ratios: [{ of: haul.label, to: aria.label, median: ratio }],
     targets: [ratioTarget('haul / aria2c', 1.0, ratio)],
     notes: [
-      'Both read the same list of URLs, which names no files: haul asks each one\'s name with a HEAD (Content-Disposition) before its GET. haul commits every file as a transaction (lock, staging, fsync of the file, rename, fsync of its folder — shared by the renames that complete meanwhile — before it is reported done; no journal for a body that arrives in one piece); aria2c writes the files and fsyncs nothing.',
+      'Both read the same list of URLs, which names no files: each names a file from its GET\'s own answer (Content-Disposition, else the URL), one request per file. haul commits every file as a transaction (lock, staging, fsync of the file, rename, fsync of its folder — shared by the renames that complete meanwhile — before it is reported done; no journal for a body that arrives in one piece); aria2c writes the files and fsyncs nothing.',
     ],
   }
 }
