@@ -60,8 +60,8 @@ interface WaitRequest {
  * (require-addon, which resolves the prebuilt through a semver match of runtime versions) takes
  * ≈ 20 ms of every start, the binding itself ≈ 3. Undefined where the prebuilt is not where this
  * expects it (another version's layout, a platform without one): then the package loads it.
+ * @internal Exported for tests.
  */
-/** @internal Exported for tests. */
 export function loadPrebuilt(): NativeLockAddon | undefined {
   let binding: Partial<Binding>
   try {
@@ -98,7 +98,10 @@ export function loadPrebuilt(): NativeLockAddon | undefined {
   }
 }
 
-/** The package as it loads itself. @internal Exported for tests. */
+/**
+ * The package as it loads itself.
+ * @internal Exported for tests.
+ */
 export function loadPackage(): NativeLockAddon {
   const addon = createRequire(import.meta.url)('fs-native-extensions') as Partial<NativeLockAddon>
   const { tryLock, waitForLock, unlock } = addon
