@@ -33,16 +33,14 @@ const HAS_EXTENSION = /[^.]\.[^.]+$/
  * @throws HaulError — `HAUL_USAGE` for a folder or a URL that is not http(s); `HAUL_ABORTED`.
  */
 export async function suggestFileName(url: string | URL, options: SuggestFileNameOptions = {}): Promise<string> {
-  const target = parseHttpUrl(String(url))
-  const { transport, rest } = splitTransportOptions(options)
-  const source = new HttpSource(target, { ...transport, ...(rest.headers === undefined ? {} : { headers: rest.headers }) })
+  const { target, source, signal } = namingSource(url, options)
   let suggested: string | undefined
   let contentType: string | undefined
   try {
-    suggested = (await source.probe(rest.signal ?? new AbortController().signal)).fileName
+    suggested = (await source.probe(signal ?? new AbortController().signal)).fileName
     contentType = source.contentType
   } catch (err) {
-    if (rest.signal?.aborted) throw err
+    if (signal?.aborted) throw err
   } finally {
     await source.close()
   }
@@ -71,14 +69,12 @@ export interface NamedUrl {
  * @throws HaulError — `HAUL_USAGE` for a folder or a URL that is not http(s); `HAUL_ABORTED`.
  */
 export async function openNamed(url: string | URL, options: SuggestFileNameOptions = {}): Promise<NamedUrl> {
-  const target = parseHttpUrl(String(url))
-  const { transport, rest } = splitTransportOptions(options)
-  const source = new HttpSource(target, { ...transport, ...(rest.headers === undefined ? {} : { headers: rest.headers }) })
+  const { target, source, signal } = namingSource(url, options)
   let answer: FirstAnswer | undefined
   try {
-    answer = await source.openFirst(rest.signal ?? new AbortController().signal)
+    answer = await source.openFirst(signal ?? new AbortController().signal)
   } catch (err) {
-    if (rest.signal?.aborted) throw err
+    if (signal?.aborted) throw err
   }
   let name: string
   try {
@@ -93,6 +89,14 @@ export async function openNamed(url: string | URL, options: SuggestFileNameOptio
     return { name, answer: undefined }
   }
   return { name, answer }
+}
+
+/** The source that names `url` (its caller closes it), with the caller's signal. */
+function namingSource(url: string | URL, options: SuggestFileNameOptions): { target: URL; source: HttpSource; signal: AbortSignal | undefined } {
+  const target = parseHttpUrl(String(url))
+  const { transport, rest } = splitTransportOptions(options)
+  const source = new HttpSource(target, { ...transport, ...(rest.headers === undefined ? {} : { headers: rest.headers }) })
+  return { target, source, signal: rest.signal }
 }
 
 /** The name for `target` given what its answer said (nothing, when it failed). */
