@@ -104,7 +104,10 @@ export function resolveOptions(options: DownloadOptions): ResolvedOptions {
   const stallTimeoutMs = bounded(options.stallTimeoutMs, 'stallTimeoutMs')
   const lowSpeedBytesPerSecond = bounded(options.lowSpeedBytesPerSecond, 'lowSpeedBytesPerSecond')
   const lowSpeedWindowMs = bounded(options.lowSpeedWindowMs, 'lowSpeedWindowMs')
-  const writebackBytes = bounded(options.writebackBytes, 'writebackBytes')
+  const fsync = options.fsync ?? true
+  // The background writeback only makes the commit's fsync cheap: without that fsync it would
+  // make the disk write the file during the download for nothing (1 GiB: 1.1 s → 1.9 s here).
+  const writebackBytes = options.writebackBytes === undefined && !fsync ? 0 : bounded(options.writebackBytes, 'writebackBytes')
   const lockKind = checkLockKind(options.lockKind ?? D.DEFAULT_LOCK_KIND)
   if (options.size !== undefined && (!Number.isSafeInteger(options.size) || options.size < 0)) throw new HaulError('HAUL_USAGE', `size must be a byte count, got ${options.size}.`)
   return {
@@ -124,6 +127,6 @@ export function resolveOptions(options: DownloadOptions): ResolvedOptions {
     writebackBytes,
     lockKind,
     hashThread: options.hashThread ?? true,
-    fsync: options.fsync ?? true,
+    fsync,
   }
 }

@@ -23,6 +23,12 @@ describe('resolveOptions', () => {
     expect(many.buffers).toBeGreaterThan(one.buffers)
   })
 
+  it('turns the background writeback off with the fsyncs, unless it is asked for', () => {
+    expect(resolveOptions({ output: 'o', fsync: false }).writebackBytes).toBe(0)
+    expect(resolveOptions({ output: 'o', fsync: false, writebackBytes: 1024 }).writebackBytes).toBe(1024)
+    expect(resolveOptions({ output: 'o', fsync: true }).writebackBytes).toBe(DEFAULT_WRITEBACK_BYTES)
+  })
+
   it('checks every bound in OPTION_BOUNDS, with the bound in the message', () => {
     expect(OPTION_BOUNDS.connections.max).toBe(MAX_CONNECTIONS)
     for (const [name, bound] of Object.entries(OPTION_BOUNDS)) {
