@@ -18,6 +18,8 @@ export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResu
     [
       { label: 'haul --sha256', argv: haulArgv(ctx, [url, '-o', out, '--sha256', file.sha256, '-q']), prepare, check },
       { label: 'curl -o', argv: [ctx.tools.curl!, '-sS', '-o', out, url], prepare, check },
+      { label: 'haul --sha256, HAUL_FSYNC=0', argv: ['env', 'HAUL_FSYNC=0', ...haulArgv(ctx, [url, '-o', out, '--sha256', file.sha256, '-q'])], prepare, check },
+      { label: 'curl -o && sync FILE', argv: ['sh', '-c', `"$0" -sS -o "$1" "$2" && sync "$1"`, ctx.tools.curl!, out, url], prepare, check },
       { label: 'curl -o && sha256sum', argv: ['sh', '-c', `"$0" -sS -o "$1" "$2" && "$3" "$1" >/dev/null`, ctx.tools.curl!, out, url, ctx.tools.sha256sum!], prepare, check },
       { label: 'node + undici → file (floor, unverified)', argv: nodeFloorArgv(url, out), prepare, check },
       { label: 'node net onread → writeSync (socket floor, unverified)', argv: nodeSocketFloorArgv(url, out), prepare, check },
@@ -26,7 +28,7 @@ export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResu
     dir + '.scratch',
     ctx.log,
   )
-  const [haul, curl, curlSha, floor, socketFloor] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]]
+  const [haul, curl, unsynced, curlSynced, curlSha, floor, socketFloor] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]]
   const ratio = medianRatio(haul, curl)
   return {
     id: '1-loopback',
@@ -35,6 +37,8 @@ export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResu
     rows,
     ratios: [
       { of: haul.label, to: curl.label, median: ratio },
+      { of: haul.label, to: curlSynced.label, median: medianRatio(haul, curlSynced) },
+      { of: unsynced.label, to: curl.label, median: medianRatio(unsynced, curl) },
       { of: haul.label, to: curlSha.label, median: medianRatio(haul, curlSha) },
       { of: haul.label, to: floor.label, median: medianRatio(haul, floor) },
       { of: haul.label, to: socketFloor.label, median: medianRatio(haul, socketFloor) },
@@ -46,7 +50,7 @@ export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResu
       rssTarget(haul, 100),
     ],
     notes: [
-      'haul hashes while it downloads and fsyncs before the atomic rename; curl does neither.',
+      'haul hashes while it downloads and fsyncs before the atomic rename; curl does neither. So the target compares a durable, verified commit with bytes left in the page cache: `curl -o && sync FILE` is what curl takes to make the same bytes durable, and `HAUL_FSYNC=0` is haul with everything but the fsyncs (the commit stays atomic, a power cut may lose it). On a disk that writes back slower than the network delivers, the durable rows are bound by the disk.',
       'The floor rows do nothing but save the body: Node.js + undici piping it into a file (what a stream-shaped client starts from), and a `net` socket reading with `onread` into one reused buffer, each read written with `writeSync` (what the runtime itself can do). haul reads with `onread` too, into reused buffers, on plain http.'
     ],
   }

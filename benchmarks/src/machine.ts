@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
 import { versionOf } from './tools.js'
 
@@ -11,6 +12,8 @@ export interface Machine {
   /** 1-minute load average when the run started and ended: other work on the machine skews times. */
   load: { start: number; end?: number }
   peers: Record<string, string>
+  /** NODE_EXTRA_CA_CERTS as the run found it, and what it cost a Node start (see {@link unsetExtraCaCerts}). */
+  extraCaCerts?: { file: string; startMs: number; withoutMs: number }
 }
 
 export function describeMachine(tools: Record<string, string>): Machine {
@@ -32,4 +35,30 @@ export function describeMachine(tools: Record<string, string>): Machine {
 /** Records the load average at the end of the run. */
 export function finishMachine(machine: Machine): void {
   machine.load.end = loadavg()[0]!
+}
+
+/** Median wall time of `node -e 0` in milliseconds, over `runs` starts with `env`. */
+function nodeStartMs(env: NodeJS.ProcessEnv, runs = 5): number {
+  const times: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint()
+    spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' })
+    times.push(Number(process.hrtime.bigint() - start) / 1e6)
+  }
+  return times.sort((a, b) => a - b)[Math.floor(runs / 2)]!
+}
+
+/**
+ * Unsets NODE_EXTRA_CA_CERTS for every command the bench runs, recording what it cost. Some
+ * machines set it to the system bundle: every Node process then parses some 140 certificates
+ * before its first line of JavaScript (≈ 80 ms here), a cost of that machine's set-up that no
+ * comparison needs (none uses TLS) and that curl and aria2c never pay.
+ */
+export function unsetExtraCaCerts(machine: Machine): void {
+  const file = process.env.NODE_EXTRA_CA_CERTS
+  if (file === undefined || file === '') return
+  const without = { ...process.env }
+  delete without.NODE_EXTRA_CA_CERTS
+  machine.extraCaCerts = { file, startMs: Math.round(nodeStartMs(process.env)), withoutMs: Math.round(nodeStartMs(without)) }
+  delete process.env.NODE_EXTRA_CA_CERTS
 }

@@ -6,12 +6,17 @@ import type { ComparisonResult } from './result.js'
 const cell = (s: string): string => s.replace(/\|/g, '\\|')
 
 function table(result: ComparisonResult): string[] {
-  const ratioTo = new Map(result.ratios.map((r) => [`${r.of}\u0000${r.to}`, r.median]))
   // The column shows haul's ratios (rows nothing is compared to); ratios between peers (the floor
   // to curl) go below the table.
   const peers = new Set(result.ratios.map((r) => r.to))
   const haulLabels = new Set(result.ratios.map((r) => r.of).filter((of) => !peers.has(of)))
-  const others = result.ratios.filter((r) => !haulLabels.has(r.of))
+  // A row two haul commands are compared to shows the first one's ratio; the other's goes below.
+  const shown = new Set<(typeof result.ratios)[number]>()
+  for (const row of result.rows) {
+    const first = result.ratios.find((r) => haulLabels.has(r.of) && r.to === row.label)
+    if (first !== undefined) shown.add(first)
+  }
+  const others = result.ratios.filter((r) => !shown.has(r))
   const lines = [
     `### ${result.title}`,
     '',
@@ -19,7 +24,7 @@ function table(result: ComparisonResult): string[] {
     '|---|---:|---:|---:|---:|',
   ]
   for (const row of result.rows) {
-    const ratio = [...haulLabels].map((h) => ratioTo.get(`${h}\u0000${row.label}`)).find((r) => r !== undefined)
+    const ratio = [...shown].find((r) => r.to === row.label)?.median
     const bytes = row.bytes ?? result.bytes
     lines.push(`| \`${cell(row.label)}\` | ${row.medianSeconds.toFixed(2)} | ${(bytes / row.medianSeconds / 1e6).toFixed(0)} | ${row.peakRssMiB.toFixed(0)} | ${ratio === undefined ? '—' : ratio.toFixed(2)} |`)
   }
@@ -36,6 +41,11 @@ export function markdown(results: ComparisonResult[], machine: Machine, config: 
     `## Benchmarks${config.quick ? ' (quick smoke run: small files, not for the README)' : ''}`,
     '',
     `Ran ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB RAM, ${machine.kernel}, Node ${machine.node}; ${machine.peers.curl}; ${machine.peers.aria2c}; ${machine.peers.nginx}. Load average ${machine.load.start.toFixed(1)} at the start, ${machine.load.end?.toFixed(1) ?? '?'} at the end (on ${machine.nproc} CPUs; other work skews the times).`,
+    ...(machine.extraCaCerts === undefined
+      ? []
+      : [
+          `NODE_EXTRA_CA_CERTS was set (\`${machine.extraCaCerts.file}\`): every Node.js start parsed that bundle first (\`node -e 0\` took ${machine.extraCaCerts.startMs} ms with it, ${machine.extraCaCerts.withoutMs} ms without). No comparison uses TLS, and curl and aria2c never pay it, so the bench unsets it for every command.`,
+        ]),
     `Each comparison alternates its commands (A B A B …) for one warm-up round and ${config.pairs} measured rounds; times are medians, ratios the median of the per-round ratios, RSS the peak (\`/usr/bin/time -f %M\`). Servers run on 127.0.0.1; \`sync\` runs before every timed run so writeback of one run does not land in the next, and (as root) the page cache is dropped before each comparison, so each starts from the same memory state.`,
     '',
     ...results.flatMap((r) => [...table(r), '']),

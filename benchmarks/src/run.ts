@@ -14,7 +14,7 @@ import { compareScaling } from './compare-scaling.js'
 import { compareSmall } from './compare-small.js'
 import { loadConfig } from './config.js'
 import type { BenchContext } from './context.js'
-import { describeMachine, finishMachine, type Machine } from './machine.js'
+import { describeMachine, finishMachine, unsetExtraCaCerts, type Machine } from './machine.js'
 import { dropCaches } from './measure.js'
 import { startNginx } from './nginx.js'
 import { markdown } from './report.js'
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const started = new Date()
   const tools = ensureTools(log)
   const machine = describeMachine(tools)
+  unsetExtraCaCerts(machine)
   const filesDir = join(config.workDir, 'files')
   mkdirSync(config.resultsDir, { recursive: true })
   const nginx = await startNginx(tools.nginx!, filesDir, join(config.workDir, 'nginx'), LIMIT_RATE)
