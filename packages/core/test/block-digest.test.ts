@@ -52,4 +52,12 @@ describe('digestBlock', () => {
     const results = await Promise.all(blocks.map((b) => digestBlock('sha256', b.bytes, true)))
     results.forEach((r, i) => expect(Buffer.from(r.digest).toString('hex')).toBe(createHash('sha256').update(blocks[i]!.content).digest('hex')))
   })
+
+  it('a digest the thread cannot make rejects as a transient source error, and the thread goes on', async () => {
+    const { bytes } = ownedBlock(256 * KiB, 0, 30)
+    await expect(digestBlock('no-such-hash', bytes, true)).rejects.toMatchObject({ code: 'HAUL_SOURCE', transient: true })
+    const next = ownedBlock(256 * KiB, 8, 31)
+    const { digest } = await digestBlock('sha256', next.bytes, true)
+    expect(Buffer.from(digest).toString('hex')).toBe(createHash('sha256').update(next.content).digest('hex'))
+  })
 })

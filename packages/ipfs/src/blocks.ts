@@ -124,11 +124,11 @@ interface Pending {
 
 /**
  * Sections being hashed on the hash thread at once; the others are hashed here. The thread also
- * hashes the file for core, and each block costs it a few messages (each a wake-up): sending only
- * while it keeps up balances the two threads by itself, so a busy machine (where the thread lags
- * and messages cost most) hashes more here, and an idle one uses the second core.
+ * hashes the file for core; a block costs it one message each way (the digest comes back with
+ * the bytes). Sending only while it keeps up balances the two threads by itself: a busy machine,
+ * where the thread lags, hashes more here. 256 MiB by CID, A/B against 2: 0.86 → 0.77 s (16: 0.79).
  */
-const MAX_THREADED_SECTIONS = 2
+const MAX_THREADED_SECTIONS = 8
 
 /** Sections read and being verified ahead of the walk, at most this many bytes... */
 const READ_AHEAD_BYTES = 4 * 1024 * 1024

@@ -29,15 +29,11 @@ export async function digestBlock(algorithm: string, bytes: Uint8Array, transfer
   const thread = transferable && bytes.length >= THREAD_MIN_BYTES ? HashThread.shared() : undefined
   if (thread === undefined) return { digest: createHash(algorithm).update(bytes).digest(), bytes }
   const { byteOffset, length } = bytes
-  const stream = thread.open([algorithm])
-  let back = Buffer.from(bytes.buffer)
-  stream.update(back, length, (b) => (back = b), byteOffset)
-  let hex: string | undefined
+  let back: { digest: Uint8Array; buffer: ArrayBuffer }
   try {
-    hex = (await stream.digest())[algorithm]
+    back = await thread.digestBlock(algorithm, bytes.buffer as ArrayBuffer, byteOffset, length)
   } catch (err) {
     throw new HaulError('HAUL_SOURCE', 'A block was lost with the hashing thread; it will be fetched again.', { transient: true, cause: err })
   }
-  if (hex === undefined) throw new HaulError('HAUL_INTERNAL', `The hashing thread returned no ${algorithm} digest.`)
-  return { digest: Buffer.from(hex, 'hex'), bytes: new Uint8Array(back.buffer, byteOffset, length) }
+  return { digest: back.digest, bytes: new Uint8Array(back.buffer, byteOffset, length) }
 }

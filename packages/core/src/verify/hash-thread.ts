@@ -16,8 +16,13 @@ type Request =
   | { op: 'update'; id: number; buffer: ArrayBuffer; offset: number; length: number }
   | { op: 'digest'; id: number }
   | { op: 'drop'; id: number }
+  | { op: 'block'; id: number; algorithm: string; buffer: ArrayBuffer; offset: number; length: number }
 
-type Reply = { op: 'returned'; id: number; buffer: ArrayBuffer } | { op: 'digest'; id: number; digests: Record<string, string> } | { op: 'failed'; id: number; message: string }
+type Reply =
+  | { op: 'returned'; id: number; buffer: ArrayBuffer }
+  | { op: 'digest'; id: number; digests: Record<string, string> }
+  | { op: 'failed'; id: number; message: string }
+  | { op: 'block'; id: number; buffer: ArrayBuffer; digest?: Uint8Array; message?: string }
 
 /**
  * The worker's whole program; stringified, so it may only use what it requires itself. It
@@ -31,6 +36,17 @@ function workerProgram(): void {
   const streams = new Map<number, Array<[string, import('node:crypto').Hash]>>()
   const port = parentPort!
   port.on('message', (m: Request) => {
+    if (m.op === 'block') {
+      // One message each way: the digest travels back with the buffer.
+      let reply: Reply
+      try {
+        reply = { op: 'block', id: m.id, buffer: m.buffer, digest: createHash(m.algorithm).update(new Uint8Array(m.buffer, m.offset, m.length)).digest() }
+      } catch (err) {
+        reply = { op: 'block', id: m.id, buffer: m.buffer, message: err instanceof Error ? err.message : String(err) }
+      }
+      port.postMessage(reply, [m.buffer])
+      return
+    }
     try {
       if (m.op === 'open') streams.set(m.id, m.algorithms.map((a) => [a, createHash(a)]))
       else if (m.op === 'update') {
@@ -140,11 +156,14 @@ export class HashThread {
   readonly #streams = new Map<number, ThreadDigest>()
   #nextId = 1
   readonly #busy = new Set<ThreadDigest>()
+  /** Blocks on the thread (see {@link digestBlock}), by id. */
+  readonly #blocks = new Map<number, { resolve: (r: { digest: Uint8Array; buffer: ArrayBuffer }) => void; reject: (e: Error) => void }>()
   #dead = false
 
   private constructor(worker: Worker) {
     this.#worker = worker
     worker.on('message', (reply: Reply) => {
+      if (reply.op === 'block') return this.#blockReply(reply)
       const stream = this.#streams.get(reply.id)
       if (stream === undefined) return
       if (reply.op !== 'returned') this.#streams.delete(reply.id)
@@ -161,6 +180,8 @@ export class HashThread {
       const error = new Error(`the hashing thread stopped: ${why}`)
       for (const stream of [...this.#streams.values()]) stream.fail(error)
       this.#streams.clear()
+      for (const block of this.#blocks.values()) block.reject(error)
+      this.#blocks.clear()
     }
     worker.on('error', (err) => die(err.message))
     worker.on('exit', (code) => die(`exit code ${code}`))
@@ -195,13 +216,37 @@ export class HashThread {
     return stream
   }
 
+  /**
+   * One digest of `buffer`'s bytes [offset, offset + length), in one round trip: the buffer is
+   * transferred (detached here) and comes back with the digest. Rejects when the thread dies
+   * meanwhile (the bytes die with it) or the algorithm fails there.
+   */
+  digestBlock(algorithm: string, buffer: ArrayBuffer, offset: number, length: number): Promise<{ digest: Uint8Array; buffer: ArrayBuffer }> {
+    if (this.#dead) return Promise.reject(new Error('the hashing thread stopped'))
+    const id = this.#nextId++
+    return new Promise((resolve, reject) => {
+      if (this.#blocks.size === 0 && this.#busy.size === 0) this.#worker.ref()
+      this.#blocks.set(id, { resolve, reject })
+      this.#worker.postMessage({ op: 'block', id, algorithm, buffer, offset, length } satisfies Request, [buffer])
+    })
+  }
+
+  #blockReply(reply: Extract<Reply, { op: 'block' }>): void {
+    const block = this.#blocks.get(reply.id)
+    if (block === undefined) return
+    this.#blocks.delete(reply.id)
+    if (this.#blocks.size === 0 && this.#busy.size === 0) this.#worker.unref()
+    if (reply.digest !== undefined) block.resolve({ digest: reply.digest, buffer: reply.buffer })
+    else block.reject(new Error(`hashing failed: ${reply.message ?? 'no digest'}`))
+  }
+
   /** @internal */
   post(message: Request, transfer: ArrayBuffer[] = []): void {
     if (this.#dead) return
     this.#worker.postMessage(message, transfer)
     const stream = this.#streams.get(message.id)
     if (stream !== undefined && stream.busy && !this.#busy.has(stream)) {
-      if (this.#busy.size === 0) this.#worker.ref()
+      if (this.#busy.size === 0 && this.#blocks.size === 0) this.#worker.ref()
       this.#busy.add(stream)
     }
   }
@@ -210,6 +255,6 @@ export class HashThread {
   settled(stream: ThreadDigest): void {
     if (stream.busy) return
     if (stream.dropped) this.#streams.delete(stream.id)
-    if (this.#busy.delete(stream) && this.#busy.size === 0) this.#worker.unref()
+    if (this.#busy.delete(stream) && this.#busy.size === 0 && this.#blocks.size === 0) this.#worker.unref()
   }
 }
