@@ -3,6 +3,7 @@ import { RateLimiter, streamDownload, type DownloadOptions, type DownloadResult,
 import type { FirstAnswer, HttpTrace } from '@haul/http'
 import type { GetRequest } from './args.js'
 import type { EnvOptions } from './env-options.js'
+import { httpDriver, ipfsDriver } from './drivers.js'
 import { safeFileName } from './file-name.js'
 import type { ReporterStreams } from './reporter.js'
 
@@ -33,7 +34,7 @@ export async function defaultOutput(request: GetRequest, cwd: string, signal: Ab
     const input = request.ipfs!
     return { output: join(cwd, safeFileName(input.path.at(-1) ?? input.cid.toString())) }
   }
-  const { openNamed } = await import('@haul/http')
+  const { openNamed } = await httpDriver()
   const { name, answer } = await openNamed(request.url!, { ...request.network, ...(onHttp === undefined ? {} : { onHttp }), headers: request.headers, signal })
   return { output: join(cwd, name), ...(answer === undefined ? {} : { answer }) }
 }
@@ -82,19 +83,18 @@ function transferOptions(request: GetRequest, run: FetchRun): Omit<DownloadOptio
 export async function fetchRequest(request: GetRequest, output: string, run: FetchRun, answer?: FirstAnswer): Promise<DownloadResult> {
   const options: DownloadOptions = { ...run.tuning, output, ...transferOptions(request, run), connections: run.connections, noWait: request.noWait }
   const cache = request.cache === undefined ? {} : { cache: request.cache }
-  // Each driver is loaded only when a source needs it: undici or the IPFS stack cost ~0.1 s each.
   if (request.kind === 'http') {
-    const { download } = await import('@haul/http')
+    const { download } = await httpDriver()
     return download(request.url!.href, { ...options, ...networkOptions(request, run), ...cache, mirrors: request.mirrors, headers: request.headers, ...(answer === undefined ? {} : { answer }) })
   }
   await answer?.close()
-  const { download } = await import('@haul/ipfs')
+  const { download } = await ipfsDriver()
   return download(request.source, { ...options, ...networkOptions(request, run), ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
 }
 
 /** `haul get … -o -`: the request's bytes onto `stdout` as they arrive, verified on the way. */
 export async function streamRequest(request: GetRequest, stdout: NodeJS.WritableStream, run: FetchRun): Promise<StreamDownloadResult> {
-  const { createTransport, HttpSource } = await import('@haul/http')
+  const { createTransport, HttpSource } = await httpDriver()
   // One connection pool for every source, as a download to a file has.
   const transport = createTransport(networkOptions(request, run))
   try {
@@ -102,7 +102,7 @@ export async function streamRequest(request: GetRequest, stdout: NodeJS.Writable
     if (request.kind === 'http') {
       for (const url of [request.url!.href, ...request.mirrors]) sources.push(new HttpSource(url, { headers: request.headers, credentialsOrigin: request.url!.origin, transport }))
     } else {
-      const { GatewaySource, resolveGateways } = await import('@haul/ipfs')
+      const { GatewaySource, resolveGateways } = await ipfsDriver()
       for (const gateway of resolveGateways(request.gateways)) sources.push(new GatewaySource(gateway, request.ipfs!, { transport }))
     }
     return await streamDownload(sources, { output: stdout, ...transferOptions(request, run) })
