@@ -61,6 +61,12 @@ export interface BufferLender {
   take(): Buffer | undefined
   /** An empty buffer once one is free. */
   acquire(): Promise<Buffer>
+  /**
+   * How many buffers a read that paused for lack of one may gather before it reads on: one pause
+   * for several buffers instead of one each (a socket's pause and resume stop and reopen its TCP
+   * window). More would keep the other connections sharing the pool waiting. Absent: 1.
+   */
+  readonly gather?: number
 }
 
 /** What a source answers to a read. */

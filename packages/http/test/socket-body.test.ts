@@ -281,6 +281,69 @@ describe('SocketPool', () => {
     expect(lentBytes).toBe(body.length)
   })
 
+  it('after a pause for lent buffers, reads on only once it holds as many as the lender lets it gather', async () => {
+    const body = testBytes(12 * 1024 * 1024, 6)
+    const server = await scripted(() => ({ bytes: response(200, { 'content-length': String(body.length) }, body) }))
+    // Three 1 MiB buffers, each given back a while after it went out full, one at a time.
+    const lent = new Map<ArrayBufferLike, Buffer>()
+    const free: Buffer[] = []
+    const waiting: Array<(b: Buffer) => void> = []
+    let givenBackInPause = 0
+    let pausing = false
+    let pauses = 0
+    /** Buffers handed to the body since its pause began. */
+    const afterPause = new Set<ArrayBufferLike>()
+    const lender = {
+      gather: 3,
+      take: (): Buffer | undefined => {
+        const b = free.pop() ?? (lent.size < 3 ? Buffer.allocUnsafeSlow(1024 * 1024) : undefined)
+        if (b !== undefined) lent.set(b.buffer, b)
+        if (b !== undefined && pausing) afterPause.add(b.buffer)
+        return b
+      },
+      acquire: (): Promise<Buffer> => {
+        if (!pausing) {
+          pausing = true
+          pauses++
+          givenBackInPause = 0
+        }
+        return new Promise((resolve) => waiting.push(resolve))
+      },
+    }
+    const giveBack = (b: Buffer): void => {
+      givenBackInPause++
+      const waiter = waiting.shift()
+      if (waiter !== undefined) {
+        afterPause.add(b.buffer)
+        waiter(b)
+      } else free.push(b)
+    }
+    const res = await pool().request(get(`${server.url}/f`, { buffers: lender }))
+    const hash = createHash('sha256')
+    const filled = new Map<Buffer, number>()
+    let delay = 0
+    for await (const chunk of res!.body) {
+      hash.update(chunk)
+      const owner = lent.get(chunk.buffer)
+      if (owner === undefined) continue
+      if (pausing && afterPause.has(owner.buffer)) {
+        // The first bytes read after a pause: every buffer came back before reading went on.
+        expect(givenBackInPause).toBeGreaterThanOrEqual(3)
+        pausing = false
+        afterPause.clear()
+      }
+      const fill = (filled.get(owner) ?? 0) + chunk.length
+      filled.set(owner, fill)
+      // A full buffer goes back a while later (as one the disk writer and the hasher are done with).
+      if (fill === owner.length) {
+        filled.delete(owner)
+        setTimeout(() => giveBack(owner), 5 + 5 * (delay++ % 3))
+      }
+    }
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(body).digest('hex'))
+    expect(pauses).toBeGreaterThan(1)
+  })
+
   it('hands a lent buffer out once full, not a chunk per read, and a slowly filling one by time', async () => {
     const body = testBytes(4 * 1024 * 1024 + 7, 9)
     const lender = plentifulLender()

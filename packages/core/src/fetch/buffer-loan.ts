@@ -8,12 +8,15 @@ import type { BufferPool } from './buffer-pool.js'
  */
 export class BufferLoan implements BufferLender {
   readonly #pool: BufferPool
+  readonly gather: number
   /** Lent and not claimed, by memory. */
   readonly #out = new Map<ArrayBufferLike, Buffer>()
   #over = false
 
-  constructor(pool: BufferPool) {
+  /** @param gather see {@link BufferLender.gather} */
+  constructor(pool: BufferPool, gather = 1) {
     this.#pool = pool
+    this.gather = gather
   }
 
   take = (): Buffer | undefined => {

@@ -303,7 +303,7 @@ export class FetchRounds {
     let ttfb: number | undefined
     let writer: SegmentWriter | undefined
     // A carried answer keeps the loan its body reads into.
-    const loan = carried?.loan ?? new BufferLoan(this.#sink.pool)
+    const loan = carried?.loan ?? new BufferLoan(this.#sink.pool, options.gatherBuffers)
     let handedOn = false
     pool.begin(source)
     this.#reading++
