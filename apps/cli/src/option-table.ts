@@ -194,7 +194,7 @@ export const ENVIRONMENT: ReadonlyArray<readonly [string, string]> = [
   ['HTTP_PROXY, HTTPS_PROXY, NO_PROXY', 'the proxy for http:// and https:// URLs, and hosts that bypass it'],
   ['NODE_EXTRA_CA_CERTS', 'a PEM file of extra certificate authorities to trust'],
   ['HAUL_LOCK', 'auto, ofd or socket: the kind of destination lock (default auto)'],
-  ['HAUL_WRITEBACK_MIB', 'MiB written between background datasyncs (default 64, with HAUL_FSYNC=0 none; 0: none)'],
+  ['HAUL_WRITEBACK_MIB', 'MiB written between background datasyncs (default 16, with HAUL_FSYNC=0 none; 0: none)'],
   ['HAUL_HASH_THREAD', '0 hashes on the main thread instead of a worker'],
   ['HAUL_FSYNC', '0 skips the fsyncs: the commit stays atomic, but a power cut may lose it'],
   ['NO_COLOR', 'set (to anything), no colour in the progress display'],

@@ -36,8 +36,12 @@ export const DEFAULT_SPACE_MARGIN_BYTES = 1024 * 1024
 export const DEFAULT_PROGRESS_INTERVAL_MS = 200
 /** Bytes buffered per connection before writes apply backpressure. */
 export const DEFAULT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
-/** Written bytes after which a datasync starts in the background (64 MiB). */
-export const DEFAULT_WRITEBACK_BYTES = 64 * 1024 * 1024
+/**
+ * Written bytes after which a datasync starts in the background (one at a time), so the disk
+ * writes the file back while it downloads. Small enough that it seldom idles between two: 1 GiB
+ * durably committed, A/B of 6 rounds: 8 MiB 1.59 s, 16 MiB 1.59, 32 MiB 1.63, 64 MiB 1.73, 256 MiB 1.89.
+ */
+export const DEFAULT_WRITEBACK_BYTES = 16 * 1024 * 1024
 /** The lock kind: an OFD lock, falling back to the abstract socket. */
 export const DEFAULT_LOCK_KIND = 'auto'
 /**

@@ -73,7 +73,7 @@ export interface DownloadOptions extends DigestOptions {
   /**
    * Written bytes after which a datasync starts in the background, so the kernel writes the file
    * back while it downloads and the fsync before the commit has little left to do. 0 turns it off.
-   * @default 67108864 (64 MiB); 0 when {@link fsync} is false
+   * @default 16777216 (16 MiB); 0 when {@link fsync} is false
    */
   writebackBytes?: number
   /**
