@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads'
 
 type Request =
   | { op: 'open'; id: number; algorithms: string[] }
-  | { op: 'update'; id: number; buffer: ArrayBuffer; offset: number; length: number }
+  | { op: 'update'; id: number; buffer: ArrayBuffer; length: number }
   | { op: 'digest'; id: number }
   | { op: 'drop'; id: number }
   | { op: 'block'; id: number; algorithm: string; buffer: ArrayBuffer; offset: number; length: number }
@@ -50,7 +50,7 @@ function workerProgram(): void {
     try {
       if (m.op === 'open') streams.set(m.id, m.algorithms.map((a) => [a, createHash(a)]))
       else if (m.op === 'update') {
-        const view = new Uint8Array(m.buffer, m.offset, m.length)
+        const view = new Uint8Array(m.buffer, 0, m.length)
         for (const [, hash] of streams.get(m.id) ?? []) hash.update(view)
       } else if (m.op === 'digest') {
         const digests: Record<string, string> = {}
@@ -83,16 +83,16 @@ export class ThreadDigest {
   }
 
   /**
-   * Hashes `buffer[offset, offset + length)`. `buffer` must own its whole ArrayBuffer; it comes
-   * back via `release`.
+   * Hashes `buffer[0, length)`. `buffer` must own its whole ArrayBuffer; it comes back via
+   * `release`.
    */
-  update(buffer: Buffer, length: number, release: (b: Buffer) => void, offset = 0): void {
+  update(buffer: Buffer, length: number, release: (b: Buffer) => void): void {
     if (this.#failure !== undefined || this.#finished) {
       release(buffer)
       return
     }
     this.#inFlight.push({ buffer, release })
-    this.#thread.post({ op: 'update', id: this.id, buffer: buffer.buffer as ArrayBuffer, offset, length }, [buffer.buffer as ArrayBuffer])
+    this.#thread.post({ op: 'update', id: this.id, buffer: buffer.buffer as ArrayBuffer, length }, [buffer.buffer as ArrayBuffer])
   }
 
   /** The digests by node:crypto name, once every update before it is hashed. */
@@ -216,6 +216,11 @@ export class HashThread {
     return stream
   }
 
+  /** Nothing is in flight on the thread (then it is unreferenced: it never keeps the process alive). */
+  get #idle(): boolean {
+    return this.#busy.size === 0 && this.#blocks.size === 0
+  }
+
   /**
    * One digest of `buffer`'s bytes [offset, offset + length), in one round trip: the buffer is
    * transferred (detached here) and comes back with the digest. Rejects when the thread dies
@@ -225,7 +230,7 @@ export class HashThread {
     if (this.#dead) return Promise.reject(new Error('the hashing thread stopped'))
     const id = this.#nextId++
     return new Promise((resolve, reject) => {
-      if (this.#blocks.size === 0 && this.#busy.size === 0) this.#worker.ref()
+      if (this.#idle) this.#worker.ref()
       this.#blocks.set(id, { resolve, reject })
       this.#worker.postMessage({ op: 'block', id, algorithm, buffer, offset, length } satisfies Request, [buffer])
     })
@@ -235,7 +240,7 @@ export class HashThread {
     const block = this.#blocks.get(reply.id)
     if (block === undefined) return
     this.#blocks.delete(reply.id)
-    if (this.#blocks.size === 0 && this.#busy.size === 0) this.#worker.unref()
+    if (this.#idle) this.#worker.unref()
     if (reply.digest !== undefined) block.resolve({ digest: reply.digest, buffer: reply.buffer })
     else block.reject(new Error(`hashing failed: ${reply.message ?? 'no digest'}`))
   }
@@ -246,7 +251,7 @@ export class HashThread {
     this.#worker.postMessage(message, transfer)
     const stream = this.#streams.get(message.id)
     if (stream !== undefined && stream.busy && !this.#busy.has(stream)) {
-      if (this.#busy.size === 0 && this.#blocks.size === 0) this.#worker.ref()
+      if (this.#idle) this.#worker.ref()
       this.#busy.add(stream)
     }
   }
@@ -255,6 +260,6 @@ export class HashThread {
   settled(stream: ThreadDigest): void {
     if (stream.busy) return
     if (stream.dropped) this.#streams.delete(stream.id)
-    if (this.#busy.delete(stream) && this.#busy.size === 0 && this.#blocks.size === 0) this.#worker.unref()
+    if (this.#busy.delete(stream) && this.#idle) this.#worker.unref()
   }
 }
