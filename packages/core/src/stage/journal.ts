@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
 import { bootId } from './boot-id.js'
+import type { FolderCalls } from './folder-calls.js'
 import { RangeSet } from './range-set.js'
 
 /**
@@ -187,25 +188,27 @@ export class JournalWriter {
   #file: FileHandle | undefined
   /** A deferred journal's lines, held until it goes to disk. */
   #held: string[] | undefined
+  readonly #calls: Pick<FolderCalls, 'writeText'>
   #queue: Promise<void> = Promise.resolve()
   #failure: unknown
   /** Lines queued behind the write in flight: they go out together, in one write, when it ends. */
   #batch: string[] | undefined
 
-  private constructor(path: string, file: FileHandle | undefined, held?: string[]) {
+  private constructor(path: string, calls: Pick<FolderCalls, 'writeText'>, file: FileHandle | undefined, held?: string[]) {
     this.path = path
+    this.#calls = calls
     this.#file = file
     this.#held = held
   }
 
   /** A new journal, its head held in memory: the file is created, with everything held, by the first write not held. */
-  static deferred(path: string, head: HeadRecord): JournalWriter {
-    return new JournalWriter(path, undefined, [encode(head)])
+  static deferred(path: string, head: HeadRecord, calls: Pick<FolderCalls, 'writeText'>): JournalWriter {
+    return new JournalWriter(path, calls, undefined, [encode(head)])
   }
 
-  /** Opens an existing journal for appending. */
-  static async append(path: string): Promise<JournalWriter> {
-    return new JournalWriter(path, await open(path, 'a'))
+  /** Opens an existing journal for appending. `calls`: how its folder's files are written. */
+  static async append(path: string, calls: Pick<FolderCalls, 'writeText'>): Promise<JournalWriter> {
+    return new JournalWriter(path, calls, await open(path, 'a'))
   }
 
   /** Whether the journal is on disk, or will be once the writes queued now are done. */
@@ -249,7 +252,7 @@ export class JournalWriter {
       if (this.#failure !== undefined) return
       try {
         this.#file ??= await open(this.path, 'w')
-        await this.#file.write(lines.join(''))
+        await this.#calls.writeText(this.#file, lines.join(''))
       } catch (err) {
         this.#failure = err
       }
@@ -274,7 +277,7 @@ export class JournalWriter {
     await this.#file.truncate(0)
     await this.#file.close()
     this.#file = await open(this.path, 'w')
-    await this.#file.write(encode(head))
+    await this.#calls.writeText(this.#file, encode(head))
   }
 
   /** Closes the file; what a deferred journal still holds is dropped (flush() first to keep it). */

@@ -1,8 +1,10 @@
 import type { FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { commitFile, type CommitOptions } from '../commit/commit-file.js'
 import { fsError, type HaulError } from '../errors.js'
 import { bootId } from './boot-id.js'
 import { JOURNAL_VERSION, JournalWriter, type HeadRecord, type JournalRecord } from './journal.js'
+import { folderCalls, type FolderCalls } from './folder-calls.js'
 import { RangeSet } from './range-set.js'
 import { leaveStage, openStage, removeStage, type Stage } from './stage.js'
 
@@ -42,6 +44,8 @@ export class StagedFile {
   /** Called once when a journal write fails: without a journal, what arrives next could not be resumed. */
   onJournalFailure: (error: HaulError) => void = () => undefined
   readonly #stage: Stage
+  /** How this folder's files are written (synchronously on a local filesystem). */
+  readonly #calls: FolderCalls
   readonly #writebackBytes: number
   #journal: JournalWriter | undefined
   #journalFailure: unknown
@@ -54,8 +58,9 @@ export class StagedFile {
   /** The data file became the destination. */
   #renamed = false
 
-  private constructor(stage: Stage, size: number | undefined, writebackBytes: number) {
+  private constructor(stage: Stage, calls: FolderCalls, size: number | undefined, writebackBytes: number) {
     this.#stage = stage
+    this.#calls = calls
     this.dataPath = stage.dataPath
     this.journalPath = stage.journalPath
     this.data = stage.data
@@ -77,19 +82,20 @@ export class StagedFile {
       signal,
     )
     const previous = stage.previous?.head
-    const staged = new StagedFile(stage, identity.size ?? previous?.size, writebackBytes)
+    const calls = folderCalls(dirname(destination))
+    const staged = new StagedFile(stage, calls, identity.size ?? previous?.size, writebackBytes)
     try {
       if (stage.previous !== undefined) {
         staged.head = stage.previous.head
         staged.#dataRecords = stage.previous.claims.length
-        staged.#journal = await JournalWriter.append(stage.journalPath).catch((err: unknown) => {
+        staged.#journal = await JournalWriter.append(stage.journalPath, calls).catch((err: unknown) => {
           throw fsError(err, 'open the journal', stage.journalPath)
         })
         // Adopted after a reboot: what this writer claims belongs to this boot.
         if (stage.previous.boot !== bootId()) staged.#write({ t: 'boot', id: bootId() })
       } else {
         staged.head = { t: 'head', v: JOURNAL_VERSION, source: identity.source, expected: identity.expected, validators: {}, created: new Date().toISOString(), boot: bootId(), ...(staged.size === undefined ? {} : { size: staged.size }) }
-        staged.#journal = JournalWriter.deferred(stage.journalPath, staged.head)
+        staged.#journal = JournalWriter.deferred(stage.journalPath, staged.head, calls)
       }
     } catch (err) {
       await staged.abandon(true)
@@ -103,7 +109,7 @@ export class StagedFile {
   async writeAt(buffer: Buffer, length: number, at: number): Promise<void> {
     try {
       for (let done = 0; done < length; ) {
-        const { bytesWritten } = await this.data.write(buffer, done, length - done, at + done)
+        const bytesWritten = await this.#calls.write(this.data, buffer, done, length - done, at + done)
         if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' })
         done += bytesWritten
       }
