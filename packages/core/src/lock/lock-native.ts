@@ -3,7 +3,7 @@
 // the kernel drops it when the holder's last descriptor closes, which includes any death.
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { fstatSync, readSync, statSync, type BigIntStats } from 'node:fs'
+import { fstatSync, readSync, statSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
 import { abortedError, fsError } from '../errors.js'
 import { isGone } from '../fs-race.js'
@@ -188,7 +188,7 @@ const RECORD_BLOCK_BYTES = 4096
  * record into the same inode while a waiter here reads, and between a truncate and a write that
  * waiter would find nothing and download again. JSON ignores the trailing spaces.
  */
-async function writeRecord(file: FileHandle, record: string | undefined, known: { size: number | undefined }): Promise<void> {
+async function writeRecord(file: FileHandle, record: string | undefined, known: { size: number | undefined }, network: boolean): Promise<void> {
   const size = known.size
   // Unknown until this write is done: one that fails half-way may leave the file any length.
   known.size = undefined
@@ -200,7 +200,10 @@ async function writeRecord(file: FileHandle, record: string | undefined, known: 
   const length = Math.ceil(Buffer.byteLength(record) / RECORD_BLOCK_BYTES) * RECORD_BLOCK_BYTES
   const block = Buffer.alloc(length, ' ')
   block.write(record, 0, 'utf8')
-  await file.write(block, 0, length, 0)
+  // On a local filesystem a write of a block into the page cache takes microseconds: in the call
+  // (see stage/folder-calls.ts), not through the thread pool.
+  if (network) await file.write(block, 0, length, 0)
+  else writeSync(file.fd, block, 0, length, 0)
   // A file known to be no longer than the block (a new lock file) has nothing to cut off.
   if (size === undefined || size > length) await file.truncate(length)
   known.size = length
@@ -314,7 +317,7 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
       if (released) return
       try {
         if (network) await writeHostRecord(path, record)
-        await writeRecord(file, record, known)
+        await writeRecord(file, record, known, network)
         noted = record
       } catch {
         noted = undefined
@@ -329,9 +332,10 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
         if (network) await writeHostRecord(path, record)
         // Waiters already hold a descriptor on this inode: they read the record from it once
         // they get the lock, even though the path is gone by then.
-        if (record === undefined || record !== noted) await writeRecord(file, record, known)
+        if (record === undefined || record !== noted) await writeRecord(file, record, known, network)
         // Unlinked while still locked, so nobody can lock this path's inode and then lose it.
-        if (options.keepFile !== true && (await namesInode(path, ino, dev, network))) await unlink(path)
+        // A lock file is a block at most: unlinked in the call on a local filesystem.
+        if (options.keepFile !== true && (await namesInode(path, ino, dev, network))) await (network ? unlink(path) : unlinkSync(path))
       } catch (err) {
         // Another host sharing the folder removed it first (its holder tidied up): nothing left to do.
         if (!isGone(err)) throw fsError(err, 'remove the lock file', path)
