@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
+import type { PageReporting } from './page-reporting.js'
 import { versionOf } from './tools.js'
 
 /** Where the numbers come from. */
@@ -14,6 +15,8 @@ export interface Machine {
   peers: Record<string, string>
   /** NODE_EXTRA_CA_CERTS as the run found it, and what it cost a Node start (see {@link unsetExtraCaCerts}). */
   extraCaCerts?: { file: string; startMs: number; withoutMs: number }
+  /** The free page reporting the run found and held off (see holdPageReporting). */
+  pageReporting?: PageReporting
 }
 
 export function describeMachine(tools: Record<string, string>): Machine {

@@ -46,6 +46,11 @@ export function markdown(results: ComparisonResult[], machine: Machine, config: 
       : [
           `NODE_EXTRA_CA_CERTS was set (\`${machine.extraCaCerts.file}\`): every Node.js start parsed that bundle first (\`node -e 0\` took ${machine.extraCaCerts.startMs} ms with it, ${machine.extraCaCerts.withoutMs} ms without). No comparison uses TLS, and curl and aria2c never pay it, so the bench unsets it for every command.`,
         ]),
+    ...(machine.pageReporting === undefined
+      ? []
+      : [
+          `The guest kernel reports free memory to its host (virtio-balloon free page reporting, blocks of 2^${machine.pageReporting.order} pages, ${(machine.pageReporting.reportedKiB / 2 ** 20).toFixed(1)} GiB so far): whichever program next uses such pages pays the host's faults inside its copies, which made writing a GiB into the page cache take 0.3 s in one run and 1.1–1.8 s in the next. The bench turns the reporting off while it runs (\`page_reporting_order\` 11) and sets it back after, so every contender writes into memory the guest holds.`,
+        ]),
     `Each comparison alternates its commands (A B A B …) for one warm-up round and ${config.pairs} measured rounds; times are medians, ratios the median of the per-round ratios, RSS the peak (\`/usr/bin/time -f %M\`). Servers run on 127.0.0.1; \`sync\` runs before every timed run so writeback of one run does not land in the next, and (as root) the page cache is dropped before each comparison, so each starts from the same memory state.`,
     '',
     ...results.flatMap((r) => [...table(r), '']),

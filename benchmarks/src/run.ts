@@ -16,6 +16,7 @@ import { loadConfig } from './config.js'
 import type { BenchContext } from './context.js'
 import { describeMachine, finishMachine, unsetExtraCaCerts, type Machine } from './machine.js'
 import { dropCaches } from './measure.js'
+import { holdPageReporting } from './page-reporting.js'
 import { startNginx } from './nginx.js'
 import { markdown } from './report.js'
 import type { ComparisonResult } from './result.js'
@@ -34,10 +35,13 @@ async function main(): Promise<void> {
   const tools = ensureTools(log)
   const machine = describeMachine(tools)
   unsetExtraCaCerts(machine)
+  const reporting = holdPageReporting()
+  if (reporting !== undefined) machine.pageReporting = reporting.found
   const filesDir = join(config.workDir, 'files')
   mkdirSync(config.resultsDir, { recursive: true })
   const nginx = await startNginx(tools.nginx!, filesDir, join(config.workDir, 'nginx'), LIMIT_RATE)
   const stop = (): void => {
+    reporting?.restore()
     void nginx.stop().finally(() => process.exit(130))
   }
   process.once('SIGINT', stop)
@@ -65,6 +69,7 @@ async function main(): Promise<void> {
       for (const t of result.targets) log(`  ${t.met ? 'met' : 'MISSED'}: ${t.what} ${t.actual} (${t.limit})`)
     }
   } finally {
+    reporting?.restore()
     await nginx.stop()
   }
   finishMachine(machine)

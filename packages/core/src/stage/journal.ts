@@ -218,7 +218,8 @@ export class JournalWriter {
 
   /**
    * Queues a record; resolves when it is written. Records that arrive while a write is in flight
-   * are appended together by the next write (one call to the thread pool instead of one each).
+   * are appended together by the next write (one call instead of one each; a write goes through
+   * the thread pool only on a network folder, see FolderCalls).
    * `hold`: while the journal is deferred, keep the record with the held ones instead.
    */
   write(record: JournalRecord, hold = false): Promise<void> {
