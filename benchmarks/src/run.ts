@@ -35,13 +35,13 @@ async function main(): Promise<void> {
   const tools = ensureTools(log)
   const machine = describeMachine(tools)
   unsetExtraCaCerts(machine)
-  const reporting = holdPageReporting()
-  if (reporting !== undefined) machine.pageReporting = reporting.found
   const filesDir = join(config.workDir, 'files')
   mkdirSync(config.resultsDir, { recursive: true })
   const nginx = await startNginx(tools.nginx!, filesDir, join(config.workDir, 'nginx'), LIMIT_RATE)
+  let reporting: ReturnType<typeof holdPageReporting>
+  const restoreReporting = (): void => reporting?.restore()
   const stop = (): void => {
-    reporting?.restore()
+    restoreReporting()
     void nginx.stop().finally(() => process.exit(130))
   }
   process.once('SIGINT', stop)
@@ -58,6 +58,9 @@ async function main(): Promise<void> {
     [8, 'small', () => compareSmall(ctx)],
   ]
   const results: ComparisonResult[] = []
+  // Held from here on, so that the finally below (or a signal) always sets it back.
+  reporting = holdPageReporting()
+  if (reporting !== undefined) machine.pageReporting = reporting.found
   try {
     for (const [n, name, run] of comparisons) {
       if (!config.only.has(n)) continue
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
       for (const t of result.targets) log(`  ${t.met ? 'met' : 'MISSED'}: ${t.what} ${t.actual} (${t.limit})`)
     }
   } finally {
-    reporting?.restore()
+    restoreReporting()
     await nginx.stop()
   }
   finishMachine(machine)
