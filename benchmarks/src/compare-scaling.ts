@@ -40,7 +40,7 @@ export async function compareScaling(ctx: BenchContext): Promise<ComparisonResul
     rss.push(haul.peakRssMiB)
   }
   const growth = perGiB.at(-1)! / perGiB[0]!
-  const fixed = [fixedCost(sizes, rows.filter((_, i) => i % 2 === 0)), fixedCost(sizes, rows.filter((_, i) => i % 2 === 1))]
+  const fixed = [fixedCost(sizes, perGiB), fixedCost(sizes, curlPerGiB)]
   const rssGrowth = Math.max(...rss) - Math.min(...rss)
   return {
     id: '5-scaling',
@@ -59,8 +59,8 @@ export async function compareScaling(ctx: BenchContext): Promise<ComparisonResul
 }
 
 /** Where the line through the smallest and the largest size's median times meets 0 bytes: the fixed part of a run. */
-function fixedCost(sizes: readonly number[], rows: ReadonlyArray<{ medianSeconds: number }>): number {
+function fixedCost(sizes: readonly number[], secondsPerGiB: readonly number[]): number {
   const [s0, s1] = [sizes[0]!, sizes.at(-1)!]
-  const [t0, t1] = [rows[0]!.medianSeconds, rows.at(-1)!.medianSeconds]
+  const [t0, t1] = [(secondsPerGiB[0]! * s0) / 2 ** 30, (secondsPerGiB.at(-1)! * s1) / 2 ** 30]
   return t0 - ((t1 - t0) / (s1 - s0)) * s0
 }

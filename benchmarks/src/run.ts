@@ -38,10 +38,11 @@ async function main(): Promise<void> {
   const filesDir = join(config.workDir, 'files')
   mkdirSync(config.resultsDir, { recursive: true })
   const nginx = await startNginx(tools.nginx!, filesDir, join(config.workDir, 'nginx'), LIMIT_RATE)
-  let reporting: ReturnType<typeof holdPageReporting>
-  const restoreReporting = (): void => reporting?.restore()
+  // Held once nginx is up; the signal handlers below and the finally always set it back.
+  const reporting = holdPageReporting()
+  if (reporting !== undefined) machine.pageReporting = reporting.found
   const stop = (): void => {
-    restoreReporting()
+    reporting?.restore()
     void nginx.stop().finally(() => process.exit(130))
   }
   process.once('SIGINT', stop)
@@ -58,9 +59,6 @@ async function main(): Promise<void> {
     [8, 'small', () => compareSmall(ctx)],
   ]
   const results: ComparisonResult[] = []
-  // Held from here on, so that the finally below (or a signal) always sets it back.
-  reporting = holdPageReporting()
-  if (reporting !== undefined) machine.pageReporting = reporting.found
   try {
     for (const [n, name, run] of comparisons) {
       if (!config.only.has(n)) continue
@@ -72,7 +70,7 @@ async function main(): Promise<void> {
       for (const t of result.targets) log(`  ${t.met ? 'met' : 'MISSED'}: ${t.what} ${t.actual} (${t.limit})`)
     }
   } finally {
-    restoreReporting()
+    reporting?.restore()
     await nginx.stop()
   }
   finishMachine(machine)

@@ -14,7 +14,7 @@ afterEach(async () => {
 })
 
 describe('folderCalls', () => {
-  it('writes staged bytes and journal text in the call itself on a local filesystem, and through the thread pool elsewhere', async () => {
+  it('writes staged bytes and journal text in the call itself once the folder is known to be local (through the pool before), and both land', async () => {
     const unknown = folderCalls(dir) // not classified yet: treated as a network folder
     const file = await open(join(dir, 'data'), 'w+')
     try {

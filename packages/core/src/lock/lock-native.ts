@@ -3,10 +3,11 @@
 // the kernel drops it when the holder's last descriptor closes, which includes any death.
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { fstatSync, readSync, statSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs'
+import { fstatSync, readSync, statSync, unlinkSync, type BigIntStats } from 'node:fs'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
 import { abortedError, fsError } from '../errors.js'
 import { isGone } from '../fs-race.js'
+import { callsFor } from '../stage/folder-calls.js'
 import { HOST_RECORD_GRACE_MS, readHostRecord, writeHostRecord } from './host-record.js'
 import type { DestinationLock, LockRequest, ReleaseOptions } from './lock.js'
 
@@ -200,10 +201,8 @@ async function writeRecord(file: FileHandle, record: string | undefined, known: 
   const length = Math.ceil(Buffer.byteLength(record) / RECORD_BLOCK_BYTES) * RECORD_BLOCK_BYTES
   const block = Buffer.alloc(length, ' ')
   block.write(record, 0, 'utf8')
-  // On a local filesystem a write of a block into the page cache takes microseconds: in the call
-  // (see stage/folder-calls.ts), not through the thread pool.
-  if (network) await file.write(block, 0, length, 0)
-  else writeSync(file.fd, block, 0, length, 0)
+  // In the call on a local filesystem, as a staged file's writes (stage/folder-calls.ts).
+  await callsFor(network).write(file, block, 0, length, 0)
   // A file known to be no longer than the block (a new lock file) has nothing to cut off.
   if (size === undefined || size > length) await file.truncate(length)
   known.size = length

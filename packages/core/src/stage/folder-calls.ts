@@ -144,5 +144,10 @@ export function openFolder(folder: string): Promise<FilesystemKind | undefined> 
 
 /** The calls to use in `folder` (a destination's parent) and the staging folders inside it. */
 export function folderCalls(folder: string): FolderCalls {
-  return LOCAL_FOLDERS.has(folder) ? SYNC : ASYNC
+  return callsFor(!LOCAL_FOLDERS.has(folder))
+}
+
+/** The calls for a filesystem already classified (the lock knows its own): through the pool on a network one. */
+export function callsFor(network: boolean): FolderCalls {
+  return network ? ASYNC : SYNC
 }

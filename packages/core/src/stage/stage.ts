@@ -19,6 +19,8 @@ export interface Stage {
   dataPath: string
   journalPath: string
   data: FileHandle
+  /** How the destination's folder is called (synchronously where it is local), as classified when the stage opened. */
+  calls: FolderCalls
   /** The adopted journal, when resuming. */
   previous: JournalState | undefined
   /** Ranges of `data` re-checked against the adopted journal. */
@@ -89,7 +91,7 @@ export async function openStage(destination: string, matches: JournalMatcher, si
     }
   }
   const verified = adopted === undefined ? undefined : await trustedRanges(data, adopted)
-  return { dir: mine, dataPath, journalPath: join(mine, 'journal'), data, previous: adopted, verified }
+  return { dir: mine, dataPath, journalPath: join(mine, 'journal'), data, calls, previous: adopted, verified }
 }
 
 /**

@@ -1,10 +1,9 @@
 import type { FileHandle } from 'node:fs/promises'
-import { dirname } from 'node:path'
 import { commitFile, type CommitOptions } from '../commit/commit-file.js'
 import { fsError, type HaulError } from '../errors.js'
 import { bootId } from './boot-id.js'
 import { JOURNAL_VERSION, JournalWriter, type HeadRecord, type JournalRecord } from './journal.js'
-import { folderCalls, type FolderCalls } from './folder-calls.js'
+import type { FolderCalls } from './folder-calls.js'
 import { RangeSet } from './range-set.js'
 import { leaveStage, openStage, removeStage, type Stage } from './stage.js'
 
@@ -58,9 +57,9 @@ export class StagedFile {
   /** The data file became the destination. */
   #renamed = false
 
-  private constructor(stage: Stage, calls: FolderCalls, size: number | undefined, writebackBytes: number) {
+  private constructor(stage: Stage, size: number | undefined, writebackBytes: number) {
     this.#stage = stage
-    this.#calls = calls
+    this.#calls = stage.calls
     this.dataPath = stage.dataPath
     this.journalPath = stage.journalPath
     this.data = stage.data
@@ -82,8 +81,8 @@ export class StagedFile {
       signal,
     )
     const previous = stage.previous?.head
-    const calls = folderCalls(dirname(destination))
-    const staged = new StagedFile(stage, calls, identity.size ?? previous?.size, writebackBytes)
+    const { calls } = stage
+    const staged = new StagedFile(stage, identity.size ?? previous?.size, writebackBytes)
     try {
       if (stage.previous !== undefined) {
         staged.head = stage.previous.head
