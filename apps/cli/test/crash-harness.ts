@@ -3,8 +3,10 @@
 // A trial starts haul through fixtures/traced-haul.mjs, which loads every module and prints
 // {"event":"ready"}; strace then attaches (-f -p) and the trial says "go". So syscall counting
 // starts with the download, not with Node loading 300 modules. strace's `when=K` counter is per
-// thread; UV_THREADPOOL_SIZE=1 puts every asynchronous file operation of the transaction on one
-// libuv thread, so "the K-th pwrite64" means the K-th write of the download. After each injection
+// thread, so each syscall of the transaction must be made on one thread: UV_THREADPOOL_SIZE=1
+// puts the asynchronous ones (creates, renames, unlinks, fsyncs) on one libuv thread, and on a
+// local filesystem every write is made in the call, on the main thread; so "the K-th pwrite64"
+// means the K-th write of the download. After each injection
 // the trial checks the destination (absent, the previous file, or the whole new file — never
 // anything else), runs haul again untraced, and measures what the kill cost in re-fetched bytes.
 import { execFileSync } from 'node:child_process'

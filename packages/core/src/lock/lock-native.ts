@@ -3,7 +3,7 @@
 // the kernel drops it when the holder's last descriptor closes, which includes any death.
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { fstatSync, readSync, statSync, unlinkSync, type BigIntStats } from 'node:fs'
+import { fstatSync, readSync, statSync, type BigIntStats } from 'node:fs'
 import { stat, unlink, type FileHandle } from 'node:fs/promises'
 import { abortedError, fsError } from '../errors.js'
 import { isGone } from '../fs-race.js'
@@ -333,8 +333,9 @@ function ofdLock(addon: NativeLockAddon, file: FileHandle, path: string, ino: bi
         // they get the lock, even though the path is gone by then.
         if (record === undefined || record !== noted) await writeRecord(file, record, known, network)
         // Unlinked while still locked, so nobody can lock this path's inode and then lose it.
-        // A lock file is a block at most: unlinked in the call on a local filesystem.
-        if (options.keepFile !== true && (await namesInode(path, ino, dev, network))) await (network ? unlink(path) : unlinkSync(path))
+        // Through the pool, like the staging folder's unlinks (folder-calls.ts): a lock file with a
+        // dirty block costs the call ~100 µs, and the crash harness counts a syscall per thread.
+        if (options.keepFile !== true && (await namesInode(path, ino, dev, network))) await unlink(path)
       } catch (err) {
         // Another host sharing the folder removed it first (its holder tidied up): nothing left to do.
         if (!isGone(err)) throw fsError(err, 'remove the lock file', path)
