@@ -55,10 +55,18 @@ function ownStartTime(): string {
   return (ownStart ??= processStartTime(process.pid) ?? '0')
 }
 
-/** A new writer directory name: this host, this process (pid + start time), a random tag. */
+/**
+ * The tag part of this module's writer names: random once, then counted. Host, pid and start time
+ * already tell this process from every other; the random part tells apart the worker threads of
+ * one process (each loads its own copy of this module), the count the names of one thread.
+ */
+let tagPrefix: string | undefined
+let tagCount = 0
+
+/** A new writer directory name: this host, this process (pid + start time), a tag never used before here. */
 export function writerName(): string {
   const start = ownStartTime()
-  return `${WRITER_PREFIX}${HOST}.${process.pid}.${start}.${randomBytes(4).toString('hex')}`
+  return `${WRITER_PREFIX}${HOST}.${process.pid}.${start}.${(tagPrefix ??= randomBytes(4).toString('hex'))}${(tagCount++).toString(16)}`
 }
 
 /** Who named a writer directory. */
