@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { IncomingHttpHeaders } from 'node:http'
 import { HaulError, type BufferLender } from '@haul/core'
 import type { Dispatcher } from 'undici'
@@ -190,6 +191,8 @@ class PooledTransport implements Transport {
     this.#maxRedirects = maxRedirects
     this.#userAgent = userAgent
     this.#onHttp = options.onHttp
+    // Every request in flight on the fast path listens to it (a batch at -j 32 has 32).
+    setMaxListeners(0, this.#closed.signal)
     this.#ownsPool = dispatcher === undefined
     if (dispatcher !== undefined) this.#pool = Promise.resolve(dispatcher)
     else {
@@ -250,7 +253,8 @@ class PooledTransport implements Transport {
           url,
           method: request.method,
           headers,
-          signal: AbortSignal.any([request.signal, this.#closed.signal]),
+          signal: request.signal,
+          alsoSignal: this.#closed.signal,
           connectTimeoutMs,
           ioTimeoutMs: Math.max(headersTimeoutMs, bodyTimeoutMs),
           ...request.body,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { getEventListeners } from 'node:events'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import fc from 'fast-check'
 import { testBytes } from '@haul/testkit'
@@ -197,6 +198,29 @@ describe('SocketPool', () => {
     const reason = new Error('stop now')
     controller.abort(reason)
     await expect(iterator.next()).rejects.toBe(reason)
+  })
+
+  it('fails with the second signal\'s reason when alsoSignal fires during the body, and leaves no listener on either once a body is done', async () => {
+    const server = await scripted((n) => ({ bytes: Buffer.from(n === 1 ? 'HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc' : 'HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nabc') }))
+    const p = pool()
+    const own = new AbortController()
+    const transportClosed = new AbortController()
+    const whole = await p.request(get(`${server.url}/a`, { signal: own.signal, alsoSignal: transportClosed.signal }))
+    expect((await drain(whole!.body)).toString()).toBe('abc')
+    expect(getEventListeners(own.signal, 'abort')).toHaveLength(0)
+    expect(getEventListeners(transportClosed.signal, 'abort')).toHaveLength(0)
+
+    const res = await p.request(get(`${server.url}/b`, { signal: own.signal, alsoSignal: transportClosed.signal }))
+    const iterator = res!.body[Symbol.asyncIterator]()
+    expect(Buffer.from((await iterator.next()).value as Uint8Array).toString()).toBe('abc')
+    expect(getEventListeners(transportClosed.signal, 'abort')).toHaveLength(1)
+    const reason = new Error('the transport was closed')
+    transportClosed.abort(reason)
+    await expect(iterator.next()).rejects.toBe(reason)
+    expect(getEventListeners(own.signal, 'abort')).toHaveLength(0)
+    // An aborted second signal stops a request before it is sent.
+    await expect(p.request(get(`${server.url}/c`, { alsoSignal: transportClosed.signal }))).rejects.toBe(reason)
+    expect(server.requests).toBe(2)
   })
 
   it('answers undefined for responses it leaves to undici: chunked, 1xx, a malformed head', async () => {

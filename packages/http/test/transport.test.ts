@@ -113,6 +113,23 @@ describe('transport', () => {
     expect(String(err)).not.toContain('hunter2')
   })
 
+  it('ends a body still arriving on the fast path (plain http, read into chunks) when the transport closes', async () => {
+    // Sends the head and 3 of 1000 bytes, then holds the connection open.
+    const server = await listen(createTcpServer((socket) => socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nabc'))))
+    const transport = createTransport()
+    try {
+      const res = await transport.request(new URL(`http://127.0.0.1:${server.port}/f`), { method: 'GET', signal: deadline(), body: { reuseChunks: false } })
+      const chunks = res.chunks(1000)
+      expect(Buffer.from((await chunks.next()).value as Uint8Array).toString()).toBe('abc')
+      const closing = transport.close()
+      await expect(chunks.next()).rejects.toThrow(/the transport was closed/)
+      await closing
+    } finally {
+      await transport.close()
+      await server.close()
+    }
+  })
+
   it('reads a body through chunks() and releases it on return()', async () => {
     const origin = await h.origin({ files: { '/f': data } })
     const transport = createTransport()
