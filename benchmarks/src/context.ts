@@ -29,6 +29,21 @@ export function nodeSocketFloorArgv(url: string, out: string): string[] {
   return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-socket-floor.js'), url, out]
 }
 
+/** The verified socket floor (see node-verified-floor.ts): the socket floor with sha256 on a second thread. */
+export function nodeVerifiedFloorArgv(url: string, out: string, sha256: string): string[] {
+  return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-verified-floor.js'), url, out, sha256]
+}
+
+/** The verified CAR floor (see node-car-floor.ts): a file's CAR, every block checked against its CID, the file's sha256 on a thread. */
+export function nodeCarFloorArgv(carUrl: string, out: string, sha256: string): string[] {
+  return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-car-floor.js'), carUrl, out, sha256]
+}
+
+/** The batch floor (see node-batch-floor.ts): `node:http` kept alive, each body saved `plain`, `durable` or `staged`. */
+export function nodeBatchFloorArgv(list: string, jobs: number, dir: string, mode: 'plain' | 'durable' | 'staged'): string[] {
+  return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-batch-floor.js'), list, String(jobs), dir, mode]
+}
+
 /** What a script's one-liner does to save a URL: Node's own fetch, the body in memory, one write. */
 const FETCH_AND_SAVE = "const [url, out] = process.argv.slice(1); const r = await fetch(url); if (!r.ok) throw new Error(String(r.status)); await (await import('node:fs/promises')).writeFile(out, Buffer.from(await r.arrayBuffer()))"
 
