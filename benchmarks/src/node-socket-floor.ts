@@ -9,13 +9,14 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { connect } from 'node:net'
+import { FloorHead } from './floor-head.js'
 
 const [href, out] = process.argv.slice(2)
 if (href === undefined || out === undefined) throw new Error('usage: node-socket-floor.js URL OUT')
 const url = new URL(href)
 const fd = openSync(out, 'w')
 const buffer = Buffer.allocUnsafe(1024 * 1024)
-let head: Buffer | undefined = Buffer.alloc(0)
+const head = new FloorHead(href)
 let left = Number.POSITIVE_INFINITY
 const socket = connect({
   host: url.hostname,
@@ -24,17 +25,11 @@ const socket = connect({
     buffer,
     callback(n: number, chunk: Uint8Array): boolean {
       let body = chunk.subarray(0, n)
-      if (head !== undefined) {
-        head = Buffer.concat([head, body])
-        const end = head.indexOf('\r\n\r\n')
-        if (end < 0) return true
-        const text = head.toString('latin1', 0, end)
-        if (!text.startsWith('HTTP/1.1 200')) throw new Error(`${href} answered ${text.split('\r\n')[0]}`)
-        const length = /\r\ncontent-length: *(\d+)/i.exec(text)
-        if (length === null) throw new Error(`${href} sent no Content-Length`)
-        left = Number(length[1])
-        body = head.subarray(end + 4)
-        head = undefined
+      if (!head.done) {
+        const got = head.take(body)
+        if (got === undefined) return true
+        left = got.length
+        body = got.body
       }
       writeSync(fd, body)
       left -= body.length

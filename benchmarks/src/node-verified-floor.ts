@@ -3,7 +3,7 @@
  * every byte on a second thread, as haul hashes, and nothing else — no HTTP library, no journal,
  * no lock, no fsync. Reads land through `onread` in 1 MiB slots of one SharedArrayBuffer ring;
  * each is written with `writeSync`, then its place is posted to a hash worker, which hashes the
- * slots in order and says how far it got; the socket pauses while the ring is full. What a
+ * slots in order and acknowledges each; the socket pauses while the ring is full. What a
  * verified download costs the runtime on this machine, next to curl (which verifies nothing).
  * Plain http, a Content-Length response only. Fails unless the bytes have the digest given.
  *
@@ -12,6 +12,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { connect } from 'node:net'
 import { Worker } from 'node:worker_threads'
+import { FloorHead } from './floor-head.js'
 
 const SLOT = 1024 * 1024
 const SLOTS = 32
@@ -21,25 +22,23 @@ if (href === undefined || out === undefined || expected === undefined) throw new
 const url = new URL(href)
 const fd = openSync(out, 'w')
 const ring = new SharedArrayBuffer(SLOT * SLOTS)
-// hashed[0]: slots the worker has finished (a running count).
-const hashed = new Int32Array(new SharedArrayBuffer(4))
 
 const worker = new Worker(
   `const { parentPort, workerData } = require('node:worker_threads')
    const { createHash } = require('node:crypto')
-   const { ring, hashed } = workerData
+   const { ring } = workerData
    const hash = createHash('sha256')
    parentPort.on('message', (m) => {
      if (m === 'end') return parentPort.postMessage(hash.digest('hex'))
      hash.update(new Uint8Array(ring, m.offset, m.length))
-     Atomics.add(hashed, 0, 1)
      parentPort.postMessage(1)
    })`,
-  { eval: true, workerData: { ring, hashed } },
+  { eval: true, workerData: { ring } },
 )
 
 let filled = 0 // slots handed to the worker (a running count)
-let head: Buffer | undefined = Buffer.alloc(0)
+let hashed = 0 // slots the worker has said it is done with
+const head = new FloorHead(href)
 let left = Number.POSITIVE_INFINITY
 let paused = false
 
@@ -48,7 +47,7 @@ function slotView(): Uint8Array {
 }
 
 function full(): boolean {
-  return filled - Atomics.load(hashed, 0) >= SLOTS
+  return filled - hashed >= SLOTS
 }
 
 const socket = connect({
@@ -58,26 +57,22 @@ const socket = connect({
     buffer: slotView,
     callback(n: number, chunk: Uint8Array): boolean {
       let body = chunk.subarray(0, n)
-      if (head !== undefined) {
-        head = Buffer.concat([head, body])
-        const end = head.indexOf('\r\n\r\n')
-        if (end < 0) return true
-        const text = head.toString('latin1', 0, end)
-        if (!text.startsWith('HTTP/1.1 200')) throw new Error(`${href} answered ${text.split('\r\n')[0]}`)
-        const length = /\r\ncontent-length: *(\d+)/i.exec(text)
-        if (length === null) throw new Error(`${href} sent no Content-Length`)
-        left = Number(length[1])
-        // The first body bytes lie in the head's copy: hash them here, from the ring like the rest.
-        const first = head.subarray(end + 4)
-        head = undefined
+      if (!head.done) {
+        const got = head.take(body)
+        if (got === undefined) return true
+        left = got.length
+        // The first body bytes lie in the head's copy: back into the slot, hashed from the ring like the rest.
         const view = slotView()
-        view.set(first)
-        body = view.subarray(0, first.length)
+        view.set(got.body)
+        body = view.subarray(0, got.body.length)
       }
       writeSync(fd, body)
       left -= body.length
-      if (body.length > 0) worker.postMessage({ offset: body.byteOffset, length: body.length })
-      filled++
+      // A slot is taken only by bytes handed to the worker (the head's read may bring none).
+      if (body.length > 0) {
+        worker.postMessage({ offset: body.byteOffset, length: body.length })
+        filled++
+      }
       if (left <= 0) {
         closeSync(fd)
         socket.destroy()
@@ -99,7 +94,10 @@ worker.on('message', (m: unknown) => {
       process.exitCode = 1
     }
     void worker.terminate()
-  } else if (paused && !full()) {
+    return
+  }
+  hashed++
+  if (paused && !full()) {
     paused = false
     socket.resume()
   }
