@@ -7,8 +7,8 @@
  * - `durable`: the smallest commit that can't leave a short file and survives a power cut once
  *   reported: a temporary file beside the destination, fsync, rename onto it, fsync of the folder.
  * - `staged`: the calls haul's commit makes that create, write, sync, rename or remove, in its
- *   order and in its layout (the staging folder `.NAME.haul`, its lock file, the writer's folder
- *   in it, the data file; docs/DESIGN.md's table of a small file's calls), without the lock
+ *   order and in its layout (the staging folder `.NAME.haul`, its lock file, the writer's lone
+ *   partial in it; docs/DESIGN.md's table of a small file's calls), without the lock
  *   itself, the reads that check, and everything haul computes: what haul's layout costs the
  *   filesystem before any of haul's code runs.
  *
@@ -72,19 +72,20 @@ async function saveDurably(path: string, body: Buffer): Promise<void> {
   await syncFolder()
 }
 
-/** haul's layout: `.NAME.haul/lock` and `.NAME.haul/w.ID/data`, made and removed around the commit. */
+/**
+ * haul's layout for a body that arrives in one piece: `.NAME.haul/lock` and the writer's lone
+ * partial `.NAME.haul/w.ID.part` (no writer's folder: none is made without a journal), made and
+ * removed around the commit.
+ */
 async function saveStaged(path: string, body: Buffer): Promise<void> {
   const root = join(dir!, `.${basename(path)}.haul`)
   await mkdir(root)
   const lock: FileHandle = await open(join(root, 'lock'), constants.O_RDWR | constants.O_CREAT)
-  const writer = join(root, `w.${process.pid}`)
-  await mkdir(writer)
-  const data = join(writer, 'data')
+  const data = join(root, `w.${process.pid}.part`)
   await writeSynced(data, body)
   await lock.write('{"committed":true}', 0)
   await rename(data, path)
   await syncFolder()
-  await rmdir(writer)
   await unlink(join(root, 'lock'))
   await lock.close()
   await rmdir(root)

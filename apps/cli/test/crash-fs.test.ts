@@ -67,7 +67,8 @@ describe.skipIf(!strace.ok)('injected I/O errors (strace inject=…:error=)', ()
     ['pwrite64', 2, 'EIO', 6],
     ['pwrite64', 3, 'ENOSPC', 5],
     ['fsync', 1, 'EIO', 6],
-    ['rename', 1, 'EIO', 6],
+    ['rename', 1, 'EIO', 6], // the lone partial's move into the writer's folder, before the journal's first write
+    ['rename', 2, 'EIO', 6], // the commit's
     ['openat', 1, 'EACCES', 6],
   ]
   for (const [syscall, k, error, exit] of cases) {

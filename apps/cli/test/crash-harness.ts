@@ -186,7 +186,8 @@ async function stagedBytes(dest: string): Promise<{ bytes: number; kept: boolean
   let kept = false
   for (const name of names.filter((n) => n.startsWith('w.'))) {
     kept = true
-    const st = await stat(join(root, name, 'data')).catch(() => undefined)
+    // A writer's folder holds its `data`; a lone partial (`w.….part`, no journal yet) is the data.
+    const st = await stat(name.endsWith('.part') ? join(root, name) : join(root, name, 'data')).catch(() => undefined)
     if (st !== undefined) bytes += Math.min(st.size, st.blocks * 512)
   }
   return { bytes, kept }

@@ -23,6 +23,8 @@ export interface FolderCalls {
   rename(from: string, to: string): Promise<void>
   unlink(path: string): Promise<void>
   rmdir(path: string): Promise<void>
+  /** Makes the folder `folder` (it may be there already) and renames `from` to `to` in it. */
+  moveIntoNewFolder(folder: string, from: string, to: string): Promise<void>
   statfs(path: string): Promise<StatsFs>
   /** Opens a directory to fsync it (the fsync itself always runs on the thread pool). */
   openDirectory(path: string): Promise<DirectoryHandle>
@@ -49,6 +51,10 @@ const ASYNC: FolderCalls = {
   rename,
   unlink,
   rmdir,
+  moveIntoNewFolder: async (folder, from, to) => {
+    await mkdir(folder).catch(ignoreExists)
+    await rename(from, to)
+  },
   statfs: (path) => statfs(path),
   openDirectory: (path) => open(path, 'r'),
 }
@@ -90,6 +96,11 @@ const SYNC: FolderCalls = {
       close: async () => closeSync(fd),
     }
   },
+}
+
+/** EEXIST is no error for a folder about to be used (it is this writer's, from an attempt whose move failed). */
+function ignoreExists(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EEXIST') throw err
 }
 
 /** Folders of this process's destinations known to be on a local filesystem. */

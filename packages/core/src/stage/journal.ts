@@ -189,21 +189,27 @@ export class JournalWriter {
   /** A deferred journal's lines, held until it goes to disk. */
   #held: string[] | undefined
   readonly #calls: Pick<FolderCalls, 'writeText'>
+  /** Runs before a deferred journal's file is created (its writer's folder may not be made yet). */
+  readonly #beforeCreate: (() => Promise<void>) | undefined
   #queue: Promise<void> = Promise.resolve()
   #failure: unknown
   /** Lines queued behind the write in flight: they go out together, in one write, when it ends. */
   #batch: string[] | undefined
 
-  private constructor(path: string, calls: Pick<FolderCalls, 'writeText'>, file: FileHandle | undefined, held?: string[]) {
+  private constructor(path: string, calls: Pick<FolderCalls, 'writeText'>, file: FileHandle | undefined, held?: string[], beforeCreate?: () => Promise<void>) {
     this.path = path
     this.#calls = calls
     this.#file = file
     this.#held = held
+    this.#beforeCreate = beforeCreate
   }
 
-  /** A new journal, its head held in memory: the file is created, with everything held, by the first write not held. */
-  static deferred(path: string, head: HeadRecord, calls: Pick<FolderCalls, 'writeText'>): JournalWriter {
-    return new JournalWriter(path, calls, undefined, [encode(head)])
+  /**
+   * A new journal, its head held in memory: the file is created, with everything held, by the
+   * first write not held, right after `beforeCreate` (which makes the folder it goes in).
+   */
+  static deferred(path: string, head: HeadRecord, calls: Pick<FolderCalls, 'writeText'>, beforeCreate?: () => Promise<void>): JournalWriter {
+    return new JournalWriter(path, calls, undefined, [encode(head)], beforeCreate)
   }
 
   /** Opens an existing journal for appending. `calls`: how its folder's files are written. */
@@ -252,7 +258,10 @@ export class JournalWriter {
       this.#batch = undefined
       if (this.#failure !== undefined) return
       try {
-        this.#file ??= await open(this.path, 'w')
+        if (this.#file === undefined) {
+          await this.#beforeCreate?.()
+          this.#file = await open(this.path, 'w')
+        }
         await this.#calls.writeText(this.#file, lines.join(''))
       } catch (err) {
         this.#failure = err

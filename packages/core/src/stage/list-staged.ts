@@ -2,10 +2,11 @@ import { open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import { stagingDirFor } from './staging-paths.js'
-import { WRITER_PREFIX, parseWriterName, writerIsForeign, writerIsGone, type WriterId } from './writers.js'
+import { WRITER_PREFIX, lonePartialWriter, parseWriterName, writerIsForeign, writerIsGone, type WriterId } from './writers.js'
 
 /** One writer's partial download, as `haul status` shows it. */
 export interface StagedEntry {
+  /** The writer's folder, or its lone partial (a data file with no journal yet, see LONE_SUFFIX). */
   dir: string
   writer: WriterId | undefined
   /** Its writer runs (or may run: another host's writer can't be looked up; see `foreign`). */
@@ -33,7 +34,14 @@ export async function listStaged(destination: string): Promise<StagedEntry[]> {
   for (const name of entries) {
     if (!name.startsWith(WRITER_PREFIX)) continue
     const dir = join(root, name)
-    const writer = parseWriterName(name)
+    const lone = lonePartialWriter(name)
+    const writer = parseWriterName(lone ?? name)
+    if (lone !== undefined) {
+      // Nothing in it can be resumed: there is no journal to vouch for it.
+      const live = writer !== undefined && !(await writerIsGone(writer, lone, dir))
+      out.push({ dir, writer, live, foreign: writer !== undefined && writerIsForeign(writer), journal: undefined, bytesOnDisk: 0 })
+      continue
+    }
     const journal = await readJournal(join(dir, 'journal'))
     let bytesOnDisk = 0
     try {

@@ -11,13 +11,20 @@ import type { DestinationLock } from '../lock/lock.js'
 import type { RangeSet } from './range-set.js'
 import { folderCalls, type FolderCalls } from './folder-calls.js'
 import { stagingDirFor } from './staging-paths.js'
-import { markInUse, parseWriterName, writerIsDead, writerIsGone, writerName } from './writers.js'
+import { LONE_SUFFIX, lonePartialWriter, markInUse, parseWriterName, writerIsDead, writerIsGone, writerName } from './writers.js'
 
-/** A writer's own staging directory with its partial file open. */
+/**
+ * A writer's own stage with its partial file open: its folder `dir` (with `data` and `journal`),
+ * or, until its journal goes to disk, only its lone partial beside that folder's name
+ * (`dir` + {@link LONE_SUFFIX}): see {@link makeStageFolder}.
+ */
 export interface Stage {
   dir: string
+  /** Where the partial is now (the lone partial, or `dir/data` once the folder is made). */
   dataPath: string
   journalPath: string
+  /** Whether `dir` exists (an adopted stage's always does). */
+  folderMade: boolean
   data: FileHandle
   /** How the destination's folder is called (synchronously where it is local), as classified when the stage opened. */
   calls: FolderCalls
@@ -53,6 +60,12 @@ export async function openStage(destination: string, matches: JournalMatcher, si
       await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined)
       continue
     }
+    const lone = lonePartialWriter(name)
+    if (lone !== undefined) {
+      // No journal says what a lone partial holds: never adopted, removed once its writer is dead.
+      if (writerIsDead(parseWriterName(lone)!, lone)) await calls.unlink(join(root, name)).catch(() => undefined)
+      continue
+    }
     const id = parseWriterName(name)
     if (id === undefined || !writerIsDead(id, name)) continue
     const dir = join(root, name)
@@ -74,15 +87,21 @@ export async function openStage(destination: string, matches: JournalMatcher, si
     // Dead and useless (another source, or no journal): it only takes space.
     await removeOrphan(calls, root, dir)
   }
-  if (adopted === undefined) await inRoot(root, 'create the staging directory', mine, () => calls.mkdir(mine), signal)
+  const journalPath = join(mine, 'journal')
+  if (adopted === undefined) {
+    // A new writer starts with a lone partial: no folder to make now, nor to remove after a commit.
+    const dataPath = mine + LONE_SUFFIX
+    const data = await inRoot(root, 'open the partial file', dataPath, () => open(dataPath, 'wx+'), signal)
+    return { dir: mine, dataPath, journalPath, folderMade: false, data, calls, previous: undefined, verified: undefined }
+  }
   const dataPath = join(mine, 'data')
   let data: FileHandle
   try {
-    data = await open(dataPath, adopted === undefined ? 'w+' : 'r+')
+    data = await open(dataPath, 'r+')
   } catch (err) {
     // An orphan killed between its commit rename and its clean-up has a journal but no data (the
     // data became the destination): start empty in the adopted directory.
-    if (adopted === undefined || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, 'open the partial file', dataPath)
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, 'open the partial file', dataPath)
     adopted = undefined
     try {
       data = await open(dataPath, 'w+')
@@ -91,7 +110,27 @@ export async function openStage(destination: string, matches: JournalMatcher, si
     }
   }
   const verified = adopted === undefined ? undefined : await trustedRanges(data, adopted)
-  return { dir: mine, dataPath, journalPath: join(mine, 'journal'), data, calls, previous: adopted, verified }
+  return { dir: mine, dataPath, journalPath, folderMade: true, data, calls, previous: adopted, verified }
+}
+
+/**
+ * Gives a stage that has only its lone partial its folder, and moves the partial in as `data`
+ * (the open descriptor follows the rename): called before its journal is first written, since a
+ * partial is adoptable only as a folder with a journal. A writer killed between the two calls
+ * leaves an empty folder and a lone partial, both removed as a dead writer's.
+ */
+export async function makeStageFolder(stage: Stage): Promise<void> {
+  if (stage.folderMade) return
+  // The root is there: the lone partial in it keeps it from being removed as empty.
+  const dataPath = join(stage.dir, 'data')
+  try {
+    await stage.calls.moveIntoNewFolder(stage.dir, stage.dataPath, dataPath)
+  } catch (err) {
+    await stage.calls.rmdir(stage.dir).catch(() => undefined) // made, but the move failed: the partial stays lone
+    throw err
+  }
+  stage.dataPath = dataPath
+  stage.folderMade = true
 }
 
 /**
@@ -157,10 +196,14 @@ export async function removeDeadStages(destination: string): Promise<boolean> {
   const entries = await calls.readdir(root).catch(() => [] as string[])
   let others = false
   for (const name of entries) {
-    const id = parseWriterName(name)
+    const lone = lonePartialWriter(name)
+    const id = parseWriterName(lone ?? name)
     const dir = join(root, name)
     if (isTrash(name)) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
-    else if (id !== undefined && (await writerIsGone(id, name, dir))) await removeOrphan(calls, root, dir)
+    else if (lone !== undefined) {
+      if (await writerIsGone(id!, lone, dir)) await calls.unlink(dir).catch(() => undefined)
+      else others = true
+    } else if (id !== undefined && (await writerIsGone(id, name, dir))) await removeOrphan(calls, root, dir)
     else if (id !== undefined) others = true
   }
   return others
@@ -177,12 +220,16 @@ export interface StageFiles {
   data: boolean
 }
 
-/** Removes a writer's staging directory. */
-export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journalPath'>, files: StageFiles): Promise<void> {
+/** Removes a writer's staging directory (or its lone partial). */
+export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journalPath' | 'folderMade'>, files: StageFiles): Promise<void> {
   // The writer's files, then the folder: a call each where a recursive rm takes eight (a small
   // file's commit is mostly such calls). Anything else in it: the recursive rm.
   // A writer's folder is in the staging root, beside the destination.
   const calls = folderCalls(dirname(dirname(stage.dir)))
+  if (!stage.folderMade) {
+    if (files.data) await calls.unlink(stage.dataPath).catch(() => undefined)
+    return
+  }
   let plain = true
   for (const path of [files.journal ? stage.journalPath : undefined, files.data ? stage.dataPath : undefined]) {
     if (path === undefined) continue
@@ -211,7 +258,8 @@ export async function releaseDestination(lock: DestinationLock, destination: str
 /** Whether a writer other than this process's finished ones may be staging for `destination`. */
 async function anyOtherWriter(destination: string): Promise<boolean> {
   const entries = await folderCalls(dirname(destination)).readdir(stagingDirFor(destination)).catch(() => [] as string[])
-  return entries.some((name) => {
+  return entries.some((entry) => {
+    const name = lonePartialWriter(entry) ?? entry
     const id = parseWriterName(name)
     return id !== undefined && !writerIsDead(id, name)
   })

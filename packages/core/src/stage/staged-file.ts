@@ -5,7 +5,7 @@ import { bootId } from './boot-id.js'
 import { JOURNAL_VERSION, JournalWriter, type HeadRecord, type JournalRecord } from './journal.js'
 import type { FolderCalls } from './folder-calls.js'
 import { RangeSet } from './range-set.js'
-import { leaveStage, openStage, removeStage, type Stage } from './stage.js'
+import { leaveStage, makeStageFolder, openStage, removeStage, type Stage } from './stage.js'
 
 /**
  * What a download says about itself when it opens its stage. A dead writer's partial belongs to
@@ -29,7 +29,6 @@ export interface StageIdentity {
  * through {@link commitTo} (into the destination) or {@link abandon} (kept for resume, or removed).
  */
 export class StagedFile {
-  readonly dataPath: string
   readonly journalPath: string
   readonly data: FileHandle
   /** The journal's head: source, expected digests, size, validators per source. */
@@ -56,17 +55,23 @@ export class StagedFile {
   #journalOnDisk = true
   /** The data file became the destination. */
   #renamed = false
+  /** The journal's first write, while it is under way: writes of data wait for it (see #write). */
+  #journalLanding: Promise<void> | undefined
 
   private constructor(stage: Stage, size: number | undefined, writebackBytes: number) {
     this.#stage = stage
     this.#calls = stage.calls
-    this.dataPath = stage.dataPath
     this.journalPath = stage.journalPath
     this.data = stage.data
     this.ranges = stage.verified ?? new RangeSet()
     this.resumedFrom = this.ranges.total
     this.size = size
     this.#writebackBytes = writebackBytes
+  }
+
+  /** Where the partial file is now (it moves into the writer's folder when the journal goes to disk). */
+  get dataPath(): string {
+    return this.#stage.dataPath
   }
 
   /**
@@ -94,7 +99,7 @@ export class StagedFile {
         if (stage.previous.boot !== bootId()) staged.#write({ t: 'boot', id: bootId() })
       } else {
         staged.head = { t: 'head', v: JOURNAL_VERSION, source: identity.source, expected: identity.expected, validators: {}, created: new Date().toISOString(), boot: bootId(), ...(staged.size === undefined ? {} : { size: staged.size }) }
-        staged.#journal = JournalWriter.deferred(stage.journalPath, staged.head, calls)
+        staged.#journal = JournalWriter.deferred(stage.journalPath, staged.head, calls, () => makeStageFolder(stage))
       }
     } catch (err) {
       await staged.abandon(true)
@@ -106,6 +111,7 @@ export class StagedFile {
 
   /** Writes `buffer[0, length)` at `at`; every byte or a HaulError. */
   async writeAt(buffer: Buffer, length: number, at: number): Promise<void> {
+    if (this.#journalLanding !== undefined) await this.#journalLanding
     try {
       for (let done = 0; done < length; ) {
         const bytesWritten = await this.#calls.write(this.data, buffer, done, length - done, at + done)
@@ -206,6 +212,8 @@ export class StagedFile {
     // is what lets a resume after a reboot trust the bytes it covered (it was dropped before).
     await this.#writeback
     if (keep) await this.#journal?.flush().catch(() => undefined)
+    // A lone partial still without its folder has no journal to vouch for it: nothing to resume.
+    keep &&= this.#stage.folderMade
     await this.#closeJournal().catch(() => undefined)
     await this.data.close().catch(() => undefined)
     // Nothing worth resuming: leave the folder as it was.
@@ -226,10 +234,24 @@ export class StagedFile {
   }
 
   #write(record: JournalRecord, hold = false): void {
-    this.#journal?.write(record, hold).catch((err: unknown) => {
+    const journal = this.#journal
+    if (journal === undefined) return
+    const deferred = !journal.written
+    const done = journal.write(record, hold).catch((err: unknown) => {
       if (this.#journalFailure !== undefined) return
       this.#journalFailure = err
       this.onJournalFailure(fsError(err, 'write the journal', this.journalPath))
     })
+    // This record puts a held journal on disk: the writer's folder is made, the lone partial moved
+    // in and the journal created, three trips through the thread pool. Bytes written meanwhile
+    // could fill a nearly full disk before the journal has room for its first line, and then
+    // none of them could be resumed (disk.test.ts lost its partial 2 times in 8 that way), so
+    // data waits for it, once per download.
+    if (deferred && journal.written) {
+      const landing = done.then(() => {
+        if (this.#journalLanding === landing) this.#journalLanding = undefined
+      })
+      this.#journalLanding = landing
+    }
   }
 }

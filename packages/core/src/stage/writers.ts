@@ -69,6 +69,20 @@ export function writerName(): string {
   return `${WRITER_PREFIX}${HOST}.${process.pid}.${start}.${(tagPrefix ??= randomBytes(4).toString('hex'))}${(tagCount++).toString(16)}`
 }
 
+/**
+ * Ending of a writer's lone partial: a new writer's data file, `w.….part` in the staging root,
+ * before the writer has a folder. The folder is made (and the data moved into it) only when the
+ * journal goes to disk; a small file whose body arrives in one piece commits without either.
+ */
+export const LONE_SUFFIX = '.part'
+
+/** The writer name of a lone partial's file name, if `entry` is one. */
+export function lonePartialWriter(entry: string): string | undefined {
+  if (!entry.endsWith(LONE_SUFFIX)) return undefined
+  const name = entry.slice(0, -LONE_SUFFIX.length)
+  return parseWriterName(name) === undefined ? undefined : name
+}
+
 /** Who named a writer directory. */
 export interface WriterId {
   host: string
