@@ -1,5 +1,10 @@
 #!/usr/bin/env node
+import { tuneV8 } from './v8-tuning.js'
 import { main } from './main.js'
+
+// Before any command module runs (a static import runs before this module's body, but the
+// command's modules are imported by main, later).
+tuneV8()
 
 const context = {
   stdout: process.stdout,
