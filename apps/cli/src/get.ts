@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { RateLimiter, streamDownload, type DownloadOptions, type DownloadResult, type HaulEvent, type Source, type StreamDownloadResult } from '@haul/core'
+import { startHashThread } from '@haul/core/driver'
 import type { FirstAnswer, HttpTrace } from '@haul/http'
 import type { GetRequest } from './args.js'
 import type { EnvOptions } from './env-options.js'
@@ -88,6 +89,8 @@ export async function fetchRequest(request: GetRequest, output: string, run: Fet
     return download(request.url!.href, { ...options, ...networkOptions(request, run), ...cache, mirrors: request.mirrors, headers: request.headers, ...(answer === undefined ? {} : { answer }) })
   }
   await answer?.close()
+  // Every block is hashed against its CID: the thread starts while the driver loads.
+  if (run.tuning.hashThread !== false) startHashThread()
   const { download } = await ipfsDriver()
   return download(request.source, { ...options, ...networkOptions(request, run), ...cache, ...(request.gateways === undefined ? {} : { gateways: request.gateways }) })
 }
@@ -102,6 +105,7 @@ export async function streamRequest(request: GetRequest, stdout: NodeJS.Writable
     if (request.kind === 'http') {
       for (const url of [request.url!.href, ...request.mirrors]) sources.push(new HttpSource(url, { headers: request.headers, credentialsOrigin: request.url!.origin, transport }))
     } else {
+      if (run.tuning.hashThread !== false) startHashThread()
       const { GatewaySource, resolveGateways } = await ipfsDriver()
       for (const gateway of resolveGateways(request.gateways)) sources.push(new GatewaySource(gateway, request.ipfs!, { transport }))
     }

@@ -21,4 +21,5 @@ export { backoffDelay, parseRetryAfter, isTransientStatus, sleep } from './fetch
 export type { BackoffOptions } from './fetch/retry.js'
 export { MultiHasher } from './verify/hasher.js'
 export { digestBlock } from './verify/block-digest.js'
+export { startHashThread } from './verify/hash-thread.js'
 export type { BlockDigest } from './verify/block-digest.js'

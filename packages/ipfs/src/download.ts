@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Cache, HaulError, runDownload, type DownloadOptions, type DownloadResult, type EventListener, type HaulEvent } from '@haul/core'
 import { splitTransportOptions, type TransportOptions } from '@haul/http'
+import { startHashThread } from '@haul/core/driver'
 import { GatewayGroup } from './block-fetcher.js'
 import { DEFAULT_GATEWAYS } from './defaults.js'
 import { downloadDirectory } from './directory.js'
@@ -55,6 +56,8 @@ export async function download(cidOrPath: string, options: IpfsDownloadOptions):
   if (inline !== undefined) return runDownload([new InlineSource(input.id, inline, input.cid.toString(), input.path.at(-1))], core)
   const gateways = resolveGateways(given)
   if (gateways.length === 0) throw new HaulError('HAUL_USAGE', 'No IPFS gateway to fetch from; pass gateways (or --gateway) or set HAUL_GATEWAYS.')
+  // Every block is hashed against its CID: the thread boots while the first request goes out.
+  if (core.hashThread !== false) startHashThread()
   // One group for the whole download, and one transport for every request of it (every gateway,
   // every file of a tree), closed with the download: a block one gateway lacks may come from
   // another, and a gateway that lied is asked nothing more.

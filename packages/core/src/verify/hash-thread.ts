@@ -195,7 +195,10 @@ export class HashThread {
     if (HashThread.#shared !== undefined) return HashThread.#shared
     if (HashThread.#unavailable) return undefined
     try {
-      HashThread.#shared = new HashThread(new Worker(`(${workerProgram.toString()})()`, { eval: true, name: 'haul-hash' }))
+      // A worker inherits node's arguments; `--input-type=module` (a `node -e` script) would make
+      // its eval'd program a module, without the `require` it uses.
+      const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'))
+      HashThread.#shared = new HashThread(new Worker(`(${workerProgram.toString()})()`, { eval: true, name: 'haul-hash', execArgv }))
     } catch {
       HashThread.#unavailable = true
     }
@@ -262,4 +265,15 @@ export class HashThread {
     if (stream.dropped) this.#streams.delete(stream.id)
     if (this.#busy.delete(stream) && this.#idle) this.#worker.unref()
   }
+}
+
+/**
+ * Starts the process's hash thread now rather than at its first digest, for a caller that knows
+ * big digests follow (every block of an IPFS download is hashed against its CID): the worker's
+ * start (≈ 40 ms of CPU, Node compiles its internals again for it) then runs on the core that is
+ * idle while the main thread loads the driver, not during the transfer, when both are busy.
+ * 256 MiB by CID, A/B over 8 alternating rounds: 0.77 → 0.735 s.
+ */
+export function startHashThread(): void {
+  HashThread.shared()
 }
