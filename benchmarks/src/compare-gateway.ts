@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { formatSize } from './config.js'
-import { cleanDir, expectSize, haulArgv, nodeCarFloorArgv, nodeFloorArgv, nodeSocketFloorArgv, outDir, type BenchContext } from './context.js'
+import { cleanDir, expectSize, haulArgv, nodeCarFloorArgv, nodeCarSocketFloorArgv, nodeFloorArgv, nodeSocketFloorArgv, outDir, type BenchContext } from './context.js'
 import { benchFile } from './files.js'
 import { startGatewayProcess } from './gateway.js'
 import { alternate, median, medianRatio, type Measured } from './measure.js'
@@ -34,8 +34,14 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
         { label: 'node + undici → file (path, floor, unverified)', argv: nodeFloorArgv(pathUrl, out), prepare, check },
         { label: 'node net onread → writeSync (path, socket floor, unverified)', argv: nodeSocketFloorArgv(pathUrl, out), prepare, check },
         {
-          label: 'node http → CAR, every block against its CID, file sha256 (verified CAR floor)',
+          label: 'node http → CAR, every block against its CID, file sha256 (verified CAR floor, stream-shaped)',
           argv: nodeCarFloorArgv(`${pathUrl}?format=car&dag-scope=entity`, out, file.sha256),
+          prepare,
+          check,
+        },
+        {
+          label: 'the same on a net socket with onread (verified CAR socket floor)',
+          argv: nodeCarSocketFloorArgv(`${pathUrl}?format=car&dag-scope=entity`, out, file.sha256),
           prepare,
           check,
         },
@@ -44,7 +50,7 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
       dir + '.scratch',
       ctx.log,
     )
-    const [haul, curl, car, floor, socketFloor, carFloor] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]]
+    const [haul, curl, car, floor, socketFloor, carFloor, carSocketFloor] = rows as [Measured, Measured, Measured, Measured, Measured, Measured, Measured]
     const ratio = medianRatio(haul, curl)
     return {
       id: '3-gateway',
@@ -60,6 +66,8 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
         { of: socketFloor.label, to: curl.label, median: medianRatio(socketFloor, curl) },
         { of: carFloor.label, to: curl.label, median: medianRatio(carFloor, curl) },
         { of: haul.label, to: carFloor.label, median: medianRatio(haul, carFloor) },
+        { of: carSocketFloor.label, to: curl.label, median: medianRatio(carSocketFloor, curl) },
+        { of: haul.label, to: carSocketFloor.label, median: medianRatio(haul, carSocketFloor) },
       ],
       targets: [ratioTarget('haul / curl of the path', 2.0, ratio)],
       notes: [
@@ -68,7 +76,8 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
         `CPU seconds (user + system, median of rounds): ${rows.map((r) => `${r.label} ${cpuSeconds(r).toFixed(2)}`).join('; ')}.`,
         'The testkit gateway sends the CAR chunked, one chunk per write: a section length, a CID and a block each (haul decodes the chunked framing on its socket path).',
         'The floor rows save the same unverified path response and nothing else: Node.js + undici piping it to a file, and a `net` socket with `onread` into one reused buffer and `writeSync`.',
-        'The verified CAR floor does what haul cannot leave out of `ipfs://CID`, and nothing else: the CAR over `node:http`, each section split out, every block hashed against the digest its CID names and every leaf written and hashed into the file\'s SHA-256 on a second thread (blocks moved to it, not copied). No DAG checks, rotation, journal, lock or fsync. Two SHA-256 passes over every byte (≈ 0.3 s of SHA-NI for 256 MiB) and the gateway\'s own CPU share the two cores: haul ÷ this is what haul\'s own code costs.',
+        'The verified CAR floor does what haul cannot leave out of `ipfs://CID`, and nothing else: the CAR over `node:http`, each section split out, every block hashed against the digest its CID names and every leaf written and hashed into the file\'s SHA-256 on a second thread (blocks moved to it, not copied). No DAG checks, rotation, journal, lock or fsync. Two SHA-256 passes over every byte (≈ 0.3 s of SHA-NI for 256 MiB) and the gateway\'s own CPU share the two cores.',
+        'The verified CAR socket floor does the same work with the socket read as haul reads it (`net` with `onread` into one reused 1 MiB buffer, chunked framing and sections split by hand, each block copied once out of the read buffer and moved to the worker, which checks it against its CID and hashes a leaf into the file\'s SHA-256 in one message each way): what the runtime can do for a verified CID, and so the floor haul ÷ this measures haul\'s own code against. The stream-shaped floor is what `node:http` costs on top.',
       ],
     }
   } finally {

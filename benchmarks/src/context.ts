@@ -39,6 +39,11 @@ export function nodeCarFloorArgv(carUrl: string, out: string, sha256: string): s
   return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-car-floor.js'), carUrl, out, sha256]
 }
 
+/** The verified CAR floor on a socket (see node-car-socket-floor.ts): haul's body path without haul. */
+export function nodeCarSocketFloorArgv(carUrl: string, out: string, sha256: string): string[] {
+  return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-car-socket-floor.js'), carUrl, out, sha256]
+}
+
 /** The batch floor (see node-batch-floor.ts): `node:http` kept alive, each body saved `plain`, `durable` or `staged`. */
 export function nodeBatchFloorArgv(list: string, jobs: number, dir: string, mode: 'plain' | 'durable' | 'staged'): string[] {
   return [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'node-batch-floor.js'), list, String(jobs), dir, mode]
