@@ -195,10 +195,11 @@ export class HashThread {
     if (HashThread.#shared !== undefined) return HashThread.#shared
     if (HashThread.#unavailable) return undefined
     try {
-      // A worker inherits node's arguments; `--input-type=module` (a `node -e` script) would make
-      // its eval'd program a module, without the `require` it uses.
-      const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'))
-      HashThread.#shared = new HashThread(new Worker(`(${workerProgram.toString()})()`, { eval: true, name: 'haul-hash', execArgv }))
+      // None of node's arguments: inherited, `--input-type=module` (a `node -e` script) makes the
+      // eval'd program a module, without the `require` it uses; given explicitly, a V8 or
+      // process-wide flag (--max-semi-space-size…) makes the constructor throw. What the program
+      // uses, node:crypto and the process's V8 flags, is the process's either way.
+      HashThread.#shared = new HashThread(new Worker(`(${workerProgram.toString()})()`, { eval: true, name: 'haul-hash', execArgv: [] }))
     } catch {
       HashThread.#unavailable = true
     }
