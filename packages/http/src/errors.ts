@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { createRequire } from 'node:module'
 import { HaulError } from '@haul/core'
 import { isTransientStatus, parseRetryAfter } from '@haul/core/driver'
 
@@ -40,11 +40,19 @@ export interface StatusFacts {
 }
 
 /**
+ * The reason phrase Node knows for `status`. node:http (a dozen modules of Node's own) is loaded
+ * when a status needs one, not at every start: haul's plain-http path does not otherwise use it.
+ */
+export function statusText(status: number): string | undefined {
+  return (createRequire(import.meta.url)('node:http') as typeof import('node:http')).STATUS_CODES[status]
+}
+
+/**
  * The HAUL_SOURCE error for an HTTP status that is not a success, for every driver: 408, 425,
  * 429 and 5xx (but 501 and 505) are transient with Retry-After; any other status is permanent.
  */
 export function statusError(status: number, url: string, facts: StatusFacts = {}): HaulError {
-  const text = `${status} ${STATUS_CODES[status] ?? 'Unknown Status'} from ${url}`
+  const text = `${status} ${statusText(status) ?? 'Unknown Status'} from ${url}`
   const source = facts.source ?? url
   if (isTransientStatus(status)) {
     const retryAfterMs = parseRetryAfter(facts.retryAfter)

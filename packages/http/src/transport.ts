@@ -244,7 +244,8 @@ class PooledTransport implements Transport {
   async #send(url: URL, request: TransportRequest): Promise<{ statusCode: number; headers: IncomingHttpHeaders; body: ResponseBody }> {
     const headers = { 'user-agent': this.#userAgent, ...request.headers, ...request.credentialsFor?.(url) }
     this.#onHttp?.({ type: 'request', method: request.method, url: url.href, headers: redactRequestHeaders(headers) })
-    const sent = performance.now()
+    // process.hrtime, not performance.now(): the first use of `performance` loads perf_hooks.
+    const sent = process.hrtime.bigint()
     let res: { statusCode: number; headers: IncomingHttpHeaders; body: ResponseBody } | undefined
     try {
       if (this.#sockets !== undefined && request.body !== undefined && url.protocol === 'http:') {
@@ -265,7 +266,7 @@ class PooledTransport implements Transport {
     } catch (err) {
       throw this.#failure(err, url, request)
     }
-    this.#onHttp?.({ type: 'response', method: request.method, url: url.href, status: res.statusCode, headers: redactResponseHeaders(res.headers), ms: Math.round(performance.now() - sent) })
+    this.#onHttp?.({ type: 'response', method: request.method, url: url.href, status: res.statusCode, headers: redactResponseHeaders(res.headers), ms: Number((process.hrtime.bigint() - sent) / 1_000_000n) })
     return res
   }
 

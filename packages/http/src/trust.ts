@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls'
+import { createRequire } from 'node:module'
+import type { SecureContext } from 'node:tls'
 import { HaulError } from '@haul/core'
 
 /** Extra CA certificates: PEM text (one certificate or a bundle), or several. */
@@ -38,6 +39,8 @@ export function parseCaCertificates(ca: CaCertificates): string[] {
  * the corporate proxy's CA that someone put there must keep working beside `ca`.
  */
 export function secureContextWith(pems: readonly string[]): SecureContext {
+  // node:tls is loaded only by a transport that needs a context of its own, not at every start.
+  const { createSecureContext, rootCertificates } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls')
   return createSecureContext({ ca: [...rootCertificates, ...nodeExtraCaCertificates(), ...pems] })
 }
 

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises'
-import { crc32 } from 'node:zlib'
+import { createRequire } from 'node:module'
 import { bootId } from './boot-id.js'
 import type { FolderCalls } from './folder-calls.js'
 import { RangeSet } from './range-set.js'
@@ -66,9 +66,21 @@ export interface BootRecord {
 
 export type JournalRecord = HeadRecord | InfoRecord | DataRecord | SyncRecord | BootRecord
 
+/**
+ * node:zlib's crc32, loaded at the first journal line read or written, not at start-up: a small
+ * file's transaction has none, and loading zlib costs each start a few milliseconds.
+ */
+let zlibCrc32: ((data: string) => number) | undefined
+
+/** A line's check: crc32 of its JSON, 8 hex digits. */
+function lineCheck(json: string): string {
+  zlibCrc32 ??= (createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib')).crc32
+  return zlibCrc32(json).toString(16).padStart(8, '0')
+}
+
 function encode(record: JournalRecord): string {
   const json = JSON.stringify(record)
-  return `${json}\t${crc32(json).toString(16).padStart(8, '0')}\n`
+  return `${json}\t${lineCheck(json)}\n`
 }
 
 /** Parses journal text: the records up to the first torn or corrupt line. */
@@ -83,7 +95,7 @@ export function decodeJournal(text: string): JournalRecord[] {
     const tab = line.lastIndexOf('\t')
     if (tab < 0) break
     const json = line.slice(0, tab)
-    if (crc32(json).toString(16).padStart(8, '0') !== line.slice(tab + 1)) break
+    if (lineCheck(json) !== line.slice(tab + 1)) break
     let record: unknown
     try {
       record = JSON.parse(json)

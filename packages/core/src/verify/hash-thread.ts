@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads'
+import { createRequire } from 'node:module'
+import type { Worker } from 'node:worker_threads'
 
 /**
  * One worker thread per process that runs node:crypto digests, so hashing a download (≈0.5 s per
@@ -199,6 +200,8 @@ export class HashThread {
       // eval'd program a module, without the `require` it uses; given explicitly, a V8 or
       // process-wide flag (--max-semi-space-size…) makes the constructor throw. What the program
       // uses, node:crypto and the process's V8 flags, is the process's either way.
+      // Loaded here, not at start-up: most small downloads never start the thread.
+      const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads')
       HashThread.#shared = new HashThread(new Worker(`(${workerProgram.toString()})()`, { eval: true, name: 'haul-hash', execArgv: [] }))
     } catch {
       HashThread.#unavailable = true
