@@ -15,10 +15,9 @@
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { get, type IncomingMessage } from 'node:http'
 import { Worker } from 'node:worker_threads'
+import { sectionHead, varint } from './car-section.js'
 
 const MAX_IN_FLIGHT = 16
-const RAW = 0x55
-const SHA2_256 = 0x12
 
 const [href, out, expected] = process.argv.slice(2)
 if (href === undefined || out === undefined || expected === undefined) throw new Error('usage: node-car-floor.js URL OUT SHA256')
@@ -37,19 +36,6 @@ const worker = new Worker(
    })`,
   { eval: true },
 )
-
-/** An unsigned varint at `at`: its value and where it ends; -1 when it is not all there. */
-function varint(bytes: Uint8Array, at: number): [number, number] {
-  let value = 0
-  let shift = 0
-  for (let i = at; i < bytes.length && i < at + 9; i++) {
-    const byte = bytes[i]!
-    value += (byte & 0x7f) * 2 ** shift
-    if (byte < 0x80) return [value, i + 1]
-    shift += 7
-  }
-  return [-1, at]
-}
 
 let response: IncomingMessage | undefined
 let inFlight = 0
@@ -96,15 +82,11 @@ function peek(): Buffer {
 
 /** One CAR section: CIDv1 (version, codec, multihash) then the block. */
 function section(body: Buffer): void {
-  const [version, afterVersion] = varint(body, 0)
-  if (version !== 1) fail(`CID version ${version}; this floor reads CIDv1 only`)
-  const [codec, afterCodec] = varint(body, afterVersion)
-  const [code, afterCode] = varint(body, afterCodec)
-  const [length, digestAt] = varint(body, afterCode)
-  if (code !== SHA2_256 || length !== 32) fail(`multihash 0x${code.toString(16)}; this floor reads sha2-256 only`)
-  const digest = Buffer.from(body.subarray(digestAt, digestAt + 32))
-  const block = body.subarray(digestAt + 32)
-  const leaf = codec === RAW
+  const head = sectionHead(body)
+  if (typeof head === 'string') fail(head)
+  const digest = Buffer.from(head.digest)
+  const block = body.subarray(head.blockAt)
+  const leaf = head.leaf
   if (leaf) {
     writeSync(fd, block)
     leafBytes += block.length

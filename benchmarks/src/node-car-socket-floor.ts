@@ -16,10 +16,9 @@
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { connect } from 'node:net'
 import { Worker } from 'node:worker_threads'
+import { sectionHead } from './car-section.js'
 
 const MAX_IN_FLIGHT = 16
-const RAW = 0x55
-const SHA2_256 = 0x12
 
 const [href, out, expected] = process.argv.slice(2)
 if (href === undefined || out === undefined || expected === undefined) throw new Error('usage: node-car-socket-floor.js URL OUT SHA256')
@@ -55,17 +54,6 @@ function fail(message: string): never {
   process.exit(1)
 }
 
-/** An unsigned varint of a whole section at `at`: its value and where it ends. */
-function varint(bytes: Uint8Array, at: number): [number, number] {
-  let value = 0
-  for (let shift = 0, i = at; i < bytes.length && i < at + 9; i++, shift += 7) {
-    const byte = bytes[i]!
-    value += (byte & 0x7f) * 2 ** shift
-    if (byte < 0x80) return [value, i + 1]
-  }
-  return fail('a varint runs past its section')
-}
-
 /** Memory handed back by the worker, for the next sections. */
 const spare: ArrayBuffer[] = []
 let inFlight = 0
@@ -79,19 +67,14 @@ function section(bytes: Uint8Array): void {
     headerSeen = true // the CAR header (roots, version): nothing the floor checks
     return
   }
-  const [version, afterVersion] = varint(bytes, 0)
-  if (version !== 1) fail(`CID version ${version}; this floor reads CIDv1 only`)
-  const [codec, afterCodec] = varint(bytes, afterVersion)
-  const [code, afterCode] = varint(bytes, afterCodec)
-  const [size, digestAt] = varint(bytes, afterCode)
-  if (code !== SHA2_256 || size !== 32) fail(`multihash 0x${code.toString(16)}; this floor reads sha2-256 only`)
-  const at = digestAt + 32
-  const leaf = codec === RAW
+  const head = sectionHead(bytes)
+  if (typeof head === 'string') fail(head)
+  const { leaf, digest, blockAt: at } = head
   if (leaf) {
     writeSync(fd, bytes, at, bytes.length - at)
     leafBytes += bytes.length - at
   }
-  const job: Job = { buffer: bytes.buffer as ArrayBuffer, length: bytes.length, at, digest: bytes.slice(digestAt, at), leaf }
+  const job: Job = { buffer: bytes.buffer as ArrayBuffer, length: bytes.length, at, digest, leaf }
   worker.postMessage(job, [job.buffer])
   inFlight++
 }
