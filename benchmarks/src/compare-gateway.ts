@@ -46,7 +46,9 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
           check,
         },
       ],
-      ctx.config.pairs,
+      // Five rounds at least: a run lasts well under a second and the row sits near its target,
+      // where three rounds' median moved by 10% from one run to the next.
+      Math.max(ctx.config.pairs, 5),
       dir + '.scratch',
       ctx.log,
     )
