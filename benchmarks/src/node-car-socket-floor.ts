@@ -17,6 +17,7 @@ import { closeSync, openSync, writeSync } from 'node:fs'
 import { connect } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { sectionHead } from './car-section.js'
+import { FloorHead } from './floor-head.js'
 
 const MAX_IN_FLIGHT = 16
 
@@ -152,7 +153,7 @@ function finish(): void {
   worker.postMessage('end')
 }
 
-let head: Buffer | undefined = Buffer.alloc(0)
+const head = new FloorHead(href, 'chunked')
 const buffer = Buffer.allocUnsafe(1024 * 1024)
 const socket = connect({
   host: url.hostname,
@@ -160,19 +161,13 @@ const socket = connect({
   onread: {
     buffer,
     callback(n: number, chunk: Uint8Array): boolean {
-      if (head !== undefined) {
-        const gathered = Buffer.concat([head, chunk.subarray(0, n)])
-        const end = gathered.indexOf('\r\n\r\n')
-        if (end < 0) {
-          head = gathered
-          return true
-        }
-        const text = gathered.toString('latin1', 0, end)
-        if (!text.startsWith('HTTP/1.1 200')) fail(`${href} answered ${text.split('\r\n')[0]}`)
-        if (!/\r\ntransfer-encoding: *chunked/i.test(text)) fail(`${href} did not answer chunked`)
-        head = undefined
-        bodyBytes(gathered, end + 4, gathered.length)
-      } else bodyBytes(chunk, 0, n)
+      let body = chunk.subarray(0, n)
+      if (!head.done) {
+        const got = head.take(body)
+        if (got === undefined) return true
+        body = got.body
+      }
+      bodyBytes(body, 0, body.length)
       if (inFlight >= MAX_IN_FLIGHT && !paused) {
         paused = true
         socket.pause()
