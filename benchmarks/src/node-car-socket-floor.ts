@@ -14,16 +14,14 @@
  *   node node-car-socket-floor.js URL OUT SHA256
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { connect } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { sectionHead } from './car-section.js'
-import { FloorHead } from './floor-head.js'
+import { floorGet } from './floor-get.js'
 
 const MAX_IN_FLIGHT = 16
 
 const [href, out, expected] = process.argv.slice(2)
 if (href === undefined || out === undefined || expected === undefined) throw new Error('usage: node-car-socket-floor.js URL OUT SHA256')
-const url = new URL(href)
 const fd = openSync(out, 'w')
 
 interface Job {
@@ -153,30 +151,19 @@ function finish(): void {
   worker.postMessage('end')
 }
 
-const head = new FloorHead(href, 'chunked')
-const buffer = Buffer.allocUnsafe(1024 * 1024)
-const socket = connect({
-  host: url.hostname,
-  port: Number(url.port || 80),
-  onread: {
-    buffer,
-    callback(n: number, chunk: Uint8Array): boolean {
-      let body = chunk.subarray(0, n)
-      if (!head.done) {
-        const got = head.take(body)
-        if (got === undefined) return true
-        body = got.body
-      }
-      bodyBytes(body, 0, body.length)
-      if (inFlight >= MAX_IN_FLIGHT && !paused) {
-        paused = true
-        socket.pause()
-      }
-      return true
-    },
+const socket = floorGet(href, {
+  buffer: Buffer.allocUnsafe(1024 * 1024),
+  framing: 'chunked',
+  accept: 'application/vnd.ipld.car',
+  body(bytes: Uint8Array): boolean {
+    bodyBytes(bytes, 0, bytes.length)
+    if (inFlight >= MAX_IN_FLIGHT && !paused) {
+      paused = true
+      socket.pause()
+    }
+    return true
   },
 })
-socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\naccept: application/vnd.ipld.car\r\n\r\n`)
 socket.on('error', (err) => fail(err.message))
 
 worker.on('message', (m: unknown) => {

@@ -8,37 +8,22 @@
  *   node node-socket-floor.js URL OUT
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { connect } from 'node:net'
-import { FloorHead } from './floor-head.js'
+import { floorGet } from './floor-get.js'
 
 const [href, out] = process.argv.slice(2)
 if (href === undefined || out === undefined) throw new Error('usage: node-socket-floor.js URL OUT')
-const url = new URL(href)
 const fd = openSync(out, 'w')
-const buffer = Buffer.allocUnsafe(1024 * 1024)
-const head = new FloorHead(href)
 let left = Number.POSITIVE_INFINITY
-const socket = connect({
-  host: url.hostname,
-  port: Number(url.port || 80),
-  onread: {
-    buffer,
-    callback(n: number, chunk: Uint8Array): boolean {
-      let body = chunk.subarray(0, n)
-      if (!head.done) {
-        const got = head.take(body)
-        if (got === undefined) return true
-        left = got.length
-        body = got.body
-      }
-      writeSync(fd, body)
-      left -= body.length
-      if (left <= 0) {
-        closeSync(fd)
-        socket.destroy()
-      }
-      return true
-    },
+const socket = floorGet(href, {
+  buffer: Buffer.allocUnsafe(1024 * 1024),
+  body(bytes: Uint8Array, length: number, fromHead: boolean): boolean {
+    if (fromHead) left = length
+    writeSync(fd, bytes)
+    left -= bytes.length
+    if (left <= 0) {
+      closeSync(fd)
+      socket.destroy()
+    }
+    return true
   },
 })
-socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n\r\n`)

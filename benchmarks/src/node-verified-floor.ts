@@ -10,16 +10,14 @@
  *   node node-verified-floor.js URL OUT SHA256
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
-import { connect } from 'node:net'
 import { Worker } from 'node:worker_threads'
-import { FloorHead } from './floor-head.js'
+import { floorGet } from './floor-get.js'
 
 const SLOT = 1024 * 1024
 const SLOTS = 32
 
 const [href, out, expected] = process.argv.slice(2)
 if (href === undefined || out === undefined || expected === undefined) throw new Error('usage: node-verified-floor.js URL OUT SHA256')
-const url = new URL(href)
 const fd = openSync(out, 'w')
 const ring = new SharedArrayBuffer(SLOT * SLOTS)
 
@@ -38,7 +36,6 @@ const worker = new Worker(
 
 let filled = 0 // slots handed to the worker (a running count)
 let hashed = 0 // slots the worker has said it is done with
-const head = new FloorHead(href)
 let left = Number.POSITIVE_INFINITY
 let paused = false
 
@@ -50,41 +47,35 @@ function full(): boolean {
   return filled - hashed >= SLOTS
 }
 
-const socket = connect({
-  host: url.hostname,
-  port: Number(url.port || 80),
-  onread: {
-    buffer: slotView,
-    callback(n: number, chunk: Uint8Array): boolean {
-      let body = chunk.subarray(0, n)
-      if (!head.done) {
-        const got = head.take(body)
-        if (got === undefined) return true
-        left = got.length
-        // The first body bytes lie in the head's copy: back into the slot, hashed from the ring like the rest.
-        const view = slotView()
-        view.set(got.body)
-        body = view.subarray(0, got.body.length)
-      }
-      writeSync(fd, body)
-      left -= body.length
-      // A slot is taken only by bytes handed to the worker (the head's read may bring none).
-      if (body.length > 0) {
-        worker.postMessage({ offset: body.byteOffset, length: body.length })
-        filled++
-      }
-      if (left <= 0) {
-        closeSync(fd)
-        socket.destroy()
-        worker.postMessage('end')
-        return false
-      }
-      if (full()) {
-        paused = true
-        return false
-      }
-      return true
-    },
+const socket = floorGet(href, {
+  buffer: slotView,
+  body(bytes: Uint8Array, length: number, fromHead: boolean): boolean {
+    let body = bytes
+    if (fromHead) {
+      left = length
+      // The first body bytes lie in the head's copy: back into the slot, hashed from the ring like the rest.
+      const view = slotView()
+      view.set(bytes)
+      body = view.subarray(0, bytes.length)
+    }
+    writeSync(fd, body)
+    left -= body.length
+    // A slot is taken only by bytes handed to the worker (the head's read may bring none).
+    if (body.length > 0) {
+      worker.postMessage({ offset: body.byteOffset, length: body.length })
+      filled++
+    }
+    if (left <= 0) {
+      closeSync(fd)
+      socket.destroy()
+      worker.postMessage('end')
+      return false
+    }
+    if (full()) {
+      paused = true
+      return false
+    }
+    return true
   },
 })
 worker.on('message', (m: unknown) => {
@@ -102,4 +93,3 @@ worker.on('message', (m: unknown) => {
     socket.resume()
   }
 })
-socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n\r\n`)
