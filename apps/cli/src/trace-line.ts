@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module'
-import type { HttpTrace } from '@haul/http'
+import { statusText, type HttpTrace } from '@haul/http'
 
 /** Headers that explain what haul asked for and what it made of the answer. */
 const REQUEST_HEADERS = ['range', 'if-range']
@@ -15,10 +14,6 @@ function picked(headers: Readonly<Record<string, string | string[]>>, names: rea
  */
 export function describeTrace(trace: HttpTrace): string {
   if (trace.type === 'request') return `> ${trace.method} ${trace.url}${picked(trace.headers, REQUEST_HEADERS)}`
-  return `< ${trace.status} ${reasonPhrase(trace.status)} ${trace.url} (${trace.ms} ms)${picked(trace.headers, RESPONSE_HEADERS)}`
+  return `< ${trace.status} ${statusText(trace.status) ?? ''} ${trace.url} (${trace.ms} ms)${picked(trace.headers, RESPONSE_HEADERS)}`
 }
 
-/** Node's reason phrase for `status`; node:http is loaded only when a trace prints one. */
-function reasonPhrase(status: number): string {
-  return (createRequire(import.meta.url)('node:http') as typeof import('node:http')).STATUS_CODES[status] ?? ''
-}

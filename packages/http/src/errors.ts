@@ -43,7 +43,7 @@ export interface StatusFacts {
  * The reason phrase Node knows for `status`. node:http (a dozen modules of Node's own) is loaded
  * when a status needs one, not at every start: haul's plain-http path does not otherwise use it.
  */
-function statusText(status: number): string | undefined {
+export function statusText(status: number): string | undefined {
   return (createRequire(import.meta.url)('node:http') as typeof import('node:http')).STATUS_CODES[status]
 }
 

@@ -36,7 +36,7 @@ export { createTransport, splitTransportOptions } from './transport.js'
 export type { Transport, TransportOptions, TransportRequest, TransportResponse } from './transport.js'
 export type { HttpTrace, HttpRequestTrace, HttpResponseTrace } from './trace.js'
 export type { CaCertificates } from './trust.js'
-export { statusError } from './errors.js'
+export { statusError, statusText } from './errors.js'
 export type { StatusFacts } from './errors.js'
 export {
   DEFAULT_MAX_REDIRECTS,
