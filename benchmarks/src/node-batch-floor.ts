@@ -7,10 +7,10 @@
  * - `durable`: the smallest commit that can't leave a short file and survives a power cut once
  *   reported: a temporary file beside the destination, fsync, rename onto it, fsync of the folder.
  * - `staged`: the calls haul's commit makes that create, write, sync, rename or remove, in its
- *   order and in its layout (the staging folder `.NAME.haul`, its lock file, the writer's lone
- *   partial in it; docs/DESIGN.md's table of a small file's calls), without the lock
- *   itself, the reads that check, and everything haul computes: what haul's layout costs the
- *   filesystem before any of haul's code runs.
+ *   order and in its layout (the folder's lock file `.haul.lock` opened and its record slot
+ *   written, the lone partial `.NAME.haul.part` beside the destination; docs/DESIGN.md's table
+ *   of a small file's calls), without the lock itself, the reads that check, and everything haul
+ *   computes: what haul's layout costs the filesystem before any of haul's code runs.
  *
  * Each file is named from its URL's last segment. The bench runs both beside haul and aria2c, so
  * the table shows what the runtime and the durability cost before haul adds anything.
@@ -18,7 +18,7 @@
  *   node node-batch-floor.js LIST JOBS DIR plain|durable|staged
  */
 import { constants, readFileSync } from 'node:fs'
-import { mkdir, open, rename, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { open, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { Agent, get } from 'node:http'
 import { basename, join } from 'node:path'
 
@@ -72,23 +72,25 @@ async function saveDurably(path: string, body: Buffer): Promise<void> {
   await syncFolder()
 }
 
+/** The folder's lock file, opened by the first file (haul makes it once and removes it after the last). */
+let folderLock: Promise<FileHandle> | undefined
+
 /**
- * haul's layout for a body that arrives in one piece: `.NAME.haul/lock` and the writer's lone
- * partial `.NAME.haul/w.ID.part` (no writer's folder: none is made without a journal), made and
- * removed around the commit.
+ * haul's layout for a body that arrives in one piece: a byte of the folder's lock file
+ * `.haul.lock` (no inode per file: the file is opened, its record slot written), and the lone
+ * partial `.NAME.haul.part` beside the destination (no staging folder: none is made without a
+ * journal), renamed onto it.
  */
 async function saveStaged(path: string, body: Buffer): Promise<void> {
-  const root = join(dir!, `.${basename(path)}.haul`)
-  await mkdir(root)
-  const lock: FileHandle = await open(join(root, 'lock'), constants.O_RDWR | constants.O_CREAT)
-  const data = join(root, `w.${process.pid}.part`)
+  folderLock ??= open(join(dir!, '.haul.lock'), constants.O_RDWR | constants.O_CREAT)
+  await folderLock
+  const lock: FileHandle = await open(join(dir!, '.haul.lock'), constants.O_RDWR)
+  const data = join(dir!, `.${basename(path)}.haul.part`)
   await writeSynced(data, body)
-  await lock.write('{"committed":true}', 0)
+  await lock.write(Buffer.alloc(4096, 32), 0, 4096, 4096 * (1 + (next % 16384)))
   await rename(data, path)
   await syncFolder()
-  await unlink(join(root, 'lock'))
   await lock.close()
-  await rmdir(root)
 }
 
 let next = 0
@@ -104,4 +106,8 @@ async function worker(): Promise<void> {
 }
 
 await Promise.all(Array.from({ length: Math.min(jobs, urls.length) }, () => worker()))
+if (folderLock !== undefined) {
+  await (await folderLock).close()
+  await unlink(join(dir!, '.haul.lock'))
+}
 agent.destroy()

@@ -51,6 +51,6 @@ export async function runStatus(argv: string[], context: ReporterStreams & { cwd
 function stateOf(e: { inProgress: boolean; resumable: boolean; foreign?: boolean; pid?: number; host?: string }): string {
   if (e.foreign === true && e.inProgress) return `staged by pid ${e.pid} on another host, ${e.host}, which may still be downloading it (this host can't look it up); not resumed from here`
   if (e.foreign === true) return `left by pid ${e.pid} on another host, ${e.host}: nothing in it changed for ${DEFAULT_FOREIGN_STAGE_GRACE_MS / 60_000} minutes, so it counts as abandoned; not resumed from here, removed once the file lands`
-  if (e.inProgress) return `being downloaded now by pid ${e.pid} on ${e.host}`
+  if (e.inProgress) return e.pid === undefined ? 'being downloaded now by a haul process on this host' : `being downloaded now by pid ${e.pid} on ${e.host}`
   return e.resumable ? 'resumable: run the same haul get again' : 'not resumable (no readable journal)'
 }

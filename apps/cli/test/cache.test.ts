@@ -125,7 +125,7 @@ describe('haul get --cache', () => {
     }
     // Last use: b1 oldest, then b0 (its lock held below), then b3, then b2.
     for (const [rank, i] of [1, 0, 3, 2].entries()) await utimes(blob(blobs[i]!), new Date(Date.UTC(2024, 0, 1 + rank)), new Date(Date.UTC(2024, 0, 1)))
-    const holder = spawnNode(HOLD_LOCK, [join(cache, 'blobs', 'sha256', `.${sha256(blobs[0]!)}.haul`, 'lock')], { cwd: dir, timeoutMs: 30_000 })
+    const holder = spawnNode(HOLD_LOCK, [join(cache, 'blobs', 'sha256', sha256(blobs[0]!))], { cwd: dir, timeoutMs: 30_000 })
     await holder.waitForEvent('acquired')
     const gc = haul(['cache', 'gc', '--max-size', '2M', '--cache', cache, '--json'], dir)
     expect(await gc.waitForExit()).toMatchObject({ code: 0 })

@@ -89,7 +89,7 @@ class Transaction {
   async #download(held: HeldDestination): Promise<ShellOutcome<DownloadResult>> {
     const found = held.found
     const destination = this.#o.destination
-    const stage = await StagedFile.open(destination, { source: this.#primary.id, expected: describeExpected(this.#o.expected), size: this.#o.size }, this.#o.writebackBytes, this.#master.signal)
+    const stage = await StagedFile.open(destination, { source: this.#primary.id, expected: describeExpected(this.#o.expected), size: this.#o.size }, this.#o.writebackBytes, this.#master.signal, held.notePartial)
     let hasher: OrderedHasher | undefined
     let hasherReady: Promise<void> | undefined
     let keep = true

@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url'
 import { killChildren, spawnNode, startOrigin, type Origin } from '@haul/testkit'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Cache, defaultCacheDir, runDownload, type DownloadOptions, type HaulEvent } from '../src/index.js'
-import { lockPathFor } from '../src/stage/staging-paths.js'
 import { MemorySource, testBytes } from './helpers/memory-source.js'
 
 const FETCH_CHILD = fileURLToPath(new URL('./fixtures/fetch-child.mjs', import.meta.url))
@@ -142,7 +141,7 @@ describe('Cache', () => {
     for (const [rank, i] of order.entries()) {
       await utimes(cache.blobPath(sha256(blobs[i]!)), new Date(Date.UTC(2020, 0, 1 + rank)), new Date(Date.UTC(2020, 0, 1)))
     }
-    const holder = spawnNode(LOCK_CHILD, [lockPathFor(cache.blobPath(sha256(blobs[0]!))), '--hold'], { timeoutMs: 30_000 })
+    const holder = spawnNode(LOCK_CHILD, [cache.blobPath(sha256(blobs[0]!)), '--destination', '--hold'], { timeoutMs: 30_000 })
     await holder.waitForEvent('acquired')
     const report = await cache.gc({ maxBytes: 2 * MiB })
     expect(report.removed.map((e) => e.sha256)).toEqual([sha256(blobs[2]!), sha256(blobs[1]!)])

@@ -1,16 +1,18 @@
 // The lock is only meaningful between processes, so these tests run real children
 // (fixtures/lock-child.mjs, which imports the built package: run `pnpm build` first) and
-// synchronise on the JSON lines they print. Each case runs for both lock kinds.
+// synchronise on the JSON lines they print. Each case runs for both lock kinds, and for the
+// folder lock a download takes on a local filesystem (a byte of the folder's `.haul.lock`).
 import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { killChildren, spawnNode, type ChildEvent, type SpawnedChild } from '@haul/testkit'
 import { isHaulError } from '../src/errors.js'
-import { acquireLock, acquireLock as acquireKind, type DestinationLock, type LockKind, type LockOptions } from '../src/lock/lock.js'
+import { releaseDestination } from '../src/stage/stage.js'
+import { acquireDestinationLock, acquireLock, acquireLock as acquireKind, type DestinationLock, type LockKind, type LockOptions } from '../src/lock/lock.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/lock-child.mjs', import.meta.url))
 const now = (): number => performance.timeOrigin + performance.now()
@@ -58,12 +60,15 @@ afterEach(async () => {
 })
 
 describe.each([
-  { kind: 'ofd', env: { HAUL_LOCK: undefined } },
-  { kind: 'socket', env: { HAUL_LOCK: 'socket' } },
-] as const)('acquireLock across processes ($kind)', ({ kind, env }) => {
+  { kind: 'ofd', env: { HAUL_LOCK: undefined }, layout: 'file' },
+  { kind: 'socket', env: { HAUL_LOCK: 'socket' }, layout: 'file' },
+  { kind: 'ofd', env: { HAUL_LOCK: undefined }, layout: 'folder' },
+] as const)('acquireLock across processes ($kind, $layout)', ({ kind, env, layout }) => {
   const folder = (): string => join(dir, 'dest')
+  // In the folder layout the path is the destination's, and the lock file is its folder's.
   const lockPath = (): string => join(folder(), 'file.bin.lock')
-  const child = (path: string, ...flags: string[]): SpawnedChild => spawnNode(fixture, [path, ...flags], { env: { ...env } })
+  const lockFileOf = (path: string): string => (layout === 'folder' ? join(dirname(path), '.haul.lock') : path)
+  const child = (path: string, ...flags: string[]): SpawnedChild => spawnNode(fixture, [path, ...flags, ...(layout === 'folder' ? ['--destination'] : [])], { env: { ...env } })
   const event = (c: SpawnedChild, name: string | ((e: LockEvent) => boolean)): Promise<LockEvent> =>
     c.waitForEvent<LockEvent>(typeof name === 'string' ? name : (e) => name(e as LockEvent))
   const printed = (c: SpawnedChild, name: string): boolean => c.events.some((e) => e.event === name)
@@ -184,8 +189,8 @@ describe.each([
     const busy = child(lockPath(), '--no-wait')
     const error = await event(busy, 'error')
     expect(error.code).toBe('HAUL_LOCK_BUSY')
-    expect(error.path).toBe(lockPath())
-    expect(error.message).toContain(lockPath())
+    expect(error.path).toBe(lockFileOf(lockPath()))
+    expect(error.message).toContain(lockFileOf(lockPath()))
     expect(error.message).toContain('another haul process')
     expect(error.elapsedMs).toBeLessThan(500)
     expect(printed(busy, 'wait')).toBe(false)
@@ -240,7 +245,7 @@ describe.each([
         const c = child(path)
         const error = await event(c, 'error')
         expect(error.code, error.message).toBe('HAUL_IO')
-        expect(error.path).toBe(path)
+        expect(error.path).toBe(lockFileOf(path))
         expect(error.message).toContain('read-only file system')
         expect(await c.waitForExit()).toEqual({ code: 3, signal: null })
       }
@@ -250,9 +255,13 @@ describe.each([
   })
 })
 
-describe.each(['ofd', 'socket'] as const)('acquireLock within one process (%s)', (kind) => {
-  // 'ofd' is what the automatic choice picks where the addon loads; 'socket' is forced.
-  const acquireLock = (path: string, options: LockOptions = {}): Promise<DestinationLock> => acquireKind(path, { ...options, kind: kind === 'socket' ? 'socket' : 'auto' })
+describe.each(['ofd', 'socket', 'folder'] as const)('acquireLock within one process (%s)', (layout) => {
+  // 'ofd' is what the automatic choice picks where the addon loads; 'socket' is forced; 'folder'
+  // is a destination's lock in its folder's lock file.
+  const kind = layout === 'socket' ? 'socket' : 'ofd'
+  const acquireLock = (path: string, options: LockOptions = {}): Promise<DestinationLock> =>
+    layout === 'folder' ? acquireDestinationLock(path, options) : acquireKind(path, { ...options, kind: kind === 'socket' ? 'socket' : 'auto' })
+  const lockFileOf = (path: string): string => (layout === 'folder' ? join(dirname(path), '.haul.lock') : path)
 
   it('makes a second acquire in the same process wait for the first release (the lock is not per process)', async () => {
     const path = join(dir, 'a', 'b', 'file.lock')
@@ -268,7 +277,7 @@ describe.each(['ofd', 'socket'] as const)('acquireLock within one process (%s)',
       },
     })
     await waiting
-    await expect(acquireLock(path, { noWait: true })).rejects.toMatchObject({ code: 'HAUL_LOCK_BUSY', path })
+    await expect(acquireLock(path, { noWait: true })).rejects.toMatchObject({ code: 'HAUL_LOCK_BUSY', path: lockFileOf(path) })
     await first.release('done')
     const lock = await second
     expect(waits).toBe(1)
@@ -283,6 +292,57 @@ describe.each(['ofd', 'socket'] as const)('acquireLock within one process (%s)',
     controller.abort(new Error('stop'))
     const error: unknown = await acquireLock(join(dir, 'file.lock'), { signal: controller.signal }).catch((err: unknown) => err)
     expect(isHaulError(error, 'HAUL_ABORTED')).toBe(true)
+  })
+})
+
+describe('the folder lock (a destination on a local filesystem)', () => {
+  const destinationChild = (path: string, ...flags: string[]): SpawnedChild => spawnNode(fixture, [path, '--destination', ...flags])
+
+  it("locks each destination alone: another one of the folder is free while one is held, and the folder's lock file goes with the last holder", async () => {
+    const folder = join(dir, 'dest')
+    const [a, b] = [join(folder, 'a.bin'), join(folder, 'b.bin')]
+    const holdA = destinationChild(a, '--hold')
+    expect((await holdA.waitForEvent<LockEvent>('acquired')).kind).toBe('ofd')
+    const onB = destinationChild(b, '--no-wait')
+    expect(await onB.waitForExit()).toEqual({ code: 0, signal: null })
+    // B's holder found A's byte held and left the file: A's lock is in it.
+    expect(await readdir(folder)).toEqual(['.haul.lock'])
+    const probe = destinationChild(a, '--no-wait')
+    expect((await probe.waitForEvent<LockEvent>('error')).code).toBe('HAUL_LOCK_BUSY')
+    await probe.waitForExit()
+    holdA.send('release')
+    expect(await holdA.waitForExit()).toEqual({ code: 0, signal: null })
+    expect(await readdir(folder)).toEqual([])
+  })
+
+  it('stays exclusive per destination while 6 processes take 3 destinations of one folder in turns and the lock file comes and goes', async () => {
+    const folder = join(dir, 'dest')
+    const names = ['a.bin', 'b.bin', 'c.bin']
+    const rounds = 20
+    const children = Array.from({ length: 6 }, (_, i) => destinationChild(join(folder, names[i % 3]!), '--go', `--log=${join(dir, `log-${i % 3}`)}`, '--work-ms=2', `--rounds=${rounds}`))
+    await Promise.all(children.map((c) => c.waitForEvent('ready')))
+    for (const c of children) c.send('go')
+    expect(await Promise.all(children.map((c) => c.waitForExit({ timeoutMs: 30_000 })))).toEqual(children.map(() => ({ code: 0, signal: null })))
+    for (const [n] of names.entries()) {
+      const pids = children.filter((_, i) => i % 3 === n).flatMap((c) => Array.from({ length: rounds }, () => String(c.pid)))
+      expect(await holdersInLog(join(dir, `log-${n}`))).toEqual(pids.sort())
+    }
+    expect(await readdir(folder)).toEqual([])
+  })
+
+  it('locks the per-destination way on a network filesystem, and for a destination named like the lock file', async () => {
+    const network = await acquireDestinationLock(join(dir, 'f.bin'), { network: true })
+    expect(network.folderLock).toBeUndefined()
+    expect(network.path).toBe(join(dir, '.f.bin.haul', 'lock'))
+    await releaseDestination(network, join(dir, 'f.bin'))
+    const named = await acquireDestinationLock(join(dir, '.haul.lock'))
+    expect(named.folderLock).toBeUndefined()
+    expect(named.path).toBe(join(dir, '..haul.lock.haul', 'lock'))
+    await releaseDestination(named, join(dir, '.haul.lock'))
+    const local = await acquireDestinationLock(join(dir, 'f.bin'))
+    expect(local).toMatchObject({ folderLock: true, path: join(dir, '.haul.lock'), kind: 'ofd' })
+    await releaseDestination(local, join(dir, 'f.bin'))
+    expect(await readdir(dir)).toEqual([])
   })
 })
 

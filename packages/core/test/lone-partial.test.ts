@@ -1,4 +1,5 @@
-// A new writer stages its data as a lone partial (`w.….part` in the staging root) and makes its
+// A new writer stages its data as a lone partial (`w.….part` in the staging root, or under a
+// folder lock `.NAME.haul.TAG.part` beside the destination) and makes its
 // folder only when its journal goes to disk. These pin down both shapes and how other writers
 // treat a lone partial left behind: never adopted (no journal vouches for it), kept while its
 // writer lives, removed once it is dead. Writers here are real processes.
@@ -7,12 +8,16 @@ import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { listStaged, runDownload } from '../src/index.js'
 import { StagedFile } from '../src/stage/staged-file.js'
 import { stagingDirFor } from '../src/stage/staging-paths.js'
 import { LONE_SUFFIX, writerName } from '../src/stage/writers.js'
 import { MemorySource, testBytes } from './helpers/memory-source.js'
+import { killChildren, spawnNode } from '@haul/testkit'
+
+const LOCK_CHILD = fileURLToPath(new URL('./fixtures/lock-child.mjs', import.meta.url))
 
 let dir: string
 let child: ChildProcess | undefined
@@ -20,6 +25,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'haul-lone-'))
 })
 afterEach(async () => {
+  await killChildren()
   child?.kill('SIGKILL')
   child = undefined
   await rm(dir, { recursive: true, force: true })
@@ -75,6 +81,59 @@ describe('a lone partial', () => {
     expect(await readdir(dir)).toEqual(['f.bin'])
   })
 
+  it('beside the destination (under a folder lock) is noted in the lock file before it is made, and makes no staging folder until the journal goes to disk', async () => {
+    const output = join(dir, 'f.bin')
+    const data = testBytes(64 * 1024, 5)
+    const noted: string[] = []
+    const stage = await StagedFile.open(output, { source: 'mem://file', expected: '', size: data.length }, 0, new AbortController().signal, async (name) => {
+      // Noted before the file exists.
+      await expect(stat(join(dir, name))).rejects.toMatchObject({ code: 'ENOENT' })
+      noted.push(name)
+    })
+    try {
+      expect(noted).toHaveLength(1)
+      expect(noted[0]).toMatch(/^\.f\.bin\.haul\.[0-9a-f]{8}\.part$/)
+      expect(stage.dataPath).toBe(join(dir, noted[0]!))
+      expect(await readdir(dir)).toEqual([noted[0]])
+      stage.noteValidator('mem://file', '"v"')
+      await stage.writeAt(data, data.length / 2, 0)
+      stage.written(0, data.length / 2)
+      stage.record(0, data.length / 2)
+      await stage.abandon(true)
+      // The journal made the staging folder and the writer's folder, and the data moved in.
+      const root = stagingDirFor(output)
+      expect(await readdir(dir)).toEqual(['.f.bin.haul'])
+      const [folder] = await readdir(root)
+      expect(stage.dataPath).toBe(join(root, folder!, 'data'))
+      expect((await readdir(join(root, folder!))).sort()).toEqual(['data', 'journal'])
+    } finally {
+      stage.leave()
+    }
+    const source = new MemorySource(data, { validator: '"v"' })
+    const result = await runDownload([source], { output })
+    expect(result.resumedFrom).toBe(data.length / 2)
+    expect(await readdir(dir)).toEqual(['f.bin'])
+    expect(await readFile(output)).toEqual(data)
+  })
+
+  it("beside the destination, of a holder SIGKILLed while staging, is listed, then removed by the next holder, which commits", async () => {
+    const output = join(dir, 'f.bin')
+    const data = testBytes(32 * 1024, 6)
+    const name = '.f.bin.haul.0badcafe.part'
+    const holder = spawnNode(LOCK_CHILD, [output, '--destination', `--partial=${name}`, '--hold'])
+    await holder.waitForEvent('staged')
+    expect(await listStaged(output)).toMatchObject([{ dir: join(dir, name), live: true, journal: undefined, bytesOnDisk: 0 }])
+    holder.signal('SIGKILL')
+    await holder.waitForExit()
+    expect(await listStaged(output)).toMatchObject([{ dir: join(dir, name), live: false }])
+    expect((await readdir(dir)).sort()).toEqual(['.f.bin.haul.0badcafe.part', '.haul.lock'])
+    const source = new MemorySource(data)
+    expect((await runDownload([source], { output })).resumedFrom).toBe(0)
+    expect(await readdir(dir)).toEqual(['f.bin'])
+    expect(await readFile(output)).toEqual(data)
+    expect(await listStaged(output)).toEqual([])
+  })
+
   it('of a live writer stays, listed with nothing to resume; once that writer is dead the next run removes it and resumes nothing from it', async () => {
     const output = join(dir, 'f.bin')
     const data = testBytes(256 * 1024, 3)
@@ -90,8 +149,10 @@ describe('a lone partial', () => {
     const result = await runDownload([first], { output })
     expect(result.resumedFrom).toBe(0)
     expect(first.bytesServed).toBe(data.length)
-    // Its writer lives: its file stays (and so does the lock file, its writer's lock).
-    expect((await readdir(stagingDirFor(output))).sort()).toEqual(['lock', name])
+    // Its writer lives: its file stays. The lock this run took is a byte of the folder's lock
+    // file, gone with the last holder.
+    expect((await readdir(stagingDirFor(output))).sort()).toEqual([name])
+    expect((await readdir(dir)).sort()).toEqual(['.f.bin.haul', 'f.bin'])
     expect(await stat(lone)).toMatchObject({ size: 128 * 1024 })
 
     child!.kill('SIGKILL')

@@ -4,10 +4,9 @@ import { basename, dirname, resolve } from 'node:path'
 import { parseExpectedDigests } from '../verify/digest.js'
 import { HaulError, isHaulError } from '../errors.js'
 import type { HaulEvent } from '../events.js'
-import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
+import { acquireDestinationLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import type { DownloadOptions, DownloadResult } from '../options.js'
 import { releaseDestination } from '../stage/stage.js'
-import { lockPathFor } from '../stage/staging-paths.js'
 import { fileBlob, fileCidAlias } from './blob-filing.js'
 import { CacheLayout } from './cache-layout.js'
 import { gcBlobs, listBlobs, verifyBlobs, type CacheEntry, type CacheGcReport, type CacheVerifyReport, type GcOptions, type MaintenanceOptions } from './maintenance.js'
@@ -136,7 +135,7 @@ export class Cache {
   async #viaEntry(entry: string, output: string, options: DownloadOptions, emit: (e: HaulEvent) => void, fetch: () => Promise<DownloadResult>, fetched?: DownloadResult): Promise<DownloadResult> {
     let result = fetched
     for (let round = 0; ; round++) {
-      const lock = await this.#lock(entry, options, () => emit({ event: 'wait', output, lock: lockPathFor(entry) }))
+      const lock = await this.#lock(entry, options, (lockPath) => emit({ event: 'wait', output, lock: lockPath }))
       try {
         const blob = await entryBlob(entry)
         const st = blob === undefined ? undefined : await stat(blob).catch(() => undefined)
@@ -159,8 +158,8 @@ export class Cache {
     }
   }
 
-  #lock(entry: string, options: DownloadOptions, onWait: () => void): Promise<DestinationLock> {
-    return acquireLock(lockPathFor(entry), {
+  #lock(entry: string, options: DownloadOptions, onWait: (lockPath: string) => void): Promise<DestinationLock> {
+    return acquireDestinationLock(entry, {
       noWait: options.noWait ?? false,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.lockKind === undefined ? {} : { kind: options.lockKind }),

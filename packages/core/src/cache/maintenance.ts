@@ -4,8 +4,7 @@ import { DEFAULT_CACHE_GC_GRACE_MS } from '../defaults.js'
 import { fsError, isHaulError } from '../errors.js'
 import { sleep } from '../fetch/retry.js'
 import { isGone } from '../fs-race.js'
-import { acquireLock, type DestinationLock, type LockKind } from '../lock/lock.js'
-import { lockPathFor } from '../stage/staging-paths.js'
+import { acquireDestinationLock, type DestinationLock, type LockKind } from '../lock/lock.js'
 import { releaseDestination } from '../stage/stage.js'
 import { hashFile } from '../verify/hasher.js'
 import { tombFor, type CacheLayout } from './cache-layout.js'
@@ -211,7 +210,7 @@ async function removeBlob(path: string, settings: MaintenanceOptions): Promise<b
 async function underBlobLock(path: string, settings: MaintenanceOptions, action: () => Promise<boolean>): Promise<boolean> {
   let lock: DestinationLock
   try {
-    lock = await acquireLock(lockPathFor(path), { noWait: true, ...(settings.lockKind === undefined ? {} : { kind: settings.lockKind }) })
+    lock = await acquireDestinationLock(path, { noWait: true, ...(settings.lockKind === undefined ? {} : { kind: settings.lockKind }) })
   } catch (err) {
     if (isHaulError(err, 'HAUL_LOCK_BUSY')) return false
     throw err

@@ -1,10 +1,10 @@
 import type { Stats } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { FilesystemKind } from '../lock/fs-kind.js'
-import { acquireLock, type LockKind } from '../lock/lock.js'
+import { acquireDestinationLock, type LockKind } from '../lock/lock.js'
 import { releaseDestination, removeDeadStages } from '../stage/stage.js'
 import { folderCalls, openFolder } from '../stage/folder-calls.js'
-import { lockPathFor, stagingDirFor } from '../stage/staging-paths.js'
+import { isBesidePartialOf, stagingDirFor } from '../stage/staging-paths.js'
 import { parseCommitRecord, type CommitRecord, type Committed } from './commit-record.js'
 
 /** How {@link withDestination} waits for the destination's lock. */
@@ -31,8 +31,14 @@ export interface DestinationShellOptions {
 export interface HeldDestination {
   /** The absolute destination path. */
   readonly path: string
-  /** The hidden staging folder beside it (`.NAME.haul`), which holds the lock and the writers' partials. */
+  /** The hidden staging folder beside it (`.NAME.haul`), which holds the writers' partials (and the lock, unless `beside`). */
   readonly stagingDir: string
+  /**
+   * Set when the destination is locked in its folder's lock file (lock/folder-lock.ts): a new
+   * writer's lone partial then goes beside it (the staging folder is made only for a journal),
+   * and this notes its base name in the lock file before it is made.
+   */
+  readonly notePartial: ((partial: string) => Promise<void>) | undefined
   /**
    * What the previous holder committed, when this call waited for it: lets the body skip a
    * download that just landed (after checking, with {@link recordDescribes}, that the
@@ -71,16 +77,17 @@ export async function withDestination<T>(path: string, options: DestinationShell
   const folder = dirname(destination)
   const kind = await openFolder(folder)
   if (kind?.network === true) options.onNetworkFilesystem?.(kind, folder)
-  const lockPath = lockPathFor(destination)
   const onWait = options.onWait
-  const lock = await acquireLock(lockPath, {
+  const lock = await acquireDestinationLock(destination, {
     noWait: options.noWait ?? false,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(onWait === undefined ? {} : { onWait: () => onWait(lockPath) }),
+    ...(onWait === undefined ? {} : { onWait }),
     ...(options.lockKind === undefined ? {} : { kind: options.lockKind }),
     // The staging folder the lock lives in is on the destination folder's filesystem.
     ...(kind === undefined ? {} : { network: kind.network }),
   })
+  const beside = lock.folderLock === true
+  const notePartial = beside && lock.notePartial !== undefined ? lock.notePartial.bind(lock) : undefined
   let record: string | undefined
   let landed: string | undefined
   const landing = async (committed: Committed, file: Stats): Promise<void> => {
@@ -88,14 +95,16 @@ export async function withDestination<T>(path: string, options: DestinationShell
     await lock.note(landed)
   }
   try {
+    // What a holder killed while staging beside the destination left: nobody else writes it now.
+    if (lock.leftover !== undefined && isBesidePartialOf(destination, lock.leftover)) await folderCalls(folder).unlink(join(folder, lock.leftover)).catch(() => undefined)
     const found = await folderCalls(folder).statIfAny(destination)
-    const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), handedOver: parseCommitRecord(lock.handedOver), found, landing })
+    const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), notePartial, handedOver: parseCommitRecord(lock.handedOver), found, landing })
     // A file's commit noted its record as it landed; a folder's, or a file found already there, is looked at now.
     if (outcome.committed !== undefined) record = landed ?? (await recordOf(folder, destination, outcome.committed))
     return outcome.result
   } finally {
     // What dead writers left is useless once the destination holds what was asked for.
-    const othersStaging = record === undefined ? undefined : await removeDeadStages(destination)
+    const othersStaging = record === undefined ? undefined : await removeDeadStages(destination, beside)
     await releaseDestination(lock, destination, record, othersStaging)
   }
 }

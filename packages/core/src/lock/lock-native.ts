@@ -18,13 +18,18 @@ export interface NativeLockAddon {
   /** Blocks on a thread of its own until the lock is ours; it can't be cancelled. */
   waitForLock(fd: number): Promise<void>
   unlock(fd: number): void
+  /** Takes a lock on `length` bytes at `offset` (0: to the end, and beyond), or returns false if another description holds a conflicting one. */
+  tryLockRange(fd: number, offset: number, length: number, exclusive: boolean): boolean
+  /** Waits on a thread of its own for that lock; it can't be cancelled. */
+  waitForLockRange(fd: number, offset: number, length: number, exclusive: boolean): Promise<void>
+  unlockRange(fd: number, offset: number, length: number): void
 }
 
 /** Records are a few hundred bytes; anything beyond this is not one of ours. */
 const MAX_RECORD_BYTES = 64 * 1024
 
 /** Errors meaning "this kernel or filesystem has no OFD locks" (EINVAL: kernel before 3.15). */
-const UNSUPPORTED = new Set(['EINVAL', 'ENOLCK', 'EOPNOTSUPP', 'ENOTSUP', 'ENOSYS'])
+export const UNSUPPORTED = new Set(['EINVAL', 'ENOLCK', 'EOPNOTSUPP', 'ENOTSUP', 'ENOSYS'])
 
 let loaded: { addon: NativeLockAddon } | { error: unknown } | undefined
 
@@ -76,26 +81,31 @@ export function loadPrebuilt(): NativeLockAddon | undefined {
   }
   const { tryLock, waitForLock, unlock } = binding
   if (typeof tryLock !== 'function' || typeof waitForLock !== 'function' || typeof unlock !== 'function') return undefined
-  return {
-    tryLock(fd) {
-      try {
-        tryLock.call(binding, fd, 0, 0, true)
-        return true
-      } catch (err) {
-        if (errorCode(err) === 'EAGAIN') return false
-        throw err
-      }
-    },
-    waitForLock(fd) {
-      return new Promise<void>((resolve, reject) => {
-        const request: WaitRequest = { handle: null, resolve, reject }
-        request.handle = waitForLock.call(binding, fd, 0, 0, true, request, function (this: WaitRequest, err) {
-          if (err) this.reject(err)
-          else this.resolve()
-        })
+  const tryLockRange = (fd: number, offset: number, length: number, exclusive: boolean): boolean => {
+    try {
+      tryLock.call(binding, fd, offset, length, exclusive)
+      return true
+    } catch (err) {
+      if (errorCode(err) === 'EAGAIN') return false
+      throw err
+    }
+  }
+  const waitForLockRange = (fd: number, offset: number, length: number, exclusive: boolean): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const request: WaitRequest = { handle: null, resolve, reject }
+      request.handle = waitForLock.call(binding, fd, offset, length, exclusive, request, function (this: WaitRequest, err) {
+        if (err) this.reject(err)
+        else this.resolve()
       })
-    },
-    unlock: (fd) => unlock.call(binding, fd, 0, 0),
+    })
+  const unlockRange = (fd: number, offset: number, length: number): void => unlock.call(binding, fd, offset, length)
+  return {
+    tryLock: (fd) => tryLockRange(fd, 0, 0, true),
+    waitForLock: (fd) => waitForLockRange(fd, 0, 0, true),
+    unlock: (fd) => unlockRange(fd, 0, 0),
+    tryLockRange,
+    waitForLockRange,
+    unlockRange,
   }
 }
 
@@ -104,15 +114,29 @@ export function loadPrebuilt(): NativeLockAddon | undefined {
  * @internal Exported for tests.
  */
 export function loadPackage(): NativeLockAddon {
-  const addon = createRequire(import.meta.url)('fs-native-extensions') as Partial<NativeLockAddon>
+  const addon = createRequire(import.meta.url)('fs-native-extensions') as Partial<PackageApi>
   const { tryLock, waitForLock, unlock } = addon
   if (typeof tryLock !== 'function' || typeof waitForLock !== 'function' || typeof unlock !== 'function') {
     throw new Error('fs-native-extensions lacks tryLock/waitForLock/unlock')
   }
-  return { tryLock, waitForLock, unlock }
+  return {
+    tryLock: (fd) => tryLock(fd),
+    waitForLock: (fd) => waitForLock(fd),
+    unlock: (fd) => unlock(fd),
+    tryLockRange: (fd, offset, length, exclusive) => tryLock(fd, offset, length, { shared: !exclusive }),
+    waitForLockRange: (fd, offset, length, exclusive) => waitForLock(fd, offset, length, { shared: !exclusive }),
+    unlockRange: (fd, offset, length) => unlock(fd, offset, length),
+  }
 }
 
-function errorCode(err: unknown): string | undefined {
+/** The package's own functions (index.js), which take a range and `{ shared }`. */
+interface PackageApi {
+  tryLock(fd: number, offset?: number, length?: number, opts?: { shared: boolean }): boolean
+  waitForLock(fd: number, offset?: number, length?: number, opts?: { shared: boolean }): Promise<void>
+  unlock(fd: number, offset?: number, length?: number): void
+}
+
+export function errorCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code
 }
 

@@ -2,13 +2,15 @@ import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { DEFAULT_LOCK_KIND } from '../defaults.js'
 import { ensureDir } from '../ensure-dir.js'
-import { dirname, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { HaulError, abortedError, fsError } from '../errors.js'
 import { MAX_RACE_ATTEMPTS, isGone, raceDelay, retryRace } from '../fs-race.js'
 import { sleep } from '../fetch/retry.js'
 import { filesystemKind } from './fs-kind.js'
 import { acquireOfdLock, loadNativeLock } from './lock-native.js'
 import { acquireSocketLock } from './lock-socket.js'
+import { FOLDER_LOCK_NAME, acquireFolderLock } from './folder-lock.js'
+import { lockPathFor } from '../stage/staging-paths.js'
 
 /**
  * Which kernel primitive holds a destination's lock: `auto` tries an OFD lock and falls back to
@@ -25,8 +27,8 @@ export interface LockOptions {
   kind?: LockKind
   /** Stops waiting (rejects with HAUL_ABORTED). */
   signal?: AbortSignal
-  /** Called once when the lock is held elsewhere and this call starts waiting. */
-  onWait?: () => void
+  /** Called once, with the lock file, when the lock is held elsewhere and this call starts waiting. */
+  onWait?: (lockPath: string) => void
   /**
    * Whether the lock file's folder is on a network filesystem, when the caller knows already.
    * @default found out with a statfs of that folder
@@ -50,6 +52,22 @@ export interface DestinationLock {
   readonly path: string
   /** How it is held: an OFD lock on the file, or the abstract-socket fallback. */
   readonly kind: 'ofd' | 'socket'
+  /**
+   * Whether this is a byte of the folder's lock file (folder-lock.ts), which the destination
+   * shares with the folder's others; then no staging folder is made for the lock.
+   */
+  readonly folderLock?: boolean
+  /**
+   * Folder lock only: the partial file a previous holder noted it was staging beside the
+   * destination (its base name), if that holder did not clear it: killed, so the file is garbage.
+   */
+  readonly leftover?: string | undefined
+  /**
+   * Folder lock only: notes the partial this holder stages beside the destination (base name;
+   * undefined clears), before the file is made, so that the next holder can remove it if this
+   * one is killed. Throws if the note can't be written: a partial nobody could find must not be made.
+   */
+  notePartial?(partial: string | undefined): Promise<void>
   /**
    * The record the previous holder left when it released (e.g. "committed source X with digest
    * Y"), if this call waited for one. Lets a waiter skip a download that just landed.
@@ -148,14 +166,62 @@ export function checkLockKind(kind: string): LockKind {
  */
 export async function acquireLock(lockPath: string, options: LockOptions = {}): Promise<DestinationLock> {
   const path = resolve(lockPath)
+  const choice = checkLockKind(options.kind ?? DEFAULT_LOCK_KIND)
+  const request = await lockRequest(path, choice !== 'socket' && (options.network ?? (await filesystemKind(dirname(path)))?.network === true), options)
+  request.throwIfAborted()
+
+  if (choice !== 'socket') {
+    const native = loadNativeLock()
+    if ('error' in native) {
+      if (choice === 'ofd') {
+        throw new HaulError('HAUL_USAGE', `The OFD lock was asked for, but the native lock addon (fs-native-extensions) could not load: ${String(native.error)}. Choose the lock kind "auto" to fall back to the socket lock.`, { path, cause: native.error })
+      }
+    } else {
+      const lock = await acquireOfdLock(native.addon, request)
+      if (lock !== 'unsupported') return lock
+      if (choice === 'ofd') {
+        throw new HaulError('HAUL_IO', `The OFD lock was asked for, but the kernel or the filesystem of ${path} does not support OFD locks. Choose the lock kind "auto" to fall back to the socket lock.`, { path })
+      }
+    }
+  }
+  return acquireSocketLock(request)
+}
+
+/**
+ * Takes the lock of the destination `destination` (a file or folder path) where every haul
+ * process on this host looks for it. On a local Linux filesystem with OFD locks, a byte of the
+ * folder's lock file `.haul.lock` (folder-lock.ts): no inode is made or removed per destination.
+ * Elsewhere — a network filesystem (other hosts keep their per-destination lock files and staging
+ * folders there), the socket kind, no addon, a kernel or filesystem without OFD locks — the lock
+ * file `.NAME.haul/lock` ({@link acquireLock}). The choice depends only on this host and the
+ * folder, so every process here makes the same one.
+ */
+export async function acquireDestinationLock(destination: string, options: LockOptions = {}): Promise<DestinationLock> {
+  const path = resolve(destination)
+  const choice = checkLockKind(options.kind ?? DEFAULT_LOCK_KIND)
+  if (choice !== 'socket' && process.platform === 'linux' && basename(path) !== FOLDER_LOCK_NAME) {
+    const network = options.network ?? (await filesystemKind(dirname(path)))?.network === true
+    const native = network ? undefined : loadNativeLock()
+    if (native !== undefined && !('error' in native)) {
+      const request = await lockRequest(join(dirname(path), FOLDER_LOCK_NAME), false, options)
+      request.throwIfAborted()
+      const lock = await acquireFolderLock(native.addon, request, basename(path))
+      if (lock !== 'unsupported') return lock
+    }
+    return acquireLock(lockPathFor(path), { ...options, network })
+  }
+  return acquireLock(lockPathFor(path), options)
+}
+
+/** The shared rules of both lock kinds for the lock file `path` (see {@link LockRequest}). */
+async function lockRequest(path: string, network: boolean, options: LockOptions): Promise<LockRequest> {
   const began = Date.now()
   const { signal, onWait } = options
   const noWait = options.noWait ?? false
-  const choice = checkLockKind(options.kind ?? DEFAULT_LOCK_KIND)
   let reported = false
   const request: LockRequest = {
     path,
-    network: choice !== 'socket' && (options.network ?? (await filesystemKind(dirname(path)))?.network === true),
+    network,
     began,
     signal,
     maxRaces: MAX_RACE_ATTEMPTS,
@@ -173,7 +239,7 @@ export async function acquireLock(lockPath: string, options: LockOptions = {}): 
     waiting() {
       if (!reported) {
         reported = true
-        onWait?.()
+        onWait?.(path)
       }
     },
     throwIfAborted() {
@@ -196,21 +262,5 @@ export async function acquireLock(lockPath: string, options: LockOptions = {}): 
       }
     },
   }
-  request.throwIfAborted()
-
-  if (choice !== 'socket') {
-    const native = loadNativeLock()
-    if ('error' in native) {
-      if (choice === 'ofd') {
-        throw new HaulError('HAUL_USAGE', `The OFD lock was asked for, but the native lock addon (fs-native-extensions) could not load: ${String(native.error)}. Choose the lock kind "auto" to fall back to the socket lock.`, { path, cause: native.error })
-      }
-    } else {
-      const lock = await acquireOfdLock(native.addon, request)
-      if (lock !== 'unsupported') return lock
-      if (choice === 'ofd') {
-        throw new HaulError('HAUL_IO', `The OFD lock was asked for, but the kernel or the filesystem of ${path} does not support OFD locks. Choose the lock kind "auto" to fall back to the socket lock.`, { path })
-      }
-    }
-  }
-  return acquireSocketLock(request)
+  return request
 }

@@ -1,7 +1,8 @@
-import { open, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open, readdir, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import { stagingDirFor } from './staging-paths.js'
+import { folderLockState } from '../lock/folder-lock.js'
 import { WRITER_PREFIX, lonePartialWriter, parseWriterName, writerIsForeign, writerIsGone, type WriterId } from './writers.js'
 
 /** One writer's partial download, as `haul status` shows it. */
@@ -24,13 +25,19 @@ export interface StagedEntry {
 /** Lists what is staged for a destination (for `haul status`): every writer's journal. */
 export async function listStaged(destination: string): Promise<StagedEntry[]> {
   const root = stagingDirFor(destination)
+  const out: StagedEntry[] = []
+  // A lone partial beside the destination, noted in its folder's lock file: live while its lock is held.
+  const state = folderLockState(destination)
+  const beside = state.partial === undefined ? undefined : join(dirname(destination), state.partial)
+  if (beside !== undefined && (await stat(beside).catch(() => undefined)) !== undefined) {
+    out.push({ dir: beside, writer: undefined, live: state.held ?? false, foreign: false, journal: undefined, bytesOnDisk: 0 })
+  }
   let entries: string[]
   try {
     entries = await readdir(root)
   } catch {
-    return []
+    return out
   }
-  const out: StagedEntry[] = []
   for (const name of entries) {
     if (!name.startsWith(WRITER_PREFIX)) continue
     const dir = join(root, name)

@@ -10,7 +10,7 @@ import { readJournal, trustedRanges, type JournalState } from './journal.js'
 import type { DestinationLock } from '../lock/lock.js'
 import type { RangeSet } from './range-set.js'
 import { folderCalls, type FolderCalls } from './folder-calls.js'
-import { stagingDirFor } from './staging-paths.js'
+import { besidePartialFor, stagingDirFor } from './staging-paths.js'
 import { LONE_SUFFIX, lonePartialWriter, markInUse, parseWriterName, writerIsDead, writerIsGone, writerName } from './writers.js'
 
 /**
@@ -25,6 +25,11 @@ export interface Stage {
   journalPath: string
   /** Whether `dir` exists (an adopted stage's always does). */
   folderMade: boolean
+  /**
+   * Whether the lone partial is beside the destination (`.NAME.haul.TAG.part`, under a folder
+   * lock: see lock/folder-lock.ts) rather than in the staging root, which is then made only for a journal.
+   */
+  beside: boolean
   data: FileHandle
   /** How the destination's folder is called (synchronously where it is local), as classified when the stage opened. */
   calls: FolderCalls
@@ -47,13 +52,23 @@ export type JournalMatcher = (state: JournalState) => boolean
  * orphan is only ever taken by one atomic rename, for adoption or for removal, so only one
  * process acts on it.
  */
-export async function openStage(destination: string, matches: JournalMatcher, signal?: AbortSignal): Promise<Stage> {
+export async function openStage(destination: string, matches: JournalMatcher, signal?: AbortSignal, notePartial?: (partial: string) => Promise<void>): Promise<Stage> {
+  const beside = notePartial !== undefined
   const root = stagingDirFor(destination)
   const calls = folderCalls(dirname(destination))
   const name = writerName()
   const mine = join(root, name)
   markInUse(name, true)
-  const entries = await inRoot(root, 'list the staging directory', root, () => calls.readdir(root), signal)
+  // Beside the destination the root is made only for a journal: none there is the common case,
+  // asked with a stat (a failed listing's error, with its stack, costs more than the call).
+  const entries = beside
+    ? (await calls.statIfAny(root)) === undefined
+      ? []
+      : await calls.readdir(root).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return [] as string[]
+          throw fsError(err, 'list the staging directory', root)
+        })
+    : await inRoot(root, 'list the staging directory', root, () => calls.readdir(root), signal)
   let adopted: JournalState | undefined
   for (const name of entries) {
     if (isTrash(name)) {
@@ -90,9 +105,22 @@ export async function openStage(destination: string, matches: JournalMatcher, si
   const journalPath = join(mine, 'journal')
   if (adopted === undefined) {
     // A new writer starts with a lone partial: no folder to make now, nor to remove after a commit.
+    if (notePartial !== undefined) {
+      const dataPath = besidePartialFor(destination, randomBytes(4).toString('hex'))
+      try {
+        // Noted before it exists: a holder killed from here on leaves a name the next one removes.
+        await notePartial(basename(dataPath))
+      } catch (err) {
+        throw fsError(err, 'note the partial file in the lock file of', dataPath)
+      }
+      const data = await open(dataPath, 'wx+').catch((err: unknown) => {
+        throw fsError(err, 'open the partial file', dataPath)
+      })
+      return { dir: mine, dataPath, journalPath, folderMade: false, beside, data, calls, previous: undefined, verified: undefined }
+    }
     const dataPath = mine + LONE_SUFFIX
     const data = await inRoot(root, 'open the partial file', dataPath, () => open(dataPath, 'wx+'), signal)
-    return { dir: mine, dataPath, journalPath, folderMade: false, data, calls, previous: undefined, verified: undefined }
+    return { dir: mine, dataPath, journalPath, folderMade: false, beside, data, calls, previous: undefined, verified: undefined }
   }
   const dataPath = join(mine, 'data')
   let data: FileHandle
@@ -110,7 +138,7 @@ export async function openStage(destination: string, matches: JournalMatcher, si
     }
   }
   const verified = adopted === undefined ? undefined : await trustedRanges(data, adopted)
-  return { dir: mine, dataPath, journalPath, folderMade: true, data, calls, previous: adopted, verified }
+  return { dir: mine, dataPath, journalPath, folderMade: true, beside, data, calls, previous: adopted, verified }
 }
 
 /**
@@ -121,7 +149,9 @@ export async function openStage(destination: string, matches: JournalMatcher, si
  */
 export async function makeStageFolder(stage: Stage): Promise<void> {
   if (stage.folderMade) return
-  // The root is there: the lone partial in it keeps it from being removed as empty.
+  // The root is there: the lone partial in it keeps it from being removed as empty. A partial
+  // beside the destination has none yet (only this lock's holder makes or removes it then).
+  if (stage.beside) await ensureDir(dirname(stage.dir))
   const dataPath = join(stage.dir, 'data')
   try {
     await stage.calls.moveIntoNewFolder(stage.dir, stage.dataPath, dataPath)
@@ -190,9 +220,11 @@ async function removeOrphan(calls: FolderCalls, root: string, dir: string): Prom
  * writer other than this process's finished ones is staging there (for
  * {@link releaseDestination}, which then need not list the folder again).
  */
-export async function removeDeadStages(destination: string): Promise<boolean> {
+export async function removeDeadStages(destination: string, beside = false): Promise<boolean> {
   const root = stagingDirFor(destination)
   const calls = folderCalls(dirname(destination))
+  // Beside the destination the root is there only for a journal (a stat: no listing's error).
+  if (beside && (await calls.statIfAny(root)) === undefined) return false
   const entries = await calls.readdir(root).catch(() => [] as string[])
   let others = false
   for (const name of entries) {
@@ -251,6 +283,13 @@ export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journ
  * `othersStaging`: what {@link removeDeadStages} just found; undefined: look.
  */
 export async function releaseDestination(lock: DestinationLock, destination: string, record?: string, othersStaging?: boolean): Promise<void> {
+  if (lock.folderLock === true) {
+    // The folder's lock file is not this destination's to keep or remove; the staging root is
+    // there only if a journal went to disk (or an older haul staged here).
+    await lock.release(record).catch(() => undefined)
+    if ((await folderCalls(dirname(destination)).statIfAny(stagingDirFor(destination))) !== undefined) await removeStagingRoot(destination)
+    return
+  }
   await lock.release(record, { keepFile: othersStaging ?? (await anyOtherWriter(destination)) }).catch(() => undefined)
   await removeStagingRoot(destination)
 }

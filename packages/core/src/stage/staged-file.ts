@@ -78,12 +78,14 @@ export class StagedFile {
    * Opens this writer's stage for `destination`: adopts a dead writer's partial whose journal
    * matches `identity` (appending to its journal), or starts an empty one with a new journal.
    * @param writebackBytes written bytes between background datasyncs; 0: none
+   * @param notePartial set when a new partial goes beside the destination (its lock is the folder's: HeldDestination.notePartial)
    */
-  static async open(destination: string, identity: StageIdentity, writebackBytes: number, signal: AbortSignal): Promise<StagedFile> {
+  static async open(destination: string, identity: StageIdentity, writebackBytes: number, signal: AbortSignal, notePartial?: (partial: string) => Promise<void>): Promise<StagedFile> {
     const stage = await openStage(
       destination,
       (state) => identity.size === undefined || state.head.size === undefined || state.head.size === identity.size,
       signal,
+      notePartial,
     )
     const previous = stage.previous?.head
     const { calls } = stage

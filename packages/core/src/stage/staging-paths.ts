@@ -28,3 +28,22 @@ export function stagingDirFor(destination: string): string {
 export function lockPathFor(destination: string): string {
   return join(stagingDirFor(destination), 'lock')
 }
+
+/**
+ * A new writer's lone partial under a folder lock (lock/folder-lock.ts): beside the destination,
+ * named after its staging folder and `tag` (each writer its own file, made exclusively: a lock
+ * file removed by hand must not let two writers share one), noted in the lock file so that the
+ * next holder removes what a killed one left. The staging folder is made only for a journal.
+ */
+export function besidePartialFor(destination: string, tag: string): string {
+  return `${stagingDirFor(destination)}.${tag}${BESIDE_SUFFIX}`
+}
+
+/** Ending of a partial beside its destination. */
+export const BESIDE_SUFFIX = '.part'
+
+/** Whether `name` is the base name of one of `destination`'s partials beside it (and nothing else). */
+export function isBesidePartialOf(destination: string, name: string): boolean {
+  const stem = `${basename(stagingDirFor(destination))}.`
+  return name.startsWith(stem) && name.endsWith(BESIDE_SUFFIX) && /^[0-9a-f]+$/.test(name.slice(stem.length, -BESIDE_SUFFIX.length))
+}
