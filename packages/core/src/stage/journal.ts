@@ -79,7 +79,11 @@ function lineCheck(json: string): string {
 }
 
 function encode(record: JournalRecord): string {
-  const json = JSON.stringify(record)
+  return encodeLine(JSON.stringify(record))
+}
+
+/** A record's line, from its JSON. */
+function encodeLine(json: string): string {
   return `${json}\t${lineCheck(json)}\n`
 }
 
@@ -198,7 +202,10 @@ export class JournalWriter {
   readonly path: string
   /** Undefined while deferred: nothing on disk yet. */
   #file: FileHandle | undefined
-  /** A deferred journal's lines, held until it goes to disk. */
+  /**
+   * A deferred journal's records as JSON, held until it goes to disk: their checks are computed
+   * then (a small file's journal never is, and its crc32 would load node:zlib).
+   */
   #held: string[] | undefined
   readonly #calls: Pick<FolderCalls, 'writeText'>
   /** Runs before a deferred journal's file is created (its writer's folder may not be made yet). */
@@ -221,7 +228,7 @@ export class JournalWriter {
    * first write not held, right after `beforeCreate` (which makes the folder it goes in).
    */
   static deferred(path: string, head: HeadRecord, calls: Pick<FolderCalls, 'writeText'>, beforeCreate?: () => Promise<void>): JournalWriter {
-    return new JournalWriter(path, calls, undefined, [encode(head)], beforeCreate)
+    return new JournalWriter(path, calls, undefined, [JSON.stringify(head)], beforeCreate)
   }
 
   /** Opens an existing journal for appending. `calls`: how its folder's files are written. */
@@ -241,16 +248,16 @@ export class JournalWriter {
    * `hold`: while the journal is deferred, keep the record with the held ones instead.
    */
   write(record: JournalRecord, hold = false): Promise<void> {
-    const line = encode(record)
     if (this.#held !== undefined && hold) {
-      this.#held.push(line)
+      this.#held.push(JSON.stringify(record))
       return this.#queue
     }
+    const encoded = encode(record)
     if (this.#batch !== undefined) {
-      this.#batch.push(line)
+      this.#batch.push(encoded)
       return this.#settled()
     }
-    const lines = [...(this.#held ?? []), line]
+    const lines = [...(this.#held ?? []).map(encodeLine), encoded]
     this.#held = undefined
     return this.#enqueue(lines)
   }
@@ -260,7 +267,7 @@ export class JournalWriter {
     const held = this.#held
     if (held === undefined) return this.#queue
     this.#held = undefined
-    return this.#enqueue(held)
+    return this.#enqueue(held.map(encodeLine))
   }
 
   /** Queues one write of `lines` (and of lines batched behind it), creating the file if it isn't yet. */
@@ -293,7 +300,7 @@ export class JournalWriter {
   async reset(head: HeadRecord): Promise<void> {
     await this.#queue
     if (this.#file === undefined) {
-      this.#held = [encode(head)]
+      this.#held = [JSON.stringify(head)]
       return
     }
     await this.#file.truncate(0)
