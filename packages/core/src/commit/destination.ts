@@ -96,7 +96,9 @@ export async function withDestination<T>(path: string, options: DestinationShell
   }
   try {
     // What a holder killed while staging beside the destination left: nobody else writes it now.
-    if (lock.leftover !== undefined && isBesidePartialOf(destination, lock.leftover)) await folderCalls(folder).unlink(join(folder, lock.leftover)).catch(() => undefined)
+    // (Often the slot still names a partial its holder committed or removed: a stat says so.)
+    const leftover = lock.leftover !== undefined && isBesidePartialOf(destination, lock.leftover) ? join(folder, lock.leftover) : undefined
+    if (leftover !== undefined && (await folderCalls(folder).statIfAny(leftover)) !== undefined) await folderCalls(folder).unlink(leftover).catch(() => undefined)
     const found = await folderCalls(folder).statIfAny(destination)
     const outcome = await body({ path: destination, stagingDir: stagingDirFor(destination), notePartial, handedOver: parseCommitRecord(lock.handedOver), found, landing })
     // A file's commit noted its record as it landed; a folder's, or a file found already there, is looked at now.

@@ -116,10 +116,16 @@ interface SlotContent {
   partial?: string
 }
 
+/** One slot's bytes, reused: the main thread reads and writes a slot a few times a file. */
+const slotBytes = Buffer.allocUnsafe(SLOT_BYTES)
+
 /** `name`'s slot, if the slot holds one for that name. */
 function readSlot(fd: number, slot: number, name: string): SlotContent {
-  const buffer = Buffer.allocUnsafe(SLOT_BYTES)
-  const text = buffer.toString('utf8', 0, readSync(fd, buffer, 0, SLOT_BYTES, slot)).replace(/[\0 ]+$/, '')
+  let end = readSync(fd, slotBytes, 0, SLOT_BYTES, slot)
+  // A hole (a slot never written) reads as zeros, a blanked one as spaces.
+  while (end > 0 && (slotBytes[end - 1] === 0 || slotBytes[end - 1] === 0x20)) end--
+  if (end === 0) return {}
+  const text = slotBytes.toString('utf8', 0, end)
   const newline = text.indexOf('\n')
   if (newline < 0) return {}
   try {
@@ -133,13 +139,13 @@ function readSlot(fd: number, slot: number, name: string): SlotContent {
 
 /** Leaves `content` for `name` in its slot (empty: blanks it); one padded write. Too long for a slot: the record is left out. */
 function writeSlot(fd: number, slot: number, name: string, content: SlotContent): void {
-  const block = Buffer.alloc(SLOT_BYTES, ' ')
+  slotBytes.fill(0x20)
   if (content.record !== undefined || content.partial !== undefined) {
     let text = `${JSON.stringify(name)}\n${JSON.stringify(content)}`
     if (Buffer.byteLength(text) > SLOT_BYTES) text = `${JSON.stringify(name)}\n${JSON.stringify({ partial: content.partial })}`
-    if (Buffer.byteLength(text) <= SLOT_BYTES) block.write(text, 0, 'utf8')
+    if (Buffer.byteLength(text) <= SLOT_BYTES) slotBytes.write(text, 0, 'utf8')
   }
-  writeSync(fd, block, 0, SLOT_BYTES, slot)
+  writeSync(fd, slotBytes, 0, SLOT_BYTES, slot)
 }
 
 /**
@@ -255,9 +261,10 @@ function folderLock(addon: NativeLockAddon, fd: number, path: string, name: stri
       try {
         // A record only read stays for the others that waited with this holder (each reader
         // checks it against the file's inode); one this holder noted goes with its failure.
+        // The partial's name may stay: the commit renamed the file, or the failure removed it,
+        // and the next holder only removes a leftover it finds (a write saved per file).
         const keep = record ?? (noted ? undefined : found.record)
-        const now = written ?? found
-        if (now.record !== keep || now.partial !== undefined) write(keep === undefined ? {} : { record: keep })
+        if ((written ?? found).record !== keep) write(keep === undefined ? {} : { record: keep })
       } catch {
         // The record only saves work.
       }
