@@ -1,4 +1,3 @@
-import { dirname } from 'node:path'
 import { landedMeanwhile } from './commit/landed-meanwhile.js'
 import { networkNotice, type FilesystemKind } from './lock/fs-kind.js'
 import { recheckDestination } from './commit/recheck.js'
@@ -16,7 +15,6 @@ import type { DownloadOptions, DownloadResult } from './options.js'
 import { resolveOptions, type ResolvedOptions } from './resolve-options.js'
 import { runFramed } from './run-frame.js'
 import type { Source } from './source.js'
-import { folderCalls } from './stage/folder-calls.js'
 import { StagedFile } from './stage/staged-file.js'
 import { describeExpected, findMismatch } from './verify/digest.js'
 import { OrderedHasher, StreamDigest, type Digests } from './verify/hasher.js'
@@ -61,8 +59,6 @@ class Transaction {
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
       const destination = this.#o.destination
-      const existing = await folderCalls(dirname(destination)).statIfAny(destination)
-      if (existing?.isDirectory() === true) throw new HaulError('HAUL_USAGE', `The output ${destination} is a directory; give a file path.`, { path: destination })
       const shell = {
         noWait: this.#o.noWait,
         lockKind: this.#o.lockKind,
@@ -71,6 +67,8 @@ class Transaction {
         onNetworkFilesystem: (kind: FilesystemKind, folder: string) => this.#emit(networkNotice(folder, kind)),
       }
       return await withDestination(destination, shell, async (held) => {
+        // The stat the shell took with the lock: a folder there is never replaced by a file.
+        if (held.found?.isDirectory() === true) throw new HaulError('HAUL_USAGE', `The output ${destination} is a directory; give a file path.`, { path: destination })
         const cached = await recheckDestination(destination, this.#primary.id, this.#o.expected, held.handedOver, this.#o.size, this.#o.hashThread, held.found)
         if (cached === undefined) return this.#download(held)
         this.#emit({ event: 'done', path: destination, bytes: cached.size, sha256: cached.sha256, cached: true })

@@ -92,7 +92,7 @@ describe('a lone partial', () => {
     })
     try {
       expect(noted).toHaveLength(1)
-      expect(noted[0]).toMatch(/^\.f\.bin\.haul\.[0-9a-f]{8}\.part$/)
+      expect(noted[0]).toMatch(/^\.f\.bin\.haul\.[0-9a-f]{9,}\.part$/)
       expect(stage.dataPath).toBe(join(dir, noted[0]!))
       expect(await readdir(dir)).toEqual([noted[0]])
       stage.noteValidator('mem://file', '"v"')

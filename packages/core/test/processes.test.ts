@@ -126,7 +126,7 @@ describe('several processes, one destination', () => {
       const present = await readFile(out).catch(() => undefined)
       if (present !== undefined) expect(sha256(present)).toBe(digest)
       // A killed holder may leave its lone partial, its staging folder and the folder's lock file.
-      expect((await readdir(dir)).every((n) => ['f', '.f.haul', '.haul.lock'].includes(n) || /^\.f\.haul\.[0-9a-f]{8}\.part$/.test(n))).toBe(true)
+      expect((await readdir(dir)).every((n) => ['f', '.f.haul', '.haul.lock'].includes(n) || /^\.f\.haul\.[0-9a-f]{9,}\.part$/.test(n))).toBe(true)
       if (present !== undefined) await rm(out)
     }
     expect(kills).toBeGreaterThan(8)

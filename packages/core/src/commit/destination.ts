@@ -105,9 +105,12 @@ export async function withDestination<T>(path: string, options: DestinationShell
     if (outcome.committed !== undefined) record = landed ?? (await recordOf(folder, destination, outcome.committed))
     return outcome.result
   } finally {
+    // Under the folder lock the staging folder is there only if a journal went to disk (or an
+    // older haul staged here): one stat tells both steps below.
+    const rootThere = beside ? (await folderCalls(folder).statIfAny(stagingDirFor(destination))) !== undefined : true
     // What dead writers left is useless once the destination holds what was asked for.
-    const othersStaging = record === undefined ? undefined : await removeDeadStages(destination, beside)
-    await releaseDestination(lock, destination, record, othersStaging)
+    const othersStaging = record === undefined ? undefined : rootThere ? await removeDeadStages(destination) : false
+    await releaseDestination(lock, destination, record, othersStaging, rootThere)
   }
 }
 

@@ -149,6 +149,19 @@ function writeSlot(fd: number, slot: number, name: string, content: SlotContent)
 }
 
 /**
+ * This process's holders, by lock file: while another one holds a byte of the file, an attempt
+ * to remove it would fail (and a failed lock costs the addon an exception), so none is made.
+ */
+const holders = new Map<string, number>()
+
+function countHolder(path: string, delta: 1 | -1): number {
+  const count = (holders.get(path) ?? 0) + delta
+  if (count === 0) holders.delete(path)
+  else holders.set(path, count)
+  return count
+}
+
+/**
  * Removes the lock file if no process is taking, waiting for or holding any lock in it: the
  * whole file taken exclusive in one call proves it (newcomers hold the gate shared from before
  * they check that the path still names their inode until they hold their byte; waiters keep it
@@ -210,6 +223,7 @@ export async function acquireFolderLock(addon: NativeLockAddon, request: LockReq
           request.throwIfAborted()
           addon.unlockRange(fd, GATE, 1)
           keep = true
+          countHolder(path, 1)
           return folderLock(addon, fd, path, name, range, slot)
         }
       } else races++
@@ -270,7 +284,7 @@ function folderLock(addon: NativeLockAddon, fd: number, path: string, name: stri
       }
       try {
         addon.unlockRange(fd, range, 1)
-        await tidy(addon, fd, path)
+        if (countHolder(path, -1) === 0) await tidy(addon, fd, path)
       } finally {
         closeSync(fd)
       }

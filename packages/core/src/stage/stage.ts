@@ -106,7 +106,7 @@ export async function openStage(destination: string, matches: JournalMatcher, si
   if (adopted === undefined) {
     // A new writer starts with a lone partial: no folder to make now, nor to remove after a commit.
     if (notePartial !== undefined) {
-      const dataPath = besidePartialFor(destination, randomBytes(4).toString('hex'))
+      const dataPath = besidePartialFor(destination, partialTag())
       try {
         // Noted before it exists: a holder killed from here on leaves a name the next one removes.
         await notePartial(basename(dataPath))
@@ -139,6 +139,14 @@ export async function openStage(destination: string, matches: JournalMatcher, si
   }
   const verified = adopted === undefined ? undefined : await trustedRanges(data, adopted)
   return { dir: mine, dataPath, journalPath, folderMade: true, beside, data, calls, previous: adopted, verified }
+}
+
+/** A random prefix drawn once, then a count: a partial's tag, new to this process and (all but surely) to every other. */
+let tagPrefix: string | undefined
+let tagCount = 0
+
+function partialTag(): string {
+  return `${(tagPrefix ??= randomBytes(4).toString('hex'))}${(tagCount++).toString(16)}`
 }
 
 /**
@@ -220,11 +228,9 @@ async function removeOrphan(calls: FolderCalls, root: string, dir: string): Prom
  * writer other than this process's finished ones is staging there (for
  * {@link releaseDestination}, which then need not list the folder again).
  */
-export async function removeDeadStages(destination: string, beside = false): Promise<boolean> {
+export async function removeDeadStages(destination: string): Promise<boolean> {
   const root = stagingDirFor(destination)
   const calls = folderCalls(dirname(destination))
-  // Beside the destination the root is there only for a journal (a stat: no listing's error).
-  if (beside && (await calls.statIfAny(root)) === undefined) return false
   const entries = await calls.readdir(root).catch(() => [] as string[])
   let others = false
   for (const name of entries) {
@@ -282,12 +288,13 @@ export async function removeStage(stage: Pick<Stage, 'dir' | 'dataPath' | 'journ
  * folder, where locks don't span hosts) is staging there: its lock is on that very file.
  * `othersStaging`: what {@link removeDeadStages} just found; undefined: look.
  */
-export async function releaseDestination(lock: DestinationLock, destination: string, record?: string, othersStaging?: boolean): Promise<void> {
+export async function releaseDestination(lock: DestinationLock, destination: string, record?: string, othersStaging?: boolean, rootThere?: boolean): Promise<void> {
   if (lock.folderLock === true) {
     // The folder's lock file is not this destination's to keep or remove; the staging root is
-    // there only if a journal went to disk (or an older haul staged here).
+    // there only if a journal went to disk (or an older haul staged here). `rootThere`: the
+    // caller's look at it; undefined: look.
     await lock.release(record).catch(() => undefined)
-    if ((await folderCalls(dirname(destination)).statIfAny(stagingDirFor(destination))) !== undefined) await removeStagingRoot(destination)
+    if (rootThere ?? (await folderCalls(dirname(destination)).statIfAny(stagingDirFor(destination))) !== undefined) await removeStagingRoot(destination)
     return
   }
   await lock.release(record, { keepFile: othersStaging ?? (await anyOtherWriter(destination)) }).catch(() => undefined)
