@@ -47,11 +47,13 @@ function placeOf(name: string): { range: number; slot: number } {
  * Opens the folder's lock file read-write: in the call when it exists (a batch opens it once a
  * file); made through the thread pool when not, as the folder's other inodes are (folder-calls.ts).
  */
-async function openLockFile(request: LockRequest): Promise<number> {
+async function openLockFile(request: LockRequest): Promise<number | 'not ours'> {
   const { path } = request
   try {
     return openSync(path, constants.O_RDWR)
   } catch (err) {
+    // Another user's lock file in a folder both write to: this user can't lock in it.
+    if (errorCode(err) === 'EACCES' || errorCode(err) === 'EPERM') return 'not ours'
     if (errorCode(err) !== 'ENOENT') throw fsError(err, 'open the lock file', path)
   }
   try {
@@ -79,9 +81,10 @@ function namesInode(fd: number, path: string): boolean {
 
 /**
  * Waits for `name`'s byte on the addon's thread. On abort resolves 'aborted' and leaves `fd` to
- * the wait, which closes it when it ends (dropping whatever it got): the caller must not touch it.
+ * the wait, which when it ends gives back what it got — removing the lock file if it was the
+ * last one in it, as any holder letting go does — and closes it: the caller must not touch it.
  */
-function waitForRange(addon: NativeLockAddon, fd: number, range: number, signal: AbortSignal | undefined): Promise<'locked' | 'aborted' | 'interrupted'> {
+function waitForRange(addon: NativeLockAddon, fd: number, path: string, range: number, signal: AbortSignal | undefined): Promise<'locked' | 'aborted' | 'interrupted'> {
   const pending = addon.waitForLockRange(fd, range, 1, true).then(
     () => 'locked' as const,
     (err: unknown) => {
@@ -94,7 +97,14 @@ function waitForRange(addon: NativeLockAddon, fd: number, range: number, signal:
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       resolve('aborted')
-      pending.finally(() => closeSync(fd)).catch(() => undefined)
+      pending
+        .then(async (outcome) => {
+          if (outcome !== 'locked') return
+          addon.unlockRange(fd, range, 1)
+          if (!holders.has(path)) await tidy(addon, fd, path)
+        })
+        .finally(() => closeSync(fd))
+        .catch(() => undefined)
     }
     signal.addEventListener('abort', onAbort, { once: true })
     pending.then(
@@ -180,8 +190,10 @@ async function tidy(addon: NativeLockAddon, fd: number, path: string): Promise<v
 
 /**
  * Takes `name`'s lock in the folder lock file `request.path` (see the top of this file).
- * Returns 'unsupported' when the kernel or filesystem refuses OFD locks: the caller then locks
- * the destination the per-destination way, as every process here will.
+ * Returns 'unsupported' when the kernel or filesystem refuses OFD locks (the caller then locks
+ * the destination the per-destination way, as every process here will), or when the lock file
+ * is another user's and this one may not write it (then this user's processes lock the
+ * per-destination way there, and don't exclude that user's: each commit stays whole).
  */
 export async function acquireFolderLock(addon: NativeLockAddon, request: LockRequest, name: string): Promise<DestinationLock | 'unsupported'> {
   const { path, signal } = request
@@ -189,6 +201,7 @@ export async function acquireFolderLock(addon: NativeLockAddon, request: LockReq
   let races = 0
   for (;;) {
     const fd = await openLockFile(request)
+    if (fd === 'not ours') return 'unsupported'
     let keep = false // true once the lock is returned, or an aborted wait owns the descriptor
     try {
       let gate: boolean
@@ -209,7 +222,7 @@ export async function acquireFolderLock(addon: NativeLockAddon, request: LockReq
           request.busy()
           request.waiting()
           request.throwIfAborted()
-          const outcome = await waitForRange(addon, fd, range, signal).catch((err: unknown) => {
+          const outcome = await waitForRange(addon, fd, path, range, signal).catch((err: unknown) => {
             throw fsError(err, 'wait for the lock on', path)
           })
           if (outcome === 'aborted') {
