@@ -2,8 +2,8 @@
 // (fixtures/lock-child.mjs, which imports the built package: run `pnpm build` first) and
 // synchronise on the JSON lines they print. Each case runs for both lock kinds, and for the
 // folder lock a download takes on a local filesystem (a byte of the folder's `.haul.lock`).
-import { execFileSync, spawnSync } from 'node:child_process'
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -330,20 +330,27 @@ describe('the folder lock (a destination on a local filesystem)', () => {
     expect(await readdir(folder)).toEqual([])
   })
 
-  it("locks the per-destination way where the folder's lock file is another user's (this one may not write it)", async (ctx) => {
-    if (process.getuid?.() !== 0) ctx.skip('needs root, to make a lock file owned by another user and run a process as that user')
+  it("locks the per-destination way where the folder's lock file may not be opened for writing (another user's)", async (ctx) => {
+    // An immutable file refuses a write open even to root (EPERM), as another user's 0644 lock
+    // file refuses this user (EACCES): both take the same path.
     const folder = join(dir, 'shared')
     await mkdir(folder)
-    await chmod(dir, 0o755)
-    await chmod(folder, 0o777)
-    // Root's lock file, mode 0644: the user nobody can read it, not lock it for writing.
-    const own = await acquireDestinationLock(join(folder, 'a.bin'))
-    expect(own.path).toBe(join(folder, '.haul.lock'))
-    const run = spawnSync(process.execPath, [fixture, join(folder, 'b.bin'), '--destination'], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 30_000 })
-    await own.release()
-    const events = run.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as LockEvent)
-    expect(run.status, run.stderr).toBe(0)
-    expect(events.find((e) => e.event === 'acquired')).toMatchObject({ kind: 'ofd', path: join(folder, '.b.bin.haul', 'lock') })
+    const lockFile = join(folder, '.haul.lock')
+    await writeFile(lockFile, '')
+    try {
+      execFileSync('chattr', ['+i', lockFile], { stdio: 'pipe' })
+    } catch (err) {
+      ctx.skip(`cannot make the lock file immutable here (chattr, on this filesystem): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
+    }
+    try {
+      const lock = await acquireDestinationLock(join(folder, 'b.bin'))
+      expect(lock.folderLock).toBeUndefined()
+      expect(lock).toMatchObject({ kind: 'ofd', path: join(folder, '.b.bin.haul', 'lock') })
+      await releaseDestination(lock, join(folder, 'b.bin'))
+    } finally {
+      execFileSync('chattr', ['-i', lockFile])
+    }
+    expect(await readdir(folder)).toEqual(['.haul.lock'])
   })
 
   it('locks the per-destination way on a network filesystem, and for a destination named like the lock file', async () => {
