@@ -31,7 +31,7 @@ export interface DestinationShellOptions {
 export interface HeldDestination {
   /** The absolute destination path. */
   readonly path: string
-  /** The hidden staging folder beside it (`.NAME.haul`), which holds the writers' partials (and the lock, unless `beside`). */
+  /** The hidden staging folder beside it (`.NAME.haul`), which holds the writers' folders (and the lock, unless `notePartial` is set). */
   readonly stagingDir: string
   /**
    * Set when the destination is locked in its folder's lock file (lock/folder-lock.ts): a new

@@ -3,13 +3,16 @@ import { basename, dirname, join } from 'node:path'
 
 /**
  * Staging lives beside the destination (same directory, so the final rename never crosses a
- * filesystem): `.NAME.haul/` holds the lock file and one directory per writer, each with the
- * partial `data` and its `journal`.
+ * filesystem): `.NAME.haul/` holds one directory per writer, each with the partial `data` and its
+ * `journal` (and, where the destination is locked the per-destination way, the lock file). Under
+ * a folder lock (lock/folder-lock.ts) a new writer's data starts as `.NAME.haul.TAG.part` beside
+ * the destination, and `.NAME.haul/` is made only when a journal must go to disk.
  *
  * Correctness does not rest on the lock (flock/OFD can silently succeed on network filesystems):
- * every writer writes only inside its own directory, and takes over an orphan's directory by one
- * atomic rename, which exactly one process can win. A directory is an orphan only when its
- * writer, named in the directory's name, is known dead (same host, pid gone or reused).
+ * every writer writes only its own files (its directory, or a partial made exclusively under its
+ * own tag), and takes over an orphan's directory by one atomic rename, which exactly one process
+ * can win. A directory is an orphan only when its writer, named in the directory's name, is known
+ * dead (same host, pid gone or reused).
  */
 
 /** Longest destination name used as is in the staging name; longer ones are shortened + hashed. */
