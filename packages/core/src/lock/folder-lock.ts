@@ -12,14 +12,13 @@
 //                     (so that the next holder removes what a killed one left);
 //   RANGES_AT + hash  the destinations' locks, one byte each.
 import { createHash } from 'node:crypto'
-import { closeSync, constants, fstatSync, open as openFd, openSync, readSync, statSync, writeSync } from 'node:fs'
+import { closeSync, constants, fstatSync, open as openFd, openSync, readSync, writeSync } from 'node:fs'
 import { unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { abortedError, fsError } from '../errors.js'
-import { isGone, retryRace } from '../fs-race.js'
 import type { DestinationLock, LockRequest } from './lock.js'
-import { UNSUPPORTED, errorCode, loadNativeLock, type NativeLockAddon } from './lock-native.js'
+import { UNSUPPORTED, errorCode, loadNativeLock, namesInode, unlessAborted, type NativeLockAddon } from './lock-native.js'
 
 /** The folder lock file's name; a destination of that name is locked the per-destination way. */
 export const FOLDER_LOCK_NAME = '.haul.lock'
@@ -45,7 +44,8 @@ function placeOf(name: string): { range: number; slot: number } {
 
 /**
  * Opens the folder's lock file read-write: in the call when it exists (a batch opens it once a
- * file); made through the thread pool when not, as the folder's other inodes are (folder-calls.ts).
+ * file); made through the thread pool when not, as the folder's other inodes are (folder-calls.ts),
+ * with its folder if missing (a cache's blob folder before its first blob).
  */
 async function openLockFile(request: LockRequest): Promise<number | 'not ours'> {
   const { path } = request
@@ -56,27 +56,13 @@ async function openLockFile(request: LockRequest): Promise<number | 'not ours'> 
     if (errorCode(err) === 'EACCES' || errorCode(err) === 'EPERM') return 'not ours'
     if (errorCode(err) !== 'ENOENT') throw fsError(err, 'open the lock file', path)
   }
-  try {
-    // The folder is made here if missing (a cache's blob folder before its first blob).
-    return await retryRace(
-      async () => {
-        await request.ensureFolder()
-        return await openAsync(path, constants.O_RDWR | constants.O_CREAT, 0o666)
-      },
-      isGone,
-      request.signal,
-    )
-  } catch (err) {
-    request.throwIfAborted()
-    throw fsError(err, 'create the lock file', path)
-  }
+  return request.createLockFile((lockFile) => openAsync(lockFile, constants.O_RDWR | constants.O_CREAT, 0o666))
 }
 
 /** Whether `path` still names the inode open as `fd` (a process tidying up may have unlinked it). */
-function namesInode(fd: number, path: string): boolean {
+function namesOpenInode(fd: number, path: string): Promise<boolean> {
   const open = fstatSync(fd, { bigint: true })
-  const now = statSync(path, { bigint: true, throwIfNoEntry: false })
-  return now !== undefined && now.ino === open.ino && now.dev === open.dev
+  return namesInode(path, open.ino, open.dev, false)
 }
 
 /**
@@ -93,30 +79,14 @@ function waitForRange(addon: NativeLockAddon, fd: number, path: string, range: n
       throw err
     },
   )
-  if (signal === undefined) return pending
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      resolve('aborted')
-      pending
-        .then(async (outcome) => {
-          if (outcome !== 'locked') return
-          addon.unlockRange(fd, range, 1)
-          if (!holders.has(path)) await tidy(addon, fd, path)
-        })
-        .finally(() => closeSync(fd))
-        .catch(() => undefined)
+  return unlessAborted(pending, signal, async (outcome) => {
+    try {
+      if (outcome !== 'locked') return
+      addon.unlockRange(fd, range, 1)
+      if (!holders.has(path)) await tidy(addon, fd, path)
+    } finally {
+      closeSync(fd)
     }
-    signal.addEventListener('abort', onAbort, { once: true })
-    pending.then(
-      (outcome) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(outcome)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      },
-    )
   })
 }
 
@@ -182,7 +152,7 @@ async function tidy(addon: NativeLockAddon, fd: number, path: string): Promise<v
   try {
     if (!addon.tryLockRange(fd, GATE, 0, true)) return
     // Through the pool, like the folder's other unlinks: it frees the records' blocks.
-    if (namesInode(fd, path)) await unlink(path)
+    if (await namesOpenInode(fd, path)) await unlink(path)
   } catch {
     // Left for the next one out.
   }
@@ -215,7 +185,7 @@ export async function acquireFolderLock(addon: NativeLockAddon, request: LockReq
       if (!gate) await addon.waitForLockRange(fd, GATE, 1, false).catch((err: unknown) => {
         if (errorCode(err) !== 'EINTR') throw fsError(err, 'lock', path)
       })
-      if (namesInode(fd, path)) {
+      if (await namesOpenInode(fd, path)) {
         let locked = addon.tryLockRange(fd, range, 1, true)
         let waited = false
         if (!locked) {

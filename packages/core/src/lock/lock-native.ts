@@ -141,27 +141,24 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /**
- * Waits on the addon's thread. Resolves 'aborted' when the signal fires first: the wait keeps
- * running (it can't be cancelled) and from then on owns `file`: when it ends it unlocks and
- * closes, so no descriptor leaks and no lock stays held by nobody. The caller must not touch
- * `file` after 'aborted'.
+ * Races a kernel wait for a lock, which can't be cancelled, against `signal`. When the signal
+ * fires first this resolves 'aborted' at once and the wait runs on: `abandoned` then gets what it
+ * ended with (undefined if it failed) and must give back whatever lock it got and close the
+ * descriptor, so none leaks and no lock stays held by nobody. The caller must not touch the
+ * descriptor after 'aborted'.
  */
-function waitForLock(addon: NativeLockAddon, file: FileHandle, signal: AbortSignal | undefined): Promise<'locked' | 'aborted'> {
-  const pending = addon.waitForLock(file.fd)
-  if (signal === undefined) return pending.then(() => 'locked')
+export function unlessAborted<T>(pending: Promise<T>, signal: AbortSignal | undefined, abandoned: (outcome: T | undefined) => Promise<void>): Promise<T | 'aborted'> {
+  if (signal === undefined) return pending
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       resolve('aborted')
-      pending
-        .then(() => addon.unlock(file.fd), () => undefined)
-        .finally(() => file.close())
-        .catch(() => undefined)
+      pending.then(abandoned, () => abandoned(undefined)).catch(() => undefined)
     }
     signal.addEventListener('abort', onAbort, { once: true })
     pending.then(
-      () => {
+      (outcome) => {
         signal.removeEventListener('abort', onAbort)
-        resolve('locked')
+        resolve(outcome)
       },
       (err: unknown) => {
         signal.removeEventListener('abort', onAbort)
@@ -169,6 +166,21 @@ function waitForLock(addon: NativeLockAddon, file: FileHandle, signal: AbortSign
       },
     )
   })
+}
+
+/** Waits on the addon's thread for the whole lock file (see {@link unlessAborted}). */
+function waitForLock(addon: NativeLockAddon, file: FileHandle, signal: AbortSignal | undefined): Promise<'locked' | 'aborted'> {
+  return unlessAborted(
+    addon.waitForLock(file.fd).then(() => 'locked' as const),
+    signal,
+    async (outcome) => {
+      try {
+        if (outcome === 'locked') addon.unlock(file.fd)
+      } finally {
+        await file.close()
+      }
+    },
+  )
 }
 
 /**
@@ -236,7 +248,7 @@ async function writeRecord(file: FileHandle, record: string | undefined, known: 
  * Whether `path` still names the inode open as `file` (a holder unlinks it before letting go; on
  * a shared folder, another host's holder may have unlinked it at any moment).
  */
-async function namesInode(path: string, ino: bigint, dev: bigint, network: boolean): Promise<boolean> {
+export async function namesInode(path: string, ino: bigint, dev: bigint, network: boolean): Promise<boolean> {
   try {
     const current = network ? await stat(path, { bigint: true }) : statSync(path, { bigint: true })
     return current.ino === ino && current.dev === dev

@@ -135,6 +135,8 @@ export interface LockRequest {
    * sharing the folder: ENOENT, ESTALE). Other errors → HAUL_IO.
    */
   openLockFile(): Promise<FileHandle>
+  /** {@link openLockFile} with another way to open (`create` makes the file if missing): the folder lock's raw descriptor. */
+  createLockFile<T>(create: (path: string) => Promise<T>): Promise<T>
 }
 
 /** The lock kinds {@link acquireLock} knows. */
@@ -246,12 +248,13 @@ async function lockRequest(path: string, network: boolean, options: LockOptions)
       if (signal?.aborted === true) throw abortedError(signal)
     },
     ensureFolder: () => ensureDir(dirname(path)),
-    async openLockFile() {
+    openLockFile: () => request.createLockFile((lockFile) => open(lockFile, constants.O_RDWR | constants.O_CREAT, 0o666)),
+    async createLockFile(create) {
       try {
         return await retryRace(
           async () => {
             await ensureDir(dirname(path))
-            return await open(path, constants.O_RDWR | constants.O_CREAT, 0o666)
+            return await create(path)
           },
           isGone,
           signal,
