@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { SHELLS, completionScript, type Shell } from './completion.js'
+import { startHashThreadEarly, startsHashThreadEarly } from './early-hash-thread.js'
 import type { GetContext } from './get.js'
 import { commandHelp, globalHelp } from './help.js'
 import { manPage } from './man-page.js'
@@ -36,6 +37,7 @@ export async function main(argv: string[], context: GetContext): Promise<number>
   // Each command loads only its own modules: a get sends its first request sooner.
   switch (spec.name) {
     case 'get':
+      if (startsHashThreadEarly(rest, context.env ?? process.env)) void startHashThreadEarly()
       return (await import('./get-command.js')).runGet(rest, context)
     case 'status':
       return (await import('./status.js')).runStatus(rest, context)
