@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { formatSize } from './config.js'
 import { cleanDir, expectSize, haulArgv, nodeCarFloorArgv, nodeCarSocketFloorArgv, nodeFloorArgv, nodeSocketFloorArgv, outDir, type BenchContext } from './context.js'
 import { benchFile } from './files.js'
+import { cidCpuFloor, gatewayCpuPerFetch } from './cpu-floor.js'
 import { startGatewayProcess } from './gateway.js'
 import { alternate, median, medianRatio, type Measured } from './measure.js'
 import { ratioTarget, type ComparisonResult } from './result.js'
@@ -54,6 +56,14 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
     )
     const [haul, curl, car, floor, socketFloor, carFloor, carSocketFloor] = rows as [Measured, Measured, Measured, Measured, Measured, Measured, Measured]
     const ratio = medianRatio(haul, curl)
+    // The work no client can leave out, measured on this machine (see cpu-floor.ts).
+    const carUrl = `${pathUrl}?format=car&dag-scope=entity`
+    const gatewayCar = gatewayCpuPerFetch(gateway.pid, 3, () => {
+      const r = spawnSync(ctx.tools.curl!, ['-sS', '-o', '/dev/null', '-H', 'accept: application/vnd.ipld.car', carUrl], { stdio: 'inherit' })
+      if (r.status !== 0) throw new Error('curl of the CAR failed')
+    })
+    const cpuFloor = cidCpuFloor(file.size, gatewayCar)
+    const curlSeconds = curl.medianSeconds
     return {
       id: '3-gateway',
       title: `${formatSize(file.size)} CIDv1 (raw leaves) from the testkit gateway`,
@@ -73,6 +83,7 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
       ],
       targets: [ratioTarget('haul / curl of the path', 2.0, ratio)],
       notes: [
+        `The CPU floor on this machine: SHA-256 runs at ${(cpuFloor.sha256BytesPerSecond / 1e9).toFixed(2)} GB/s in one thread, so the block check and the file's SHA-256 (the result's \`sha256\`) take ${cpuFloor.hashingCpuSeconds.toFixed(2)} s of CPU; the gateway spends ${cpuFloor.gatewayCarCpuSeconds.toFixed(2)} s of CPU on each CAR response, on the same cores. With both cores busy from exec to exit on nothing else, no client could verify this CID in less than ${cpuFloor.wallSeconds.toFixed(2)} s: ${(cpuFloor.wallSeconds / curlSeconds).toFixed(2)}× the curl of the path (median ${curlSeconds.toFixed(2)} s). haul takes ${(haul.medianSeconds / cpuFloor.wallSeconds).toFixed(2)}× that bound.`,
         `The gateway runs in its own node process (CID ${gateway.cid}). The curl rows are the gateway's own speed: haul cannot beat them.`,
         // On a shared machine wall times swing with the load; CPU time is what each program itself spent.
         `CPU seconds (user + system, median of rounds): ${rows.map((r) => `${r.label} ${cpuSeconds(r).toFixed(2)}`).join('; ')}.`,

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url'
 export interface GatewayProcess {
   url: string
   cid: string
+  /** The gateway process's pid (its CPU use is read from /proc). */
+  pid: number
   stop(): Promise<void>
 }
 
@@ -23,6 +25,7 @@ export async function startGatewayProcess(file: string): Promise<GatewayProcess>
   return {
     url,
     cid,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null) child.stdin.end()
       await exited
