@@ -16,6 +16,8 @@ const NEVER = '11'
 export interface PageReporting {
   order: string
   reportedKiB: number
+  /** It was off already when the run began (someone set the order to 11): nothing to set back. */
+  alreadyOff?: boolean
 }
 
 /**
@@ -32,7 +34,8 @@ export function holdPageReporting(): { found: PageReporting; restore(): void } |
   } catch {
     return undefined
   }
-  if (order === NEVER) return undefined
+  // Off already (a session measuring by hand set it): still said in the report, left as found.
+  if (order === NEVER) return { found: { order, reportedKiB, alreadyOff: true }, restore: () => undefined }
   try {
     writeFileSync(ORDER, `${NEVER}\n`)
   } catch {

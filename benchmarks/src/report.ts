@@ -52,7 +52,9 @@ export function markdown(results: ComparisonResult[], machine: Machine, config: 
     ...(machine.pageReporting === undefined
       ? []
       : [
-          `The guest kernel reports free memory to its host (virtio-balloon free page reporting, blocks of 2^${machine.pageReporting.order} pages, ${(machine.pageReporting.reportedKiB / 2 ** 20).toFixed(1)} GiB so far): whichever program next uses such pages pays the host's faults inside its copies, which made writing a GiB into the page cache take 0.3 s in one run and 1.1–1.8 s in the next. The bench turns the reporting off while it runs (\`page_reporting_order\` 11) and sets it back after, so every contender writes into memory the guest holds.`,
+          machine.pageReporting.alreadyOff === true
+            ? `The guest kernel can report free memory to its host (virtio-balloon free page reporting, ${(machine.pageReporting.reportedKiB / 2 ** 20).toFixed(1)} GiB so far), but the reporting was off already when the run began (\`page_reporting_order\` 11), so every contender wrote into memory the guest holds; the bench left it as it found it.`
+            : `The guest kernel reports free memory to its host (virtio-balloon free page reporting, blocks of 2^${machine.pageReporting.order} pages, ${(machine.pageReporting.reportedKiB / 2 ** 20).toFixed(1)} GiB so far): whichever program next uses such pages pays the host's faults inside its copies, which made writing a GiB into the page cache take 0.3 s in one run and 1.1–1.8 s in the next. The bench turns the reporting off while it runs (\`page_reporting_order\` 11) and sets it back after, so every contender writes into memory the guest holds.`,
         ]),
     `Each comparison alternates its commands (A B A B …) for one warm-up round and ${config.pairs} measured rounds (more where a comparison says so); times are medians, ratios the median of the per-round ratios, RSS the peak (\`/usr/bin/time -f %M\`). Servers run on 127.0.0.1; \`sync\` runs before every timed run so writeback of one run does not land in the next, and (as root) the page cache is dropped before each comparison, so each starts from the same memory state.`,
     '',
