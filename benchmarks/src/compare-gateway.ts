@@ -23,6 +23,8 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
     const prepare = (): void => cleanDir(dir)
     const check = (): void => expectSize(out, file.size)
     const pathUrl = `${gateway.url}/ipfs/${gateway.cid}`
+    const carUrl = `${pathUrl}?format=car&dag-scope=entity`
+    const curlCar = (to: string): string[] => [ctx.tools.curl!, '-sS', '-o', to, '-H', 'accept: application/vnd.ipld.car', carUrl]
     const rows = await alternate(
       ctx.tools.time!,
       [
@@ -30,20 +32,20 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
         { label: 'curl /ipfs/CID (path, unverified)', argv: [ctx.tools.curl!, '-sS', '-o', out, pathUrl], prepare, check },
         {
           label: 'curl CAR (unverified, not unpacked)',
-          argv: [ctx.tools.curl!, '-sS', '-o', out, '-H', 'accept: application/vnd.ipld.car', `${pathUrl}?format=car&dag-scope=entity`],
+          argv: curlCar(out),
           prepare,
         },
         { label: 'node + undici → file (path, floor, unverified)', argv: nodeFloorArgv(pathUrl, out), prepare, check },
         { label: 'node net onread → writeSync (path, socket floor, unverified)', argv: nodeSocketFloorArgv(pathUrl, out), prepare, check },
         {
           label: 'node http → CAR, every block against its CID, file sha256 (verified CAR floor, stream-shaped)',
-          argv: nodeCarFloorArgv(`${pathUrl}?format=car&dag-scope=entity`, out, file.sha256),
+          argv: nodeCarFloorArgv(carUrl, out, file.sha256),
           prepare,
           check,
         },
         {
           label: 'the same on a net socket with onread (verified CAR socket floor)',
-          argv: nodeCarSocketFloorArgv(`${pathUrl}?format=car&dag-scope=entity`, out, file.sha256),
+          argv: nodeCarSocketFloorArgv(carUrl, out, file.sha256),
           prepare,
           check,
         },
@@ -57,9 +59,9 @@ export async function compareGateway(ctx: BenchContext): Promise<ComparisonResul
     const [haul, curl, car, floor, socketFloor, carFloor, carSocketFloor] = rows as [Measured, Measured, Measured, Measured, Measured, Measured, Measured]
     const ratio = medianRatio(haul, curl)
     // The work no client can leave out, measured on this machine (see cpu-floor.ts).
-    const carUrl = `${pathUrl}?format=car&dag-scope=entity`
     const gatewayCar = gatewayCpuPerFetch(gateway.pid, 3, () => {
-      const r = spawnSync(ctx.tools.curl!, ['-sS', '-o', '/dev/null', '-H', 'accept: application/vnd.ipld.car', carUrl], { stdio: 'inherit' })
+      const [curl, ...args] = curlCar('/dev/null')
+      const r = spawnSync(curl!, args, { stdio: 'inherit' })
       if (r.status !== 0) throw new Error('curl of the CAR failed')
     })
     const cpuFloor = cidCpuFloor(file.size, gatewayCar)

@@ -20,8 +20,17 @@ export interface CidCpuFloor {
   wallSeconds: number
 }
 
-/** SHA-256 in this thread, bytes per second: the best of three passes over 64 MiB in 1 MiB updates. */
+let measuredRate: number | undefined
+
+/**
+ * SHA-256 in this thread, bytes per second: the best of three passes over 64 MiB in 1 MiB updates,
+ * measured once per process (the comparisons that state it share it).
+ */
 export function sha256Rate(): number {
+  return (measuredRate ??= measureSha256Rate())
+}
+
+function measureSha256Rate(): number {
   const block = Buffer.alloc(1 << 20, 0x5a)
   let best = Infinity
   for (let run = 0; run < 3; run++) {
@@ -34,13 +43,15 @@ export function sha256Rate(): number {
   return (64 << 20) / best
 }
 
+let clockTicks: number | undefined
+
 /** CPU seconds (user + system) process `pid` has used so far, from /proc (Linux). */
 export function processCpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   // utime and stime are fields 14 and 15 of stat(5), in clock ticks; this slice starts at field 3.
   const ticks = Number(fields[11]) + Number(fields[12])
-  const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
-  return ticks / hz
+  clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+  return ticks / clockTicks
 }
 
 /** The gateway's CPU per CAR response, over `fetches` runs of `fetch` (each must fetch it once). */
