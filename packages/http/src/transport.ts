@@ -172,8 +172,15 @@ class PooledTransport implements Transport {
   readonly #ownsPool: boolean
   /** The fast path's connections (the process's, shared by transports), when no proxy applies. */
   readonly #sockets: SocketPool | undefined
-  /** Fires at close(): ends this transport's requests on the shared fast-path connections. */
-  readonly #closed = new AbortController()
+  /**
+   * Fires at close(): ends this transport's requests on the shared fast-path connections. Made
+   * at the first such request: a batch makes two transports per file (one names it, one
+   * downloads it) and the second sends nothing for a small file, whose controller was made and
+   * aborted for nothing (300 × 16 KiB, 14 alternating rounds: CPU 0.502 → 0.494 s, wall 0.424 →
+   * 0.419 s).
+   */
+  #closed: AbortController | undefined
+  #isClosed = false
   readonly #userAgent: string
   readonly #maxRedirects: number
   readonly #onHttp: ((trace: HttpTrace) => void) | undefined
@@ -191,8 +198,6 @@ class PooledTransport implements Transport {
     this.#maxRedirects = maxRedirects
     this.#userAgent = userAgent
     this.#onHttp = options.onHttp
-    // Every request in flight on the fast path listens to it (a batch at -j 32 has 32).
-    setMaxListeners(0, this.#closed.signal)
     this.#ownsPool = dispatcher === undefined
     if (dispatcher !== undefined) this.#pool = Promise.resolve(dispatcher)
     else {
@@ -225,10 +230,22 @@ class PooledTransport implements Transport {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#closed.abort(Object.assign(new Error('the transport was closed'), { code: 'UND_ERR_DESTROYED' }))
+      this.#isClosed = true
+      this.#closed?.abort(closedReason())
       if (this.#ownsPool && this.#pool !== undefined) await (await this.#pool).destroy()
     })()
     return this.#closing
+  }
+
+  /** The signal of {@link PooledTransport.#closed}, made now if need be (aborted already after close()). */
+  #closedSignal(): AbortSignal {
+    if (this.#closed === undefined) {
+      this.#closed = new AbortController()
+      // Every request in flight on the fast path listens to it (a batch at -j 32 has 32).
+      setMaxListeners(0, this.#closed.signal)
+      if (this.#isClosed) this.#closed.abort(closedReason())
+    }
+    return this.#closed.signal
   }
 
   /** undici's pool, created on first use. */
@@ -255,7 +272,7 @@ class PooledTransport implements Transport {
           method: request.method,
           headers,
           signal: request.signal,
-          alsoSignal: this.#closed.signal,
+          alsoSignal: this.#closedSignal(),
           connectTimeoutMs,
           ioTimeoutMs: Math.max(headersTimeoutMs, bodyTimeoutMs),
           ...request.body,
@@ -280,6 +297,11 @@ class PooledTransport implements Transport {
     }
     return networkError(err, url.href, request.source ?? url.href, retryDns)
   }
+}
+
+/** What a request on a closed transport fails with (classified as undici's own "destroyed"). */
+function closedReason(): Error {
+  return Object.assign(new Error('the transport was closed'), { code: 'UND_ERR_DESTROYED' })
 }
 
 /** The proxy option, checked: a URL must parse and be http(s). Never echoes it: it may hold a password. */

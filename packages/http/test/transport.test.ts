@@ -130,6 +130,14 @@ describe('transport', () => {
     }
   })
 
+  it('sends nothing on the fast path once closed, even when it never sent before', async () => {
+    const origin = await h.origin({ files: { '/f': data } })
+    const transport = createTransport()
+    await transport.close()
+    await expect(transport.request(new URL(origin.url('/f')), { method: 'GET', signal: deadline(), body: { reuseChunks: false } })).rejects.toThrow(/the transport was closed/)
+    expect(origin.requests).toBe(0)
+  })
+
   it('reads a body through chunks() and releases it on return()', async () => {
     const origin = await h.origin({ files: { '/f': data } })
     const transport = createTransport()
