@@ -35,7 +35,8 @@ export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResu
   const [haul, curl, unsynced, curlSynced, curlSha, floor, socketFloor, verifiedFloor] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]]
   const ratio = medianRatio(haul, curl)
   // SHA-256 of one stream runs on one core: no verified download of the file is quicker.
-  const hashSeconds = file.size / sha256Rate()
+  const hashRate = sha256Rate()
+  const hashSeconds = file.size / hashRate
   return {
     id: '1-loopback',
     title: `${formatSize(file.size)} from nginx over loopback, one connection`,
@@ -58,7 +59,7 @@ export async function compareLoopback(ctx: BenchContext): Promise<ComparisonResu
       rssTarget(haul, 100),
     ],
     notes: [
-      `SHA-256 runs at ${(file.size / hashSeconds / 1e9).toFixed(2)} GB/s in one thread here (node:crypto), so hashing the file takes ${hashSeconds.toFixed(2)} s on one core whatever else runs: ${(hashSeconds / curl.medianSeconds).toFixed(2)}× \`curl -o\` before any byte is read or written (a digest of one stream cannot be split across cores).`,
+      `SHA-256 runs at ${(hashRate / 1e9).toFixed(2)} GB/s in one thread here (node:crypto), so hashing the file takes ${hashSeconds.toFixed(2)} s on one core whatever else runs: ${(hashSeconds / curl.medianSeconds).toFixed(2)}× \`curl -o\` before any byte is read or written (a digest of one stream cannot be split across cores).`,
       'haul hashes while it downloads and fsyncs before the atomic rename; curl does neither. So the target compares a durable, verified commit with bytes left in the page cache: `curl -o && sync FILE` is what curl takes to make the same bytes durable, and `HAUL_FSYNC=0` is haul with everything but the fsyncs (the commit stays atomic, a power cut may lose it). On a disk that writes back slower than the network delivers, the durable rows are bound by the disk.',
       'The floor rows do nothing but save the body: Node.js + undici piping it into a file (what a stream-shaped client starts from), and a `net` socket reading with `onread` into one reused buffer, each read written with `writeSync` (what the runtime itself can do). haul reads with `onread` too, into reused buffers, on plain http.',
       'The verified socket floor adds what haul cannot leave out: SHA-256 of every byte, on a second thread (reads land in 1 MiB slots of a shared ring, the thread hashes them in order, the socket pauses when the ring is full). No HTTP parsing beyond the head, no journal, lock, resume or fsync: `HAUL_FSYNC=0` ÷ this is what haul\'s own code costs on top of a verified download in Node.js.',

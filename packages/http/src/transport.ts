@@ -180,7 +180,6 @@ class PooledTransport implements Transport {
    * 0.419 s).
    */
   #closed: AbortController | undefined
-  #isClosed = false
   readonly #userAgent: string
   readonly #maxRedirects: number
   readonly #onHttp: ((trace: HttpTrace) => void) | undefined
@@ -230,7 +229,6 @@ class PooledTransport implements Transport {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#isClosed = true
       this.#closed?.abort(closedReason())
       if (this.#ownsPool && this.#pool !== undefined) await (await this.#pool).destroy()
     })()
@@ -243,7 +241,8 @@ class PooledTransport implements Transport {
       this.#closed = new AbortController()
       // Every request in flight on the fast path listens to it (a batch at -j 32 has 32).
       setMaxListeners(0, this.#closed.signal)
-      if (this.#isClosed) this.#closed.abort(closedReason())
+      // Made after close() (whose promise is set by then): a request on a closed transport fails.
+      if (this.#closing !== undefined) this.#closed.abort(closedReason())
     }
     return this.#closed.signal
   }
